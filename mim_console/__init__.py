@@ -1,0 +1,3 @@
+"""mim-console: the duty manager's console for Major Incident Management."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from mim_console.cli import main
+
+main()

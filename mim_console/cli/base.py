@@ -1,0 +1,77 @@
+"""The `mim-console` command group, its global options and error handling.
+
+Command modules (``mim_console/cli/*.py``) add their commands to ``main``; ``cli/__init__.py``
+imports them. A ``UserError`` anywhere becomes ``Error: <message>`` on stderr with exit status 1:
+never a traceback. Usage errors exit 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mim_console import __version__
+from mim_console.cli.output import printable
+from mim_console.config import load_settings
+from mim_console.errors import UserError
+from mim_console.services.context import Context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MimGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise click.ClickException(printable(str(exc))) from exc
+
+
+@click.group(cls=MimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mim-console")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MIM_CONSOLE_DB",
+    help="SQLite database file (default: mim.db in the user data dir; env MIM_CONSOLE_DB).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MIM_CONSOLE_CONFIG",
+    help="Config file (default: config.toml in the user config dir; env MIM_CONSOLE_CONFIG).",
+)
+@click.pass_context
+def main(ctx: click.Context, db_path: Path | None, config_path: Path | None) -> None:
+    """mim-console: the duty manager's console for Major Incident Management.
+
+    Run without a command to open the full-screen console.
+    """
+    try:
+        settings = load_settings(config_path).with_db(db_path)
+    except UserError as exc:
+        raise click.ClickException(printable(str(exc))) from exc
+    context = Context(settings=settings)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+def pass_context(func: F) -> F:
+    """Give a command the shared ``Context`` as its first argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(click.get_current_context().find_object(Context), *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (stable, see docs/cli.md)."
+)

@@ -1,0 +1,79 @@
+"""Printing for the CLI: stable JSON, Rich tables with markup shown literally."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_default, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(to_json(data) + "\n")
+
+
+def console(stderr: bool = False) -> Console:
+    # highlight=False: no guessing colours for numbers; markup is never parsed from data.
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def literal(value: object) -> Text:
+    """Any stored text, shown as typed: `[bold]` stays visible, control characters are escaped."""
+    return Text(printable(str(value)))
+
+
+def printable(text: str) -> str:
+    """Replace terminal control characters (ESC, BEL, C1…) with visible escapes."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\t\n":
+            out.append(ch)
+        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(literal("" if cell is None else cell) for cell in row))
+    console().print(table)
+
+
+def say(message: str) -> None:
+    console().print(literal(message))
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(literal(message))

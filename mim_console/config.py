@@ -1,0 +1,189 @@
+"""Settings: a TOML file in the user config dir, overridden by the environment.
+
+Paths come from platformdirs and are resolved only when asked for, so importing this module
+touches nothing on disk. Secrets (Twilio token, API secret) live here and in the environment only:
+never in the database, never in a log line, never in ``repr()``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mim_console.errors import UserError
+
+APP_NAME = "mim-console"
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    override = os.environ.get("MIM_CONSOLE_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def default_db_path() -> Path:
+    return data_dir() / "mim.db"
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = ""
+    auth_token: str = field(default="", repr=False)
+    api_key: str = ""
+    api_secret: str = field(default="", repr=False)
+    sender: str = ""  # E.164 number or Messaging Service SID (MG…)
+    api_url: str = ""  # base URL override: the local stand-in or the Prism mock
+    callback_url: str = ""  # public URL for voice keypress webhooks, if there is one
+
+    @property
+    def configured(self) -> bool:
+        has_auth = bool(self.auth_token) or bool(self.api_key and self.api_secret)
+        return bool(self.account_sid and has_auth and self.sender)
+
+    def missing(self) -> list[str]:
+        """Names of the settings still needed before anything can be sent."""
+        needed = []
+        if not self.account_sid:
+            needed.append("TWILIO_ACCOUNT_SID")
+        if not (self.auth_token or (self.api_key and self.api_secret)):
+            needed.append("TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)")
+        if not self.sender:
+            needed.append("MIM_TWILIO_FROM")
+        return needed
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    number: str = ""
+    pin: str = ""
+    url: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.number or self.url)
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """Per role: minutes without an answer before a voice call, then before the deputy."""
+
+    voice_after_min: float = 5.0
+    deputy_after_min: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path | None = None  # None: the platform default, resolved lazily
+    default_region: str = "FI"  # for national-format phone numbers
+    organisation: str = ""
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    bridge: BridgeSettings = field(default_factory=BridgeSettings)
+    escalation: Mapping[str, EscalationSettings] = field(
+        default_factory=lambda: {
+            "duty_manager": EscalationSettings(),
+            "mrt": EscalationSettings(),
+            "specialist": EscalationSettings(),
+        }
+    )
+    max_in_flight: int = 20
+    retry_max_age_min: float = 30.0
+    verify_within_days: int = 90
+    declare_criteria: str = ""
+    backup_dir: Path | None = None
+    backup_keep: int = 20
+    keymap: Mapping[str, str] = field(default_factory=dict)
+
+    def resolved_db_path(self) -> Path:
+        return self.db_path if self.db_path is not None else default_db_path()
+
+    def resolved_backup_dir(self) -> Path:
+        if self.backup_dir is not None:
+            return self.backup_dir
+        return self.resolved_db_path().parent / "backups"
+
+    def with_db(self, path: Path | None) -> Settings:
+        return self if path is None else replace(self, db_path=path)
+
+
+_ENV_TWILIO = {
+    "TWILIO_ACCOUNT_SID": "account_sid",
+    "TWILIO_AUTH_TOKEN": "auth_token",
+    "TWILIO_API_KEY": "api_key",
+    "TWILIO_API_SECRET": "api_secret",
+    "MIM_TWILIO_FROM": "sender",
+    "MIM_TWILIO_API_URL": "api_url",
+    "MIM_TWILIO_CALLBACK_URL": "callback_url",
+}
+
+
+def _section(data: Mapping[str, Any], name: str, source: Path) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise UserError(f"{source}: [{name}] must be a table")
+    return value
+
+
+def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    try:
+        return cls(**values)
+    except TypeError as exc:  # pragma: no cover - guarded by the check above
+        raise UserError(f"{where}: {exc}") from exc
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (if it exists) and apply environment overrides."""
+    env = os.environ if environ is None else environ
+    source = path if path is not None else default_config_path()
+    data: dict[str, Any] = {}
+    if source.exists():
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{source}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise UserError(f"{source}: cannot be read: {exc.strerror}") from exc
+
+    twilio = dict(_section(data, "twilio", source))
+    for key, attr in _ENV_TWILIO.items():
+        if env.get(key):
+            twilio[attr] = env[key]
+    bridge = _section(data, "bridge", source)
+    escalation = {
+        role: _build(EscalationSettings, values, f"{source} [escalation.{role}]")
+        for role, values in _section(data, "escalation", source).items()
+    }
+
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    for key in ("db_path", "backup_dir"):
+        if key in top:
+            top[key] = Path(str(top[key])).expanduser()
+    if env.get("MIM_CONSOLE_DB"):
+        top["db_path"] = Path(env["MIM_CONSOLE_DB"]).expanduser()
+    keymap = _section(data, "keymap", source)
+
+    settings: Settings = _build(Settings, top, str(source))
+    defaults = Settings().escalation
+    return replace(
+        settings,
+        twilio=_build(TwilioSettings, twilio, f"{source} [twilio]"),
+        bridge=_build(BridgeSettings, bridge, f"{source} [bridge]"),
+        escalation={**defaults, **escalation},
+        keymap=dict(keymap),
+    )

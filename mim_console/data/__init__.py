@@ -1,0 +1,1 @@
+"""SQLite storage: the store, migrations, repositories returning domain dataclasses, importers."""

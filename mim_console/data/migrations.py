@@ -1,0 +1,245 @@
+"""The schema, as versioned sqlite-utils migrations.
+
+Rules: a migration that has shipped is never edited; change the schema by appending a new one.
+Every instant is stored as UTC ISO 8601 text (``mim_console.clock.to_iso``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("mim_console")
+
+SCHEMA_V1 = """
+CREATE TABLE party (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    description TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE person (
+    id INTEGER PRIMARY KEY,
+    ext_id TEXT UNIQUE,                    -- stable key from the organisation (CSV `id` column)
+    name TEXT NOT NULL,
+    mobile TEXT NOT NULL,                  -- E.164
+    phone2 TEXT,                           -- E.164, optional
+    email TEXT UNIQUE COLLATE NOCASE,
+    title TEXT NOT NULL DEFAULT '',
+    party_id INTEGER REFERENCES party(id) ON DELETE SET NULL,
+    decision_authority INTEGER NOT NULL DEFAULT 0 CHECK (decision_authority IN (0, 1)),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    notes TEXT NOT NULL DEFAULT '',
+    verified_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX person_mobile ON person(mobile);
+CREATE INDEX person_name ON person(name COLLATE NOCASE);
+
+-- A party's MRT seat: ordered representatives, position 0 = primary, the rest deputies.
+CREATE TABLE party_member (
+    party_id INTEGER NOT NULL REFERENCES party(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (party_id, person_id)
+);
+
+CREATE TABLE specialist_group (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    categories TEXT NOT NULL DEFAULT '[]',  -- JSON list of services / incident categories
+    description TEXT NOT NULL DEFAULT ''
+);
+
+-- Ordered members = call order.
+CREATE TABLE group_member (
+    group_id INTEGER NOT NULL REFERENCES specialist_group(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (group_id, person_id)
+);
+
+CREATE TABLE rotation (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('duty_manager', 'party')),
+    party_id INTEGER REFERENCES party(id) ON DELETE CASCADE,
+    shift_unit TEXT NOT NULL CHECK (shift_unit IN ('hours', 'days', 'weeks')),
+    shift_length INTEGER NOT NULL CHECK (shift_length > 0),
+    handoff_time TEXT NOT NULL,            -- local wall clock, HH:MM
+    handoff_weekday INTEGER,               -- 0 = Monday, weekly shifts only
+    timezone TEXT NOT NULL,                -- IANA
+    start_date TEXT NOT NULL               -- local date, YYYY-MM-DD
+);
+
+CREATE TABLE rotation_member (
+    rotation_id INTEGER NOT NULL REFERENCES rotation(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (rotation_id, position)
+);
+
+CREATE TABLE rotation_override (
+    id INTEGER PRIMARY KEY,
+    rotation_id INTEGER NOT NULL REFERENCES rotation(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    source_uid TEXT,                        -- iCalendar UID when imported
+    CHECK (ends_at > starts_at)
+);
+CREATE INDEX rotation_override_range ON rotation_override(rotation_id, starts_at, ends_at);
+
+CREATE TABLE incident (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,              -- MI-2026-007
+    reply_code TEXT NOT NULL,               -- short code a reply may name: "1 K7"
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    categories TEXT NOT NULL DEFAULT '[]',
+    exercise INTEGER NOT NULL DEFAULT 0 CHECK (exercise IN (0, 1)),
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'restored', 'closed')),
+    declared_at TEXT NOT NULL,
+    declared_by TEXT NOT NULL DEFAULT '',
+    restored_at TEXT,
+    closed_at TEXT,
+    problem_ref TEXT,
+    problem_owner TEXT,
+    problem_summary TEXT,
+    spokesperson_id INTEGER REFERENCES person(id),
+    next_status_at TEXT,                    -- when the spokesperson said the next status comes
+    next_update_at TEXT,                    -- when the next stakeholder update is due
+    went_well TEXT NOT NULL DEFAULT '',
+    to_improve TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX incident_status ON incident(status);
+
+CREATE TABLE participant (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incident(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES person(id),
+    role TEXT NOT NULL CHECK (role IN ('duty_manager', 'mrt', 'specialist')),
+    party_id INTEGER REFERENCES party(id),
+    group_id INTEGER REFERENCES specialist_group(id),
+    state TEXT NOT NULL,
+    deputy_for INTEGER REFERENCES participant(id),
+    alerted_at TEXT,
+    joined_at TEXT,
+    standby_since TEXT,
+    state_changed_at TEXT NOT NULL,
+    escalation_step INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (incident_id, person_id)
+);
+CREATE INDEX participant_incident ON participant(incident_id, state);
+
+-- The outbox: committed before any request leaves.
+CREATE TABLE alert (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER REFERENCES incident(id) ON DELETE CASCADE,
+    person_id INTEGER REFERENCES person(id),
+    to_number TEXT NOT NULL,
+    channel TEXT NOT NULL CHECK (channel IN ('sms', 'voice', 'chat')),
+    purpose TEXT NOT NULL,                  -- alert | escalation | recall | standby | stand_down
+                                            -- | test | stakeholder | help
+    body TEXT NOT NULL,                     -- SMS text, TwiML, or chat payload
+    status TEXT NOT NULL DEFAULT 'queued',  -- queued | sending | accepted | <provider status>
+                                            -- | failed
+    provider_sid TEXT UNIQUE,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    sent_at TEXT,
+    final_at TEXT,
+    last_error_code INTEGER,
+    last_error TEXT
+);
+CREATE INDEX alert_due ON alert(status, next_attempt_at);
+CREATE INDEX alert_incident ON alert(incident_id);
+
+CREATE TABLE inbound (
+    id INTEGER PRIMARY KEY,
+    provider_sid TEXT NOT NULL UNIQUE,
+    from_number TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    person_id INTEGER REFERENCES person(id),
+    incident_id INTEGER REFERENCES incident(id),
+    meaning TEXT NOT NULL DEFAULT 'unprocessed',
+    processed_at TEXT
+);
+
+-- The timeline: append-only, enforced below.
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER REFERENCES incident(id),
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    person_id INTEGER REFERENCES person(id),
+    text TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX event_incident ON event(incident_id, at);
+CREATE TRIGGER event_no_update BEFORE UPDATE ON event
+BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: events cannot be changed'); END;
+CREATE TRIGGER event_no_delete BEFORE DELETE ON event
+BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: events cannot be deleted'); END;
+
+CREATE TABLE template (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE comms_draft (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incident(id),
+    kind TEXT NOT NULL CHECK (kind IN ('stakeholder_update', 'press_release')),
+    version INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    approved_by INTEGER REFERENCES person(id),
+    approved_at TEXT,
+    published_at TEXT,
+    channel TEXT,
+    UNIQUE (incident_id, kind, version)
+);
+
+-- Exactly one dispatcher per database: whoever holds an unexpired lease sends.
+CREATE TABLE lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+"""
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    for statement in _split(SCHEMA_V1):
+        db.execute(statement)
+
+
+def _split(script: str) -> list[str]:
+    """Split a schema script into statements (trigger bodies keep their inner semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def known_names() -> list[str]:
+    return [m.name for m in migrations._migrations]

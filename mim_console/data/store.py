@@ -1,0 +1,147 @@
+"""Opening the SQLite file: pragmas, permissions, migrations, and one way to write.
+
+One ``Store`` per process holds one connection shared by the UI thread and worker threads
+(``check_same_thread=False``); a re-entrant lock serialises every use of it. Writes go through
+``Store.write()``, which takes SQLite's write lock up front (``BEGIN IMMEDIATE``) so that two
+processes on one file queue behind the busy timeout instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from mim_console.data.migrations import known_names, migrations
+from mim_console.errors import StorageError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _secure_file(path: Path) -> None:
+    """Create the file readable by the owner only, or tighten an existing one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+def storage_message(exc: sqlite3.Error, path: Path | str) -> str:
+    """Plain words for what went wrong with the database file."""
+    text = str(exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return f"the disk holding {path} is full: nothing was saved; free some space and retry"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only: nothing was saved; check the file's permissions"
+    if "locked" in text or "busy" in text:
+        return f"{path} is busy in another mim-console process: nothing was saved; try again"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"{path} is damaged ({exc}); restore the latest backup with "
+            "`mim-console restore FILE` (see `mim-console backup --list`)"
+        )
+    return f"database error on {path}: {exc}"
+
+
+class Store:
+    """The open database: ``db`` for sqlite-utils, ``read()`` and ``write()`` for access."""
+
+    def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            if str(path) != ":memory:":
+                _secure_file(self.path)
+            conn = sqlite3.connect(
+                str(self.path),
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self.db = Database(conn, execute_plugins=False)
+            if migrate:
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise StorageError(storage_message(exc, self.path)) from exc
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.path}: {exc.strerror}") from exc
+
+    def _migrate(self) -> None:
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in known_names()]
+        if unknown:
+            raise StorageError(
+                f"{self.path} was written by a newer mim-console (schema {unknown[-1]}); "
+                "upgrade mim-console to open it"
+            )
+        if migrations.pending(self.db):
+            with self._lock:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    # Another process may have migrated while we waited for the lock.
+                    migrations.apply(self.db)
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.rollback()
+                    raise
+
+    @property
+    def schema_version(self) -> str:
+        applied = migrations.applied(self.db)
+        return applied[-1].name if applied else ""
+
+    @contextmanager
+    def read(self) -> Iterator[Database]:
+        with self._lock:
+            try:
+                yield self.db
+            except sqlite3.Error as exc:
+                raise StorageError(storage_message(exc, self.path)) from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """One all-or-nothing transaction; nested calls join the outer one."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                yield self.db
+                return
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(storage_message(exc, self.path)) from exc
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.db.rollback()
+                raise StorageError(storage_message(exc, self.path)) from exc
+            except BaseException:
+                self.db.rollback()
+                raise
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return [dict(row) for row in db.query(sql, params)]
+
+    def data_version(self) -> int:
+        """Changes when another connection commits: cheap polling for other consoles' writes."""
+        with self.read() as db:
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+def open_store(path: Path | str) -> Store:
+    return Store(path)

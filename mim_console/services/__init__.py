@@ -1,0 +1,1 @@
+"""Services: the operations the CLI and the screens share (repositories + domain + outbox)."""

@@ -1,0 +1,43 @@
+"""What every operation needs: settings, the open store and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mim_console.clock import Clock, utcnow
+from mim_console.config import Settings
+from mim_console.data.store import Store
+
+
+@dataclass
+class Context:
+    settings: Settings
+    clock: Clock = utcnow
+    actor: str = field(default_factory=lambda: _default_actor())
+    _store: Store | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.settings.resolved_db_path()
+
+    @property
+    def store(self) -> Store:
+        """Opened on first use, so commands that need no database never create one."""
+        if self._store is None:
+            self._store = Store(self.db_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _default_actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not worth failing for
+        return "console"
