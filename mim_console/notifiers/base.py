@@ -1,0 +1,88 @@
+"""What the dispatcher needs from a messaging provider, and what it gets back.
+
+Errors are split by what to do about them: ``TransientSendError`` (429, 5xx, timeouts, connection
+errors: retry with backoff, honouring ``retry_after``) and ``PermanentSendError`` (e.g. 21211
+invalid number: never retry, show the reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str  # provider status at acceptance, e.g. "queued"
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    sid: str
+    status: str  # queued, sent, delivered, undelivered, failed; ringing, in-progress, completed…
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    sid: str
+    from_number: str
+    to_number: str
+    body: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A message or call found in the provider's log: used to reconcile after a crash."""
+
+    sid: str
+    to_number: str
+    body: str
+    created_at: datetime
+    status: str
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class TransientSendError(SendError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, code=code, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """The provider refused for good; ``str(self)`` is a plain-language reason."""
+
+
+class Notifier(Protocol):
+    async def send_sms(self, to: str, body: str) -> SendResult: ...
+
+    async def place_call(self, to: str, twiml: str) -> SendResult: ...
+
+    async def message_status(self, sid: str) -> DeliveryStatus: ...
+
+    async def call_status(self, sid: str) -> DeliveryStatus: ...
+
+    async def inbound_since(self, since: datetime, limit: int = 200) -> list[InboundMessage]: ...
+
+    async def sent_to(
+        self, to: str, since: datetime, channel: str, limit: int = 50
+    ) -> list[SentRecord]: ...
+
+    async def aclose(self) -> None: ...
