@@ -69,12 +69,22 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
             self.db = Database(conn, execute_plugins=False)
+            self._check_integrity()
             if migrate:
                 self._migrate()
         except sqlite3.Error as exc:
             raise StorageError(storage_message(exc, self.path)) from exc
         except OSError as exc:
             raise StorageError(f"cannot open {self.path}: {exc.strerror}") from exc
+
+    def _check_integrity(self) -> None:
+        """A damaged file is refused before anything writes to it."""
+        result = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise StorageError(
+                f"{self.path} is damaged ({result}); restore the latest backup with "
+                "`mim-console restore FILE` (see `mim-console backup --list`)"
+            )
 
     def _migrate(self) -> None:
         applied = [m.name for m in migrations.applied(self.db)]
