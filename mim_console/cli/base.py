@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import click
 
 from mim_console import __version__
-from mim_console.cli.output import printable
 from mim_console.config import load_settings
+from mim_console.domain.text import printable
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mim_console.domain.text import printable
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -46,20 +48,6 @@ def console(stderr: bool = False) -> Console:
 def literal(value: object) -> Text:
     """Any stored text, shown as typed: `[bold]` stays visible, control characters are escaped."""
     return Text(printable(str(value)))
-
-
-def printable(text: str) -> str:
-    """Replace terminal control characters (ESC, BEL, C1…) with visible escapes."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\t\n":
-            out.append(ch)
-        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
