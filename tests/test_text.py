@@ -16,7 +16,8 @@ def test_escape_sequences_become_visible() -> None:
 
 def test_markup_and_markdown_are_escaped() -> None:
     assert md_escape("[bold red]Eve[/]") == "\\[bold red\\]Eve\\[/\\]"
-    assert md_escape("*not* _bold_ # 1.") == "\\*not\\* \\_bold\\_ \\# 1\\."
+    assert md_escape("*not* _bold_ <b>|</b>") == "\\*not\\* \\_bold\\_ \\<b\\>\\|\\</b\\>"
+    assert md_escape("meet.example.org +358") == "meet.example.org +358"
     assert html_escape('<script>"x"&</script>') == "&lt;script&gt;&quot;x&quot;&amp;&lt;/script&gt;"
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 import re
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+# Inline specials only: every caller puts the text after a prefix ("# ", "- ", "| "), so the
+# line-start markers (#, +, -, 1.) cannot take effect and are left alone for readability.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def printable(text: str) -> str:
