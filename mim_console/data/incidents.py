@@ -1,0 +1,341 @@
+"""Incidents, participants and the timeline: rows in, domain dataclasses out.
+
+Every function takes the ``Database`` of a ``store.read()`` / ``store.write()`` block, so the
+service can put a state change, its timeline event and its alerts in one transaction. The event
+table is append-only: the database's triggers refuse UPDATE and DELETE on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from mim_console.clock import from_iso, to_iso
+from mim_console.domain.incident import (
+    Event,
+    Incident,
+    IncidentStatus,
+    Participant,
+    Role,
+    State,
+)
+from mim_console.errors import NotFound
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else from_iso(str(value))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else to_iso(value)
+
+
+def _incident(row: Mapping[str, Any]) -> Incident:
+    return Incident(
+        id=row["id"],
+        code=row["code"],
+        reply_code=row["reply_code"],
+        title=row["title"],
+        severity=row["severity"],
+        declared_at=from_iso(row["declared_at"]),
+        description=row["description"],
+        categories=tuple(json.loads(row["categories"] or "[]")),
+        exercise=bool(row["exercise"]),
+        status=IncidentStatus(row["status"]),
+        declared_by=row["declared_by"],
+        restored_at=_dt(row["restored_at"]),
+        closed_at=_dt(row["closed_at"]),
+        problem_ref=row["problem_ref"],
+        problem_owner=row["problem_owner"],
+        problem_summary=row["problem_summary"],
+        spokesperson_id=row["spokesperson_id"],
+        next_status_at=_dt(row["next_status_at"]),
+        next_update_at=_dt(row["next_update_at"]),
+        went_well=row["went_well"],
+        to_improve=row["to_improve"],
+    )
+
+
+def _participant(row: Mapping[str, Any]) -> Participant:
+    return Participant(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        person_id=row["person_id"],
+        role=Role(row["role"]),
+        state=State(row["state"]),
+        state_changed_at=from_iso(row["state_changed_at"]),
+        party_id=row["party_id"],
+        group_id=row["group_id"],
+        deputy_for=row["deputy_for"],
+        alerted_at=_dt(row["alerted_at"]),
+        joined_at=_dt(row["joined_at"]),
+        standby_since=_dt(row["standby_since"]),
+        escalation_step=row["escalation_step"],
+    )
+
+
+def _event(row: Mapping[str, Any]) -> Event:
+    return Event(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        at=from_iso(row["at"]),
+        actor=row["actor"],
+        kind=row["kind"],
+        text=row["text"],
+        person_id=row["person_id"],
+        data=json.loads(row["data"] or "{}"),
+    )
+
+
+def _rows(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in db.query(sql, params)]
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def insert_incident(
+    db: Database,
+    *,
+    code: str,
+    reply_code: str,
+    title: str,
+    description: str,
+    severity: str,
+    categories: tuple[str, ...],
+    exercise: bool,
+    declared_at: datetime,
+    declared_by: str,
+) -> Incident:
+    cursor = db.execute(
+        "INSERT INTO incident (code, reply_code, title, description, severity, categories, "
+        "exercise, status, declared_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+        [
+            code,
+            reply_code,
+            title,
+            description,
+            severity,
+            json.dumps(list(categories), ensure_ascii=False),
+            int(exercise),
+            to_iso(declared_at),
+            declared_by,
+        ],
+    )
+    return incident_by_id(db, int(cursor.lastrowid or 0))
+
+
+def incident_by_id(db: Database, incident_id: int) -> Incident:
+    rows = _rows(db, "SELECT * FROM incident WHERE id = ?", [incident_id])
+    if not rows:
+        raise NotFound(f"no incident with id {incident_id}")
+    return _incident(rows[0])
+
+
+def find_incident(db: Database, ref: str) -> Incident:
+    """By code (``MI-2026-007``, any case), reply code of an open incident, or numeric id."""
+    text = ref.strip()
+    rows = _rows(db, "SELECT * FROM incident WHERE code = ? COLLATE NOCASE", [text])
+    if not rows:
+        rows = _rows(
+            db,
+            "SELECT * FROM incident WHERE reply_code = ? COLLATE NOCASE AND status != 'closed'",
+            [text],
+        )
+    if not rows and text.isdigit():
+        rows = _rows(db, "SELECT * FROM incident WHERE id = ?", [int(text)])
+    if not rows:
+        raise NotFound(
+            f'no incident "{text}": give its code (e.g. MI-2026-007); '
+            "`mim-console incidents --all` lists them"
+        )
+    return _incident(rows[0])
+
+
+def list_incidents(db: Database, *, include_closed: bool = False) -> list[Incident]:
+    where = "" if include_closed else "WHERE status != 'closed'"
+    return [
+        _incident(r)
+        for r in _rows(db, f"SELECT * FROM incident {where} ORDER BY declared_at DESC, id DESC")
+    ]
+
+
+def all_codes(db: Database) -> list[str]:
+    return [r["code"] for r in _rows(db, "SELECT code FROM incident")]
+
+
+def open_reply_codes(db: Database) -> list[str]:
+    return [
+        r["reply_code"]
+        for r in _rows(db, "SELECT reply_code FROM incident WHERE status != 'closed'")
+    ]
+
+
+_INCIDENT_FIELDS = {
+    "status",
+    "restored_at",
+    "closed_at",
+    "problem_ref",
+    "problem_owner",
+    "problem_summary",
+    "spokesperson_id",
+    "next_status_at",
+    "next_update_at",
+    "went_well",
+    "to_improve",
+}
+
+
+def update_incident(db: Database, incident_id: int, **changes: Any) -> Incident:
+    unknown = set(changes) - _INCIDENT_FIELDS
+    if unknown:
+        raise ValueError(f"not an incident field: {', '.join(sorted(unknown))}")
+    values = {
+        k: (_iso(v) if isinstance(v, datetime) else v.value if isinstance(v, IncidentStatus) else v)
+        for k, v in changes.items()
+    }
+    if values:
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        db.execute(
+            f"UPDATE incident SET {assignments} WHERE id = ?", [*values.values(), incident_id]
+        )
+    return incident_by_id(db, incident_id)
+
+
+# --- participants -------------------------------------------------------------------------
+
+
+def insert_participant(
+    db: Database,
+    *,
+    incident_id: int,
+    person_id: int,
+    role: Role,
+    now: datetime,
+    party_id: int | None = None,
+    group_id: int | None = None,
+    deputy_for: int | None = None,
+) -> Participant:
+    cursor = db.execute(
+        "INSERT INTO participant (incident_id, person_id, role, party_id, group_id, state, "
+        "deputy_for, alerted_at, state_changed_at, escalation_step) "
+        "VALUES (?, ?, ?, ?, ?, 'alerted', ?, ?, ?, 0)",
+        [
+            incident_id,
+            person_id,
+            role.value,
+            party_id,
+            group_id,
+            deputy_for,
+            to_iso(now),
+            to_iso(now),
+        ],
+    )
+    return participant_by_id(db, int(cursor.lastrowid or 0))
+
+
+def participant_by_id(db: Database, participant_id: int) -> Participant:
+    rows = _rows(db, "SELECT * FROM participant WHERE id = ?", [participant_id])
+    if not rows:
+        raise NotFound(f"no participant with id {participant_id}")
+    return _participant(rows[0])
+
+
+def participants(db: Database, incident_id: int) -> list[Participant]:
+    return [
+        _participant(r)
+        for r in _rows(
+            db, "SELECT * FROM participant WHERE incident_id = ? ORDER BY id", [incident_id]
+        )
+    ]
+
+
+def participant_for(db: Database, incident_id: int, person_id: int) -> Participant | None:
+    rows = _rows(
+        db,
+        "SELECT * FROM participant WHERE incident_id = ? AND person_id = ?",
+        [incident_id, person_id],
+    )
+    return _participant(rows[0]) if rows else None
+
+
+def save_participant(db: Database, p: Participant) -> None:
+    db.execute(
+        "UPDATE participant SET state = ?, state_changed_at = ?, alerted_at = ?, joined_at = ?, "
+        "standby_since = ?, escalation_step = ? WHERE id = ?",
+        [
+            p.state.value,
+            to_iso(p.state_changed_at),
+            _iso(p.alerted_at),
+            _iso(p.joined_at),
+            _iso(p.standby_since),
+            p.escalation_step,
+            p.id,
+        ],
+    )
+
+
+def active_incidents_with_open_roll_call(db: Database) -> list[int]:
+    """Incidents whose escalation timers may still have something to do."""
+    return [
+        r["incident_id"]
+        for r in _rows(
+            db,
+            "SELECT DISTINCT p.incident_id FROM participant p JOIN incident i "
+            "ON i.id = p.incident_id WHERE i.status = 'active' "
+            "AND p.state IN ('alerted', 'escalated', 'unable')",
+        )
+    ]
+
+
+# --- timeline -----------------------------------------------------------------------------
+
+
+def append_event(
+    db: Database,
+    *,
+    incident_id: int | None,
+    at: datetime,
+    actor: str,
+    kind: str,
+    text: str = "",
+    person_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> int:
+    cursor = db.execute(
+        "INSERT INTO event (incident_id, at, actor, kind, person_id, text, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            incident_id,
+            to_iso(at),
+            actor,
+            kind,
+            person_id,
+            text,
+            json.dumps(dict(data or {}), ensure_ascii=False, default=str),
+        ],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def events(db: Database, incident_id: int) -> list[Event]:
+    return [
+        _event(r)
+        for r in _rows(
+            db, "SELECT * FROM event WHERE incident_id = ? ORDER BY at, id", [incident_id]
+        )
+    ]
+
+
+def alert_rows(db: Database, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's outbox rows, for figures and the communications list."""
+    return _rows(
+        db,
+        "SELECT id, person_id, to_number, channel, purpose, body, status, created_at, sent_at, "
+        "last_error FROM alert WHERE incident_id = ? ORDER BY id",
+        [incident_id],
+    )
