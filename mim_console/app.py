@@ -2,30 +2,121 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
+from mim_console.domain.text import one_line
+from mim_console.errors import UserError
 from mim_console.screens.duty import DutyScreen
+from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
+
+
+class ActionCommands(Provider):
+    """Every binding of the screen the palette was opened on, by name: generated, so no action
+    can have a key but no palette entry."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        screen = self.screen
+        out: list[tuple[str, str, Callable[[], Any]]] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action == "command_palette":
+                continue
+            if binding.description in seen or not active.enabled:
+                continue
+            seen.add(binding.description)
+            key = app.get_key_display(binding)
+            help_text = f"[{key}] {binding.tooltip}" if binding.tooltip else f"[{key}]"
+            out.append(
+                (
+                    binding.description,
+                    help_text,
+                    partial(app.run_action, binding.action, active.node),
+                )
+            )
+        return out
+
+    async def discover(self) -> Hits:
+        for name, help_text, run in self._commands():
+            yield DiscoveryHit(name, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, run in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), run, text=name, help=help_text)
 
 
 class MimConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mim-console"
+    COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Leave the console"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="app.help",
+            tooltip="List every key of this screen",
+        ),
     ]
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, *, dispatch: bool = True) -> None:
         super().__init__()
         self.context = context
+        self.dispatch_enabled = dispatch
+        if context.settings.keymap:
+            self.set_keymap(dict(context.settings.keymap))
 
     def on_mount(self) -> None:
         self.push_screen(DutyScreen())
 
+    # -- routing -------------------------------------------------------------------------------
 
-def make_app(context: Context) -> MimConsole:
-    """The one factory: the CLI, `serve` and the tests all build the app here."""
-    return MimConsole(context)
+    def go(self, screen: Screen[Any], *, stack: bool = False) -> None:
+        """Open a full screen: from Duty (home) unless ``stack``, so Escape leads back home."""
+        if not stack:
+            while len(self.screen_stack) > 2 and not isinstance(self.screen, DutyScreen):
+                self.pop_screen()
+        self.push_screen(screen)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    # -- failures ------------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes a visible message (screens forward theirs)."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, UserError):
+            message = str(error)
+        else:
+            message = f"{event.worker.name or 'background work'} failed: {error!r}"
+        self.notify(one_line(message), title="Problem", severity="error", timeout=10, markup=False)
+
+
+def make_app(context: Context, *, dispatch: bool = True) -> MimConsole:
+    """The one factory: the CLI, `serve` and the tests all build the app here.
+
+    ``dispatch=False`` leaves the outbox alone (another process sends), e.g. in snapshots.
+    """
+    return MimConsole(context, dispatch=dispatch)

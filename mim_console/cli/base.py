@@ -31,7 +31,11 @@ class MimGroup(click.Group):
             raise click.ClickException(printable(str(exc))) from exc
 
 
-@click.group(cls=MimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=MimGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="mim-console")
 @click.option(
     "--db",
@@ -60,6 +64,10 @@ def main(ctx: click.Context, db_path: Path | None, config_path: Path | None) -> 
     context = Context(settings=settings)
     ctx.obj = context
     ctx.call_on_close(context.close)
+    if ctx.invoked_subcommand is None:
+        from mim_console.cli.tui import run_console
+
+        run_console(context)
 
 
 def pass_context(func: F) -> F:

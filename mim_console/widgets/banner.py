@@ -1,0 +1,59 @@
+"""The outbox / Twilio banner: a lost connection is a visible line of words, never a freeze."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.content import Content
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """What the banner shows; screens fill it from the dispatcher's snapshot."""
+
+    queued: int = 0
+    in_flight: int = 0
+    failed: int = 0
+    reachable: bool | None = None  # None: not known yet (or no dispatcher running)
+    configured: bool = True
+    detail: str = ""
+
+
+def describe(state: OutboxState) -> tuple[str, str]:
+    """The banner's words and its CSS class; the words alone must carry the meaning."""
+    counts = f"outbox: {state.queued} queued · {state.in_flight} in flight · {state.failed} failed"
+    if not state.configured:
+        return f"⚠ Twilio NOT CONFIGURED: alerts wait in the outbox · {counts}", "-warn"
+    if state.reachable is False:
+        tail = f" ({state.detail})" if state.detail else ""
+        return f"✖ Twilio UNREACHABLE{tail}: alerts wait and retry · {counts}", "-bad"
+    if state.failed:
+        return f"⚠ Twilio reachable · {counts}", "-warn"
+    if state.reachable is None:
+        return f"… Twilio not checked yet · {counts}", ""
+    return f"✔ Twilio reachable · {counts}", "-ok"
+
+
+class OutboxBanner(Static):
+    DEFAULT_CSS = """
+    OutboxBanner { height: 1; width: 1fr; padding: 0 1; background: $panel; }
+    OutboxBanner.-ok { color: $success; }
+    OutboxBanner.-warn { background: $warning 30%; text-style: bold; }
+    OutboxBanner.-bad { background: $error 40%; text-style: bold reverse; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.state = OutboxState(reachable=None)
+        self._show(self.state)
+
+    def show_state(self, state: OutboxState) -> None:
+        if state != self.state:
+            self.state = state
+            self._show(state)
+
+    def _show(self, state: OutboxState) -> None:
+        words, css = describe(state)
+        self.set_classes(css) if css else self.set_classes("")
+        self.update(Content(words))
