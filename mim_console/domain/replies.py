@@ -1,0 +1,114 @@
+"""Reading an SMS reply: joining or unable, optionally naming an incident by its reply code.
+
+Pure: no clock, no database. People answer in a hurry on a phone keyboard, so case, spacing and
+punctuation are ignored (``Yes!``, `` 1 k7.``, ``K7,1``) while anything doubtful is reported as
+unrecognised rather than guessed: a wrong "joining" misleads the duty manager more than a help SMS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Meaning(StrEnum):
+    JOINING = "joining"
+    UNABLE = "unable"
+    UNRECOGNISED = "unrecognised"
+
+
+_WORDS = {
+    "1": Meaning.JOINING,
+    "yes": Meaning.JOINING,
+    "y": Meaning.JOINING,
+    "2": Meaning.UNABLE,
+    "no": Meaning.UNABLE,
+    "n": Meaning.UNABLE,
+}
+# A reply code: a letter then letters/digits, at most 6 characters ("K7", "AB12").
+_CODE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+# "1K7" / "K71"-style run-together answers are not guessed, except digit-then-code ("1K7").
+_GLUED = re.compile(r"^([12])([a-z][a-z0-9]{0,5})$")
+_SEPARATORS = re.compile(r"[^\w]+|_")
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    meaning: Meaning
+    code: str | None = None  # upper-case reply code, if the reply named one
+
+    @property
+    def recognised(self) -> bool:
+        return self.meaning is not Meaning.UNRECOGNISED
+
+
+UNRECOGNISED = ParsedReply(Meaning.UNRECOGNISED)
+
+
+def parse_reply(body: str) -> ParsedReply:
+    """``1``/``yes``/``y`` = joining, ``2``/``no``/``n`` = unable, plus at most one reply code."""
+    tokens = [t for t in _SEPARATORS.split(body.casefold()) if t]
+    if len(tokens) == 1 and (glued := _GLUED.match(tokens[0])):
+        tokens = [glued.group(1), glued.group(2)]
+    meanings = {_WORDS[t] for t in tokens if t in _WORDS}
+    others = [t for t in tokens if t not in _WORDS]
+    if len(meanings) != 1 or len(others) > 1 or len(tokens) > 3:
+        return UNRECOGNISED
+    if others and not _CODE.match(others[0]):
+        return UNRECOGNISED
+    return ParsedReply(meanings.pop(), others[0].upper() if others else None)
+
+
+class Resolution(StrEnum):
+    BY_CODE = "by_code"  # the reply named an active incident's code
+    ONLY_ALERTED = "only_alerted"  # no code, and the person was alerted for one active incident
+    AMBIGUOUS = "ambiguous"  # no code, alerted for several active incidents
+    UNKNOWN_CODE = "unknown_code"  # a code that names no active incident
+    NOT_ALERTED = "not_alerted"  # no code, and not alerted for any active incident
+
+
+@dataclass(frozen=True)
+class IncidentChoice:
+    resolution: Resolution
+    incident_id: int | None = None
+
+    @property
+    def needs_help(self) -> bool:
+        """Whether the sender should get the one short help SMS."""
+        return self.resolution in (Resolution.AMBIGUOUS, Resolution.UNKNOWN_CODE)
+
+
+def choose_incident(
+    reply: ParsedReply,
+    active: Sequence[tuple[int, str]],
+    alerted_for: Iterable[int],
+) -> IncidentChoice:
+    """Which incident a recognised reply is about.
+
+    ``active``: (incident id, reply code) of the active incidents; ``alerted_for``: incident ids
+    the person was alerted for before the reply arrived. The code wins if given; otherwise the
+    only active incident the person was alerted for; otherwise the reply is ambiguous.
+    """
+    if reply.code is not None:
+        for incident_id, code in active:
+            if code.casefold() == reply.code.casefold():
+                return IncidentChoice(Resolution.BY_CODE, incident_id)
+        return IncidentChoice(Resolution.UNKNOWN_CODE)
+    active_ids = {incident_id for incident_id, _ in active}
+    candidates = sorted(set(alerted_for) & active_ids)
+    if len(candidates) == 1:
+        return IncidentChoice(Resolution.ONLY_ALERTED, candidates[0])
+    if not candidates:
+        return IncidentChoice(Resolution.NOT_ALERTED)
+    return IncidentChoice(Resolution.AMBIGUOUS)
+
+
+def help_text(codes: Sequence[str]) -> str:
+    """The one short help SMS: how to answer, and the codes when several incidents are open."""
+    text = "Reply 1 to join or 2 if unable."
+    if len(codes) > 1:
+        shown = ", ".join(sorted(codes)[:4])
+        text += f" Several incidents are open ({shown}): add the code, e.g. 1 {sorted(codes)[0]}."
+    return text
