@@ -154,13 +154,17 @@ CREATE TABLE alert (
     created_at TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
     claimed_at TEXT,
+    claimed_by TEXT,                        -- lease holder that claimed it (diagnostics)
+    uncertain INTEGER NOT NULL DEFAULT 0,   -- a try may have reached the provider: look first
     sent_at TEXT,
+    next_poll_at TEXT,                      -- next delivery-status poll while in flight
     final_at TEXT,
     last_error_code INTEGER,
     last_error TEXT
 );
 CREATE INDEX alert_due ON alert(status, next_attempt_at);
 CREATE INDEX alert_incident ON alert(incident_id);
+CREATE INDEX alert_poll ON alert(next_poll_at) WHERE next_poll_at IS NOT NULL;
 
 CREATE TABLE inbound (
     id INTEGER PRIMARY KEY,
@@ -173,6 +177,7 @@ CREATE TABLE inbound (
     meaning TEXT NOT NULL DEFAULT 'unprocessed',
     processed_at TEXT
 );
+CREATE INDEX inbound_received ON inbound(received_at);
 
 -- The timeline: append-only, enforced below.
 CREATE TABLE event (
