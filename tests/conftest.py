@@ -12,6 +12,7 @@ import pytest
 from mim_console.config import Settings
 from mim_console.data.store import Store
 from mim_console.services.context import Context
+from tests.twilio_fixtures import notifier, standin, standin_settings, threaded_standin  # noqa: F401
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FROZEN_NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
