@@ -72,8 +72,12 @@ CREATE TABLE rotation (
     handoff_time TEXT NOT NULL,            -- local wall clock, HH:MM
     handoff_weekday INTEGER,               -- 0 = Monday, weekly shifts only
     timezone TEXT NOT NULL,                -- IANA
-    start_date TEXT NOT NULL               -- local date, YYYY-MM-DD
+    start_date TEXT NOT NULL,              -- local date, YYYY-MM-DD
+    CHECK ((role = 'party') = (party_id IS NOT NULL))
 );
+-- One duty-manager rotation, and at most one rotation per party seat.
+CREATE UNIQUE INDEX rotation_one_duty_manager ON rotation(role) WHERE role = 'duty_manager';
+CREATE UNIQUE INDEX rotation_one_per_party ON rotation(party_id) WHERE party_id IS NOT NULL;
 
 CREATE TABLE rotation_member (
     rotation_id INTEGER NOT NULL REFERENCES rotation(id) ON DELETE CASCADE,
@@ -93,6 +97,8 @@ CREATE TABLE rotation_override (
     CHECK (ends_at > starts_at)
 );
 CREATE INDEX rotation_override_range ON rotation_override(rotation_id, starts_at, ends_at);
+-- Re-importing a feed updates its overrides instead of adding them twice.
+CREATE UNIQUE INDEX rotation_override_source ON rotation_override(rotation_id, source_uid);
 
 CREATE TABLE incident (
     id INTEGER PRIMARY KEY,
@@ -214,7 +220,52 @@ CREATE TABLE comms_draft (
     approved_at TEXT,
     published_at TEXT,
     channel TEXT,
+    published_by TEXT,
     UNIQUE (incident_id, kind, version)
+);
+-- A saved version never changes its text; once published nothing changes (a correction is a
+-- new version).
+CREATE TRIGGER comms_draft_text_fixed BEFORE UPDATE OF text, incident_id, kind, version
+ON comms_draft
+BEGIN SELECT RAISE(ABORT, 'a saved draft version cannot be changed: save a new version'); END;
+CREATE TRIGGER comms_draft_published_fixed BEFORE UPDATE ON comms_draft
+WHEN OLD.published_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a published text cannot be changed: save a correction'); END;
+
+-- Every channel a draft version went out on (the first is also on comms_draft).
+CREATE TABLE comms_publication (
+    id INTEGER PRIMARY KEY,
+    draft_id INTEGER NOT NULL REFERENCES comms_draft(id),
+    channel TEXT NOT NULL CHECK (channel IN ('sms', 'chat', 'manual')),
+    target TEXT NOT NULL DEFAULT '',        -- stakeholder list, webhook name, or where by hand
+    at TEXT NOT NULL,
+    by TEXT NOT NULL DEFAULT '',
+    queued INTEGER NOT NULL DEFAULT 0      -- outbox rows queued
+);
+
+-- Stakeholders: kept apart from the response team (they get updates, never alerts).
+CREATE TABLE stakeholder_list (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    description TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE stakeholder_member (
+    id INTEGER PRIMARY KEY,
+    list_id INTEGER NOT NULL REFERENCES stakeholder_list(id) ON DELETE CASCADE,
+    person_id INTEGER REFERENCES person(id) ON DELETE CASCADE,
+    number TEXT,                            -- E.164, for someone not in the directory
+    label TEXT NOT NULL DEFAULT '',
+    CHECK ((person_id IS NULL) <> (number IS NULL)),
+    UNIQUE (list_id, person_id),
+    UNIQUE (list_id, number)
+);
+
+-- Chat incoming webhooks (Slack, Microsoft Teams, Mattermost) for approved updates.
+CREATE TABLE chat_webhook (
+    name TEXT PRIMARY KEY COLLATE NOCASE,
+    kind TEXT NOT NULL CHECK (kind IN ('slack', 'teams', 'mattermost')),
+    url TEXT NOT NULL
 );
 
 -- Exactly one dispatcher per database: whoever holds an unexpired lease sends.
