@@ -1,0 +1,235 @@
+"""Who is on duty: the duty manager now and next, each party's representative and deputy.
+
+A party's seat follows its rotation if it has one, else its fixed ordered representatives. When
+the person a rotation puts on duty is inactive, the next active person in order holds the seat
+(the deputy rule, ``domain.people.next_active``) and the board says so; the stretch is also a
+gap in ``gaps``. The deputy is always the next active person after whoever holds the seat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mim_console.data.store import Store
+from mim_console.domain.people import Party, Person, next_active
+from mim_console.domain.rotation import GAP_HORIZON, Gap, Rotation
+
+HANDOFF_HORIZON = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class OnDuty:
+    """Who holds a duty and for how long; ``person`` None means nobody (``note`` says why)."""
+
+    person: Person | None
+    since: datetime | None = None
+    until: datetime | None = None  # the next change of person; None: no change in sight
+    deputy: Person | None = None
+    override: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Seat:
+    party: Party
+    holder: OnDuty
+    rotation: str | None = None  # None: the party's fixed ordered representatives
+
+    @property
+    def source(self) -> str:
+        return "rotation" if self.rotation else "fixed"
+
+
+@dataclass(frozen=True)
+class RotationGaps:
+    rotation: Rotation
+    gaps: tuple[Gap, ...]
+
+
+@dataclass(frozen=True)
+class DutyBoard:
+    at: datetime
+    timezone: str  # the duty rotation's zone (or UTC): where times are shown
+    duty_manager: OnDuty
+    next_duty_manager: OnDuty
+    seats: tuple[Seat, ...] = ()
+    gaps: tuple[RotationGaps, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _unique(order: Sequence[int]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(order))
+
+
+def _holder(
+    order: tuple[int, ...],
+    scheduled: int | None,
+    people: Mapping[int, Person],
+    active: set[int],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    override: bool = False,
+) -> OnDuty:
+    """The scheduled person if active, else the next active one in order; then the deputy."""
+    note = ""
+    holder = scheduled
+    if scheduled is None:  # a fixed seat: the first active person in order
+        holder = next_active(order, None, active)
+        if holder is None:
+            note = "nobody active in the seat's order"
+    elif scheduled not in active:
+        holder = next_active(order, scheduled, active)
+        name = people[scheduled].name if scheduled in people else f"person {scheduled}"
+        note = f"{name} is inactive" + ("" if holder is None else "; the next in order covers")
+    deputy_id = next_active(order, holder, active) if holder is not None else None
+    return OnDuty(
+        person=people.get(holder) if holder is not None else None,
+        since=since,
+        until=until,
+        deputy=people.get(deputy_id) if deputy_id is not None else None,
+        override=override,
+        note=note,
+    )
+
+
+def rotation_duty(
+    rotation: Rotation, at: datetime, people: Mapping[int, Person], active: set[int]
+) -> tuple[OnDuty, OnDuty]:
+    """(now, next) for one rotation; ``until`` is the next change of person, not of shift."""
+    piece = rotation.piece_at(at)
+    handoffs = rotation.handoffs(at, 1, within=HANDOFF_HORIZON)
+    order = _unique(rotation.members)
+    until = handoffs[0].at if handoffs else None
+    if piece.person_id is None and piece.shift_index is None:
+        now = OnDuty(None, None, rotation.starts_at, note="the rotation has not started")
+    elif piece.person_id is None:
+        now = OnDuty(None, note="the rotation has no members")
+    else:
+        # The start of this person's stretch: walk back over adjacent pieces of the same person.
+        since = piece.starts_at
+        for _ in range(64):
+            before = rotation.piece_at(since - timedelta(microseconds=1))
+            if before.person_id != piece.person_id:
+                break
+            since = before.starts_at
+        now = _holder(
+            order,
+            piece.person_id,
+            people,
+            active,
+            since=since,
+            until=until,
+            override=piece.override_id is not None,
+        )
+    if not handoffs:
+        upcoming = OnDuty(None, note="no handoff in the next 400 days")
+    else:
+        following = rotation.handoffs(at, 2, within=HANDOFF_HORIZON)
+        next_piece = rotation.piece_at(handoffs[0].at)
+        upcoming = _holder(
+            order,
+            handoffs[0].to_person,
+            people,
+            active,
+            since=handoffs[0].at,
+            until=following[1].at if len(following) > 1 else None,
+            override=next_piece.override_id is not None,
+        )
+        if handoffs[0].to_person is None:
+            upcoming = OnDuty(None, since=handoffs[0].at, note="nobody is on duty next")
+    return now, upcoming
+
+
+def build_board(
+    at: datetime,
+    duty_rotation: Rotation | None,
+    party_rotations: Mapping[int, Rotation],
+    parties: Sequence[Party],
+    people: Mapping[int, Person],
+    *,
+    gap_horizon: timedelta = GAP_HORIZON,
+) -> DutyBoard:
+    """Everything the home view and ``mim-console duty`` show, from loaded values."""
+    active = {p.id for p in people.values() if p.active}
+    warnings: list[str] = []
+    gaps: list[RotationGaps] = []
+    if duty_rotation is None:
+        now = OnDuty(None, note="there is no duty-manager rotation (`mim-console rota create`)")
+        upcoming = OnDuty(None)
+        zone = "UTC"
+        warnings.append("there is no duty-manager rotation")
+    else:
+        now, upcoming = rotation_duty(duty_rotation, at, people, active)
+        zone = duty_rotation.timezone
+    seats: list[Seat] = []
+    for party in sorted(parties, key=lambda p: p.name.casefold()):
+        rotation = party_rotations.get(party.id)
+        if rotation is not None:
+            holder, _ = rotation_duty(rotation, at, people, active)
+            seats.append(Seat(party, holder, rotation.name))
+        else:
+            order = _unique(party.representatives)
+            holder = _holder(order, None, people, active)
+            if not order:
+                holder = OnDuty(None, note="no representatives")
+            seats.append(Seat(party, holder, None))
+        if seats[-1].holder.person is None:
+            warnings.append(f"{party.name}: {seats[-1].holder.note or 'nobody holds the seat'}")
+    rotations = ([duty_rotation] if duty_rotation else []) + sorted(
+        party_rotations.values(), key=lambda r: r.name.casefold()
+    )
+    for rotation in rotations:
+        found = tuple(rotation.gaps(at, active, gap_horizon))
+        if found:
+            gaps.append(RotationGaps(rotation, found))
+            first = found[0]
+            warnings.append(
+                f"{rotation.name}: {len(found)} gap(s) in the next {gap_horizon.days} days, "
+                f"first {first.starts_at.astimezone(rotation.zone):%Y-%m-%d %H:%M %Z} "
+                f"({first.reason})"
+            )
+    return DutyBoard(at, zone, now, upcoming, tuple(seats), tuple(gaps), tuple(warnings))
+
+
+def load_board(store: Store, at: datetime) -> DutyBoard:
+    """Read rotations, parties and people in one read and build the board."""
+    from mim_console.data import rotations as repo
+    from mim_console.data.directory import Directory
+
+    directory = Directory(store)
+    with store.read() as db:
+        duty_rotation = repo.duty_manager_rotation(db)
+        party_rotations = repo.party_rotations(db)
+        parties = list(directory.parties())
+        wanted: set[int] = set()
+        for rotation in [duty_rotation, *party_rotations.values()]:
+            if rotation is not None:
+                wanted.update(rotation.members)
+                wanted.update(o.person_id for o in rotation.overrides)
+        for party in parties:
+            wanted.update(party.representatives)
+        people = _people(directory, wanted)
+    return build_board(at, duty_rotation, party_rotations, parties, people)
+
+
+def _people(directory: object, ids: set[int]) -> dict[int, Person]:
+    found = directory.people_by_ids(sorted(ids))  # type: ignore[attr-defined]
+    if isinstance(found, Mapping):
+        return dict(found)
+    return {p.id: p for p in found}
+
+
+def rotation_gap_lines(board: DutyBoard) -> dict[str, list[str]]:
+    """Rotation name → gaps in words, the shape ``domain.readiness`` takes."""
+    lines: dict[str, list[str]] = {}
+    for item in board.gaps:
+        zone = item.rotation.zone
+        lines[item.rotation.name] = [
+            f"{g.starts_at.astimezone(zone):%Y-%m-%d %H:%M}–"
+            f"{g.ends_at.astimezone(zone):%Y-%m-%d %H:%M %Z}: {g.reason}"
+            for g in item.gaps
+        ]
+    return lines
