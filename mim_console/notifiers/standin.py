@@ -551,7 +551,6 @@ class StandIn:
         base = f"{API_PREFIX}{self.account_sid}/Calls/{record.sid}"
         return {
             "account_sid": self.account_sid,
-            "annotation": None,
             "answered_by": None,
             "api_version": "2010-04-01",
             "caller_name": None,

@@ -307,9 +307,11 @@ class TwilioNotifier:
             filters["to"] = self.sender
         messages = await self._call(self.client.messages.list_async, **filters)
         found = []
+        seen: set[str] = set()
         for message in messages:
-            if message.direction != "inbound":
+            if message.direction != "inbound" or message.sid in seen:
                 continue
+            seen.add(str(message.sid))
             received = message.date_sent or message.date_created
             found.append(
                 InboundMessage(
@@ -338,9 +340,11 @@ class TwilioNotifier:
         else:
             raise ValueError(f"unknown channel {channel!r}")
         records = []
+        seen: set[str] = set()
         for item in items:
-            if channel == "sms" and item.direction == "inbound":
+            if (channel == "sms" and item.direction == "inbound") or item.sid in seen:
                 continue
+            seen.add(str(item.sid))
             created = _aware(item.date_created)
             if created < cutoff:
                 continue
@@ -370,7 +374,14 @@ class TwilioNotifier:
             raise TransientSendError(f"Twilio did not answer within {self.timeout:g} s") from None
         except (aiohttp.ClientError, httpx.TransportError, OSError) as exc:
             raise TransientSendError(f"could not reach Twilio: {_network_reason(exc)}") from None
-        except (json.JSONDecodeError, KeyError, TwilioException) as exc:
+        except TwilioException as exc:
+            refused = _page_refusal(exc)
+            if refused is not None:
+                raise self._classify(refused, slot) from None
+            raise TransientSendError(
+                f"Twilio's answer could not be read ({type(exc).__name__})"
+            ) from None
+        except (json.JSONDecodeError, KeyError) as exc:
             raise TransientSendError(
                 f"Twilio's answer could not be read ({type(exc).__name__})"
             ) from None
@@ -393,6 +404,24 @@ class TwilioNotifier:
                 retry_after=_retry_after(slot.headers, datetime.now(UTC)),
             )
         return PermanentSendError(info.reason + where, code=code, status=status)
+
+
+def _page_refusal(exc: TwilioException) -> TwilioRestException | None:
+    """The SDK reports a refused *next page* as a bare ``TwilioException(msg, response)``."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    code: int | None = None
+    message = ""
+    try:
+        payload = json.loads(getattr(response, "text", "") or "")
+        if isinstance(payload, dict):
+            code = _int_or_none(payload.get("code"))
+            message = str(payload.get("message") or "")
+    except (TypeError, ValueError):
+        pass
+    return TwilioRestException(status, "", f"Unable to fetch page: {message}", code)
 
 
 def _network_reason(exc: BaseException) -> str:
