@@ -20,7 +20,7 @@ JOINED = "Thank you. You are recorded as joining. Goodbye."
 UNABLE = "Thank you. You are recorded as unable to join. Goodbye."
 RETRY = "Sorry, that key is not an option."
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 def speakable(text: str) -> str:
