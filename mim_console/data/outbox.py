@@ -1,13 +1,40 @@
-"""The outbox: every alert is a committed row before any request leaves."""
+"""The outbox: every alert is a committed row before any request leaves.
+
+Life of an alert row::
+
+    queued ──claim (lease checked in the same transaction)──▶ sending ──SID──▶ accepted
+      ▲                                                          │             │ polls
+      └──── transient error: backoff, ``uncertain`` if the ──────┘             ▼
+            request may have reached the provider                  sent / delivered / ringing…
+                                                     (final: delivered, undelivered, completed…)
+    sending with no SID after a crash ──reconcile: look it up at the provider──▶ accepted | queued
+    permanent error or too old ──▶ failed (code + plain reason)
+
+``uncertain`` marks an alert whose last try ended in a timeout or a dropped connection: the
+provider may have accepted it, so it is looked up by recipient and text before any resend.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlite_utils import Database
 
-from mim_console.clock import to_iso
+from mim_console.clock import from_iso, to_iso
+from mim_console.data import lease as lease_mod
+
+SENDABLE_CHANNELS = ("sms", "voice")
+# Provider statuses after which nothing changes any more.
+FINAL_STATUSES = frozenset(
+    {"delivered", "undelivered", "failed", "completed", "busy", "no-answer", "canceled", "read"}
+)
+# Provider statuses that only mean "the provider has it": shown as ours, ``accepted``
+# (the provider's "sending" would otherwise read as our claim state).
+_ACCEPTED_ALIASES = frozenset({"queued", "accepted", "sending", "initiated", "scheduled"})
+STATUS_GROUPS = ("queued", "sending", "accepted", "failed")
 
 
 @dataclass(frozen=True)
@@ -18,6 +45,117 @@ class AlertDraft:
     body: str  # SMS text, TwiML, or chat payload
     incident_id: int | None = None
     person_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    to_number: str
+    channel: str
+    purpose: str
+    body: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    incident_id: int | None = None
+    person_id: int | None = None
+    provider_sid: str | None = None
+    claimed_at: datetime | None = None
+    claimed_by: str | None = None
+    uncertain: bool = False
+    sent_at: datetime | None = None
+    final_at: datetime | None = None
+    last_error_code: int | None = None
+    last_error: str | None = None
+    incident_code: str | None = None
+    person_name: str | None = None
+
+    @property
+    def group(self) -> str:
+        """queued | sending | accepted | failed: the four counts the UI shows."""
+        return status_group(self.status)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.provider_sid is not None and self.status not in FINAL_STATUSES
+
+
+def status_group(status: str) -> str:
+    if status in ("queued", "sending"):
+        return status
+    if status in ("failed", "undelivered", "busy", "no-answer", "canceled"):
+        return "failed"
+    return "accepted"
+
+
+def provider_status(status: str) -> str:
+    """How a provider status is stored on the alert row."""
+    return "accepted" if status in _ACCEPTED_ALIASES else status
+
+
+def _when(value: Any) -> datetime | None:
+    return from_iso(value) if value else None
+
+
+_COLUMNS = (
+    "a.id, a.to_number, a.channel, a.purpose, a.body, a.status, a.attempts, a.created_at, "
+    "a.next_attempt_at, a.incident_id, a.person_id, a.provider_sid, a.claimed_at, a.claimed_by, "
+    "a.uncertain, a.sent_at, a.final_at, a.last_error_code, a.last_error"
+)
+_DISPLAY = _COLUMNS + ", i.code AS incident_code, p.name AS person_name"
+_DISPLAY_FROM = (
+    "alert a LEFT JOIN incident i ON i.id = a.incident_id LEFT JOIN person p ON p.id = a.person_id"
+)
+
+
+def _alert(row: Any) -> Alert:
+    keys = row.keys()
+    return Alert(
+        id=row["id"],
+        to_number=row["to_number"],
+        channel=row["channel"],
+        purpose=row["purpose"],
+        body=row["body"],
+        status=row["status"],
+        attempts=row["attempts"],
+        created_at=from_iso(row["created_at"]),
+        next_attempt_at=from_iso(row["next_attempt_at"]),
+        incident_id=row["incident_id"],
+        person_id=row["person_id"],
+        provider_sid=row["provider_sid"],
+        claimed_at=_when(row["claimed_at"]),
+        claimed_by=row["claimed_by"],
+        uncertain=bool(row["uncertain"]),
+        sent_at=_when(row["sent_at"]),
+        final_at=_when(row["final_at"]),
+        last_error_code=row["last_error_code"],
+        last_error=row["last_error"],
+        incident_code=row["incident_code"] if "incident_code" in keys else None,
+        person_name=row["person_name"] if "person_name" in keys else None,
+    )
+
+
+def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[Alert]:
+    cursor = db.conn.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [_alert(_Row(names, values)) for values in cursor.fetchall()]
+
+
+class _Row:
+    """A tiny mapping over a result tuple (the shared connection has no row factory)."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, names: list[str], values: tuple[Any, ...]) -> None:
+        self._index = {name: i for i, name in enumerate(names)}
+        self._values = values
+
+    def keys(self) -> Iterable[str]:
+        return self._index.keys()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[self._index[key]]
 
 
 def enqueue(db: Database, drafts: list[AlertDraft], now: datetime) -> list[int]:
@@ -41,3 +179,210 @@ def enqueue(db: Database, drafts: list[AlertDraft], now: datetime) -> list[int]:
         )
         ids.append(int(cursor.lastrowid or 0))
     return ids
+
+
+def claim_due(
+    db: Database, holder: str, now: datetime, limit: int, lease_name: str = lease_mod.DISPATCHER
+) -> list[Alert]:
+    """Mark up to ``limit`` due alerts ``sending`` for ``holder``: inside ``store.write()``.
+
+    Claims nothing unless ``holder`` has the unexpired lease, checked in this transaction: a
+    process that lost its lease while paused cannot claim what the new holder is sending.
+    """
+    if limit <= 0 or not lease_mod.holds(db, holder, now, lease_name):
+        return []
+    stamp = to_iso(now)
+    due = _rows(
+        db,
+        f"SELECT {_COLUMNS} FROM alert a WHERE a.status = 'queued' AND a.next_attempt_at <= ? "
+        "AND a.channel IN ('sms', 'voice') ORDER BY a.next_attempt_at, a.id LIMIT ?",
+        [stamp, limit],
+    )
+    if not due:
+        return []
+    ids = [a.id for a in due]
+    marks = ",".join("?" * len(ids))
+    db.execute(
+        "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
+        f"attempts = attempts + 1 WHERE id IN ({marks})",
+        [stamp, holder, *ids],
+    )
+    return [
+        Alert(
+            **{
+                **a.__dict__,
+                "status": "sending",
+                "claimed_at": now,
+                "claimed_by": holder,
+                "attempts": a.attempts + 1,
+            }
+        )
+        for a in due
+    ]
+
+
+def mark_accepted(
+    db: Database,
+    alert_id: int,
+    sid: str,
+    status: str,
+    now: datetime,
+    poll_after_s: float = 2.0,
+) -> bool:
+    """Record the provider's SID: from here on the alert is never sent again."""
+    stored = provider_status(status)
+    final = stored in FINAL_STATUSES
+    cursor = db.execute(
+        "UPDATE alert SET status = ?, provider_sid = ?, sent_at = ?, uncertain = 0, "
+        "last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ? "
+        "WHERE id = ? AND provider_sid IS NULL",
+        [
+            stored,
+            sid,
+            to_iso(now),
+            to_iso(now) if final else None,
+            None if final else to_iso(now + timedelta(seconds=poll_after_s)),
+            alert_id,
+        ],
+    )
+    return cursor.rowcount == 1
+
+
+def mark_retry(
+    db: Database,
+    alert_id: int,
+    next_at: datetime,
+    *,
+    code: int | None,
+    error: str,
+    uncertain: bool,
+) -> None:
+    """Back to the queue until ``next_at``; ``uncertain`` is sticky until a lookup clears it."""
+    db.execute(
+        "UPDATE alert SET status = 'queued', next_attempt_at = ?, last_error_code = ?, "
+        "last_error = ?, uncertain = MAX(uncertain, ?) WHERE id = ? AND provider_sid IS NULL",
+        [to_iso(next_at), code, error, int(uncertain), alert_id],
+    )
+
+
+def requeue_checked(db: Database, alert_id: int, now: datetime) -> None:
+    """A lookup found no trace at the provider: safe to send again, now."""
+    db.execute(
+        "UPDATE alert SET status = 'queued', uncertain = 0, next_attempt_at = ? "
+        "WHERE id = ? AND provider_sid IS NULL",
+        [to_iso(now), alert_id],
+    )
+
+
+def clear_uncertain(db: Database, alert_id: int) -> None:
+    db.execute("UPDATE alert SET uncertain = 0 WHERE id = ? AND provider_sid IS NULL", [alert_id])
+
+
+def mark_failed(
+    db: Database, alert_id: int, now: datetime, *, code: int | None, reason: str
+) -> None:
+    db.execute(
+        "UPDATE alert SET status = 'failed', final_at = ?, last_error_code = ?, last_error = ?, "
+        "next_poll_at = NULL WHERE id = ? AND provider_sid IS NULL",
+        [to_iso(now), code, reason, alert_id],
+    )
+
+
+def in_doubt(db: Database) -> list[Alert]:
+    """Claimed but no SID recorded: a crash (or a lost lease) between claim and answer."""
+    return _rows(
+        db,
+        f"SELECT {_COLUMNS} FROM alert a WHERE a.status = 'sending' "
+        "AND a.provider_sid IS NULL ORDER BY a.id",
+    )
+
+
+def known_sids(db: Database, sids: Iterable[str]) -> set[str]:
+    wanted = list(sids)
+    if not wanted:
+        return set()
+    marks = ",".join("?" * len(wanted))
+    cursor = db.execute(f"SELECT provider_sid FROM alert WHERE provider_sid IN ({marks})", wanted)
+    return {row[0] for row in cursor.fetchall()}
+
+
+def due_polls(db: Database, now: datetime, limit: int) -> list[Alert]:
+    """Alerts still in flight whose next status poll is due."""
+    return _rows(
+        db,
+        f"SELECT {_COLUMNS} FROM alert a WHERE a.next_poll_at IS NOT NULL "
+        "AND a.next_poll_at <= ? ORDER BY a.next_poll_at LIMIT ?",
+        [to_iso(now), limit],
+    )
+
+
+def record_status(
+    db: Database,
+    alert_id: int,
+    status: str,
+    now: datetime,
+    *,
+    next_poll_at: datetime | None,
+    code: int | None = None,
+    error: str | None = None,
+) -> None:
+    """A polled provider status; a final one stops the polling."""
+    stored = provider_status(status)
+    final = stored in FINAL_STATUSES
+    db.execute(
+        "UPDATE alert SET status = ?, final_at = CASE WHEN ? THEN ? ELSE final_at END, "
+        "next_poll_at = ?, last_error_code = COALESCE(?, last_error_code), "
+        "last_error = COALESCE(?, last_error) WHERE id = ? AND provider_sid IS NOT NULL",
+        [
+            stored,
+            int(final),
+            to_iso(now),
+            None if final or next_poll_at is None else to_iso(next_poll_at),
+            code,
+            error,
+            alert_id,
+        ],
+    )
+
+
+def next_due_at(db: Database) -> datetime | None:
+    """When the earliest queued alert becomes due: how long the dispatcher may sleep."""
+    row = db.execute(
+        "SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' "
+        "AND channel IN ('sms', 'voice')"
+    ).fetchone()
+    return _when(row[0])
+
+
+def counts(db: Database, incident_id: int | None = None) -> dict[str, int]:
+    """queued / sending / accepted / failed, for the UI and `mim-console outbox`."""
+    where, params = (
+        ("WHERE incident_id = ?", [incident_id]) if incident_id is not None else ("", [])
+    )
+    result = dict.fromkeys(STATUS_GROUPS, 0)
+    for status, n in db.execute(
+        f"SELECT status, COUNT(*) FROM alert {where} GROUP BY status", params
+    ).fetchall():
+        result[status_group(status)] += n
+    return result
+
+
+def list_alerts(
+    db: Database, *, incident_id: int | None = None, limit: int | None = None
+) -> list[Alert]:
+    """Newest first, with the incident code and the person's name for display."""
+    sql = f"SELECT {_DISPLAY} FROM {_DISPLAY_FROM}"
+    params: list[Any] = []
+    if incident_id is not None:
+        sql += " WHERE a.incident_id = ?"
+        params.append(incident_id)
+    sql += " ORDER BY a.id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return _rows(db, sql, params)
+
+
+def get(db: Database, alert_id: int) -> Alert | None:
+    found = _rows(db, f"SELECT {_DISPLAY} FROM {_DISPLAY_FROM} WHERE a.id = ?", [alert_id])
+    return found[0] if found else None

@@ -1,0 +1,164 @@
+"""`mim-console dispatch` (the long-running sender for a service manager) and `outbox`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+
+import click
+
+from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.output import emit_json, print_table, say, warn
+from mim_console.clock import utcnow
+from mim_console.data import outbox
+from mim_console.data.outbox import Alert
+from mim_console.errors import NotFound
+from mim_console.notifiers import dispatcher as dispatch_mod
+from mim_console.services.context import Context
+
+
+@main.command()
+@click.option("--verbose", "-v", is_flag=True, help="Log every lease change and reconcile.")
+@click.option(
+    "--lease-ttl",
+    type=click.FloatRange(min=0.5, max=300),
+    default=5.0,
+    show_default=True,
+    help="Seconds a silent holder keeps the lease before a standby takes over.",
+)
+@pass_context
+def dispatch(ctx: Context, verbose: bool, lease_ttl: float) -> None:
+    """Send queued alerts, track them and read replies until SIGTERM/SIGINT.
+
+    Several may run against one database (the console, `watch`, this): a lease lets exactly one
+    of them send; the others stand by and take over within seconds if it dies.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    missing = ctx.settings.twilio.missing()
+    if missing:
+        warn("alerts cannot be sent: Twilio is not configured; set " + ", ".join(missing))
+        warn("alerts stay queued; waiting for a restart with credentials")
+    ctx.store  # noqa: B018 - open (and migrate) now, so a bad database fails fast
+    asyncio.run(_serve(ctx, lease_ttl))
+
+
+async def _serve(ctx: Context, lease_ttl: float) -> None:
+    loop = asyncio.get_running_loop()
+    config = dispatch_mod.settings_config(
+        ctx.settings, lease_ttl_s=lease_ttl, heartbeat_s=max(0.1, lease_ttl / 4)
+    )
+    d = dispatch_mod.for_context(
+        ctx, config=config, on_reply=_incident_on_reply(ctx), on_tick=_on_tick(ctx)
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, d.stop)
+    say(f"dispatcher {d.lease.holder} running on {ctx.db_path}")
+    await dispatch_mod.run_with_context(ctx, d)
+    say("dispatcher stopped")
+
+
+def _incident_on_reply(ctx: Context) -> Callable[[int], object] | None:
+    """Helper D's incident service applies replies and escalation, where it is installed."""
+    try:
+        from mim_console.services.incidents import IncidentService
+    except ImportError:  # pragma: no cover - the incident service ships with the package
+        return None
+    return IncidentService(ctx).apply_reply
+
+
+def _on_tick(ctx: Context) -> Callable[[datetime], None] | None:
+    try:
+        from mim_console.services.incidents import IncidentService
+    except ImportError:  # pragma: no cover
+        return None
+    service = IncidentService(ctx)
+
+    def tick(now: datetime) -> None:
+        service.tick(now)
+
+    return tick
+
+
+def _age(alert: Alert, now: datetime) -> str:
+    seconds = int((now - alert.created_at).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+@main.command(name="outbox")
+@click.option("--incident", "incident_code", help="Only this incident's alerts (its code).")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@json_option
+@pass_context
+def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: bool) -> None:
+    """Alerts, newest first, with their status and age."""
+    now = utcnow()
+    with ctx.store.read() as db:
+        incident_id = None
+        if incident_code is not None:
+            row = db.execute(
+                "SELECT id FROM incident WHERE code = ? COLLATE NOCASE", [incident_code.strip()]
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no incident {incident_code!r} (see `mim-console incident list`)")
+            incident_id = int(row[0])
+        alerts = outbox.list_alerts(db, incident_id=incident_id, limit=limit)
+        counts = outbox.counts(db, incident_id)
+    if as_json:
+        emit_json(
+            {
+                "counts": counts,
+                "alerts": [
+                    {
+                        "id": a.id,
+                        "incident": a.incident_code,
+                        "person": a.person_name,
+                        "to": a.to_number,
+                        "channel": a.channel,
+                        "purpose": a.purpose,
+                        "status": a.status,
+                        "group": a.group,
+                        "attempts": a.attempts,
+                        "sid": a.provider_sid,
+                        "created_at": a.created_at,
+                        "sent_at": a.sent_at,
+                        "age_s": int((now - a.created_at).total_seconds()),
+                        "error_code": a.last_error_code,
+                        "error": a.last_error,
+                    }
+                    for a in alerts
+                ],
+            }
+        )
+        return
+    say(", ".join(f"{name} {n}" for name, n in counts.items()))
+    print_table(
+        "Outbox",
+        ["id", "incident", "person", "to", "channel", "purpose", "status", "tries", "age", "error"],
+        [
+            [
+                a.id,
+                a.incident_code or "",
+                a.person_name or "",
+                a.to_number,
+                a.channel,
+                a.purpose,
+                a.status,
+                a.attempts,
+                _age(a, now),
+                f"{a.last_error_code or ''} {a.last_error or ''}".strip(),
+            ]
+            for a in alerts
+        ],
+    )

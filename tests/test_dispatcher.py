@@ -1,0 +1,319 @@
+"""The dispatcher against the real stand-in over loopback HTTP and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mim_console.clock import to_iso, utcnow
+from mim_console.config import Settings, TwilioSettings
+from mim_console.data import outbox
+from mim_console.data.outbox import AlertDraft
+from mim_console.data.store import Store
+from mim_console.domain.backoff import BackoffPolicy
+from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.standin import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    DEFAULT_SENDER,
+    StandIn,
+    Timing,
+)
+from mim_console.notifiers.twilio import TwilioNotifier
+from tests.slow_gate import slow_only_when_asked  # noqa: F401
+
+FAST = DispatcherConfig(
+    max_in_flight=20,
+    lease_ttl_s=1.0,
+    heartbeat_s=0.2,
+    request_timeout_s=2.0,
+    status_poll_s=0.1,
+    status_poll_max_s=0.3,
+    inbound_poll_s=0.1,
+    drain_s=3.0,
+    backoff=BackoffPolicy(base_s=0.05, cap_s=0.4, max_age_min=5),
+)
+
+
+def twilio_settings(standin: StandIn) -> TwilioSettings:
+    return TwilioSettings(
+        account_sid=DEFAULT_ACCOUNT_SID,
+        auth_token=DEFAULT_AUTH_TOKEN,
+        sender=DEFAULT_SENDER,
+        api_url=standin.url,
+    )
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[StandIn]:
+    s = StandIn(timing=Timing(sms_sent=0.05, sms_delivered=0.15, call_ringing=0.05))
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def make(
+    store: Store, standin: StandIn, config: DispatcherConfig = FAST, **kwargs: object
+) -> Dispatcher:
+    notifier = TwilioNotifier(twilio_settings(standin), timeout=5)
+    return Dispatcher(store, notifier, config=config, sender=DEFAULT_SENDER, **kwargs)  # type: ignore[arg-type]
+
+
+def queue(store: Store, n: int, prefix: str = "alert", channel: str = "sms") -> list[int]:
+    drafts = [
+        AlertDraft(
+            f"+3584000{i:05d}",
+            channel,
+            "alert",
+            f"{prefix} #{i}" if channel == "sms" else "<Response><Say>alert</Say></Response>",
+        )
+        for i in range(n)
+    ]
+    with store.write() as db:
+        return outbox.enqueue(db, drafts, utcnow())
+
+
+async def run_until(d: Dispatcher, done: Callable[[], bool], limit_s: float = 15.0) -> None:
+    task = asyncio.create_task(d.run())
+    deadline = time.monotonic() + limit_s
+    try:
+        while not done():
+            if task.done():
+                task.result()
+                raise AssertionError("dispatcher stopped early")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; counts {d.snapshot().counts}")
+            await asyncio.sleep(0.02)
+    finally:
+        d.stop()
+        await task
+        if d.notifier is not None:
+            await d.notifier.aclose()
+
+
+def counts(store: Store) -> dict[str, int]:
+    with store.read() as db:
+        return outbox.counts(db)
+
+
+def all_settled(store: Store, n: int) -> Callable[[], bool]:
+    return lambda: counts(store)["accepted"] + counts(store)["failed"] == n
+
+
+def assert_each_sent_once(store: Store, standin: StandIn, n: int, prefix: str = "alert") -> None:
+    bodies = [m.body for m in standin.messages(direction="outbound-api")]
+    expected = {f"{prefix} #{i}" for i in range(n)}
+    assert sorted(b for b in bodies if b in expected) == sorted(expected)
+    rows = store.query("SELECT provider_sid, status FROM alert WHERE purpose = 'alert'")
+    assert all(r["provider_sid"] for r in rows)
+    assert len({r["provider_sid"] for r in rows}) == n
+
+
+async def test_fan_out_sends_each_alert_once(store: Store, standin: StandIn) -> None:
+    queue(store, 60)
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 60)
+    assert_each_sent_once(store, standin, 60)
+    creates = [r for r in standin.request_log() if r.method == "POST"]
+    assert len(creates) == 60
+    assert d.snapshot().reachable is True
+
+
+async def test_concurrency_is_bounded(store: Store, standin: StandIn) -> None:
+    standin.set_latency(0.1)
+    queue(store, 30)
+    d = make(store, standin, replace(FAST, max_in_flight=5))
+    peak = 0
+
+    def done() -> bool:
+        nonlocal peak
+        peak = max(peak, len(d._sends))
+        return counts(store)["accepted"] == 30
+
+    started = time.monotonic()
+    await run_until(d, done)
+    assert 1 < peak <= 5
+    assert time.monotonic() - started >= 30 / 5 * 0.1  # it really was limited
+
+
+async def test_voice_calls_are_placed(store: Store, standin: StandIn) -> None:
+    queue(store, 3, channel="voice")
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 3)
+    assert len(standin.calls()) == 3
+
+
+async def test_429_with_retry_after_is_honoured(store: Store, standin: StandIn) -> None:
+    standin.fault("429", count=10, retry_after=0.4, method="POST")
+    queue(store, 20)
+    d = make(store, standin)
+    started = time.monotonic()
+    await run_until(d, lambda: counts(store)["accepted"] == 20)
+    assert time.monotonic() - started >= 0.4
+    assert_each_sent_once(store, standin, 20)
+    retried = store.query("SELECT COUNT(*) AS n FROM alert WHERE attempts > 1")[0]["n"]
+    assert retried == 10
+
+
+async def test_500s_and_dropped_answers_end_accepted_once(store: Store, standin: StandIn) -> None:
+    standin.fault("500", count=5, method="POST")
+    standin.fault("drop", count=4, accepted=True, method="POST")  # created, answer lost
+    standin.fault("drop", count=2, accepted=False, method="POST")
+    queue(store, 25)
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 25)
+    assert_each_sent_once(store, standin, 25)
+
+
+async def test_timeout_after_acceptance_is_adopted_not_resent(
+    store: Store, standin: StandIn
+) -> None:
+    standin.fault("timeout", count=3, hold=3.0, accepted=True, method="POST")
+    queue(store, 6)
+    d = make(store, standin, replace(FAST, request_timeout_s=0.4))
+    await run_until(d, lambda: counts(store)["accepted"] == 6)
+    assert_each_sent_once(store, standin, 6)
+    assert len(standin.messages(direction="outbound-api")) == 6
+
+
+async def test_standin_down_then_up(store: Store, standin: StandIn) -> None:
+    queue(store, 15)
+    await standin.go_down(for_seconds=1.5)
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 15, limit_s=20)
+    assert_each_sent_once(store, standin, 15)
+    assert d.snapshot().last_failure_at is not None
+
+
+@pytest.mark.slow
+async def test_standin_down_for_30_seconds(store: Store, standin: StandIn) -> None:
+    queue(store, 50)
+    await standin.go_down(for_seconds=30)
+    config = replace(FAST, backoff=BackoffPolicy(base_s=0.5, cap_s=4, max_age_min=5))
+    d = make(store, standin, config)
+    await run_until(d, lambda: counts(store)["accepted"] == 50, limit_s=60)
+    assert_each_sent_once(store, standin, 50)
+
+
+async def test_permanent_errors_are_recorded_without_retry(store: Store, standin: StandIn) -> None:
+    standin.fail_number("+358400000001", 21211)
+    standin.fail_number("+358400000002", 21610)
+    queue(store, 4)
+    d = make(store, standin)
+    await run_until(d, all_settled(store, 4))
+    rows = {
+        r["to_number"]: r
+        for r in store.query(
+            "SELECT to_number, status, attempts, last_error_code, last_error FROM alert"
+        )
+    }
+    for number, code in (("+358400000001", 21211), ("+358400000002", 21610)):
+        assert rows[number]["status"] == "failed"
+        assert rows[number]["attempts"] == 1
+        assert rows[number]["last_error_code"] == code
+        assert rows[number]["last_error"]
+    creates = [r for r in standin.request_log() if r.method == "POST"]
+    assert len(creates) == 4
+
+
+async def test_gives_up_after_the_maximum_age(store: Store, standin: StandIn) -> None:
+    await standin.go_down()
+    queue(store, 2)
+    config = replace(FAST, backoff=BackoffPolicy(base_s=0.1, cap_s=0.2, max_age_min=0.01))
+    d = make(store, standin, config)
+    await run_until(d, lambda: counts(store)["failed"] == 2)
+    rows = store.query("SELECT last_error FROM alert")
+    assert all("gave up" in r["last_error"] for r in rows)
+
+
+async def test_claimed_but_unrecorded_alert_is_adopted(store: Store, standin: StandIn) -> None:
+    """A crash after the request left but before the SID was stored."""
+    [alert_id] = queue(store, 1)
+    notifier = TwilioNotifier(twilio_settings(standin))
+    await notifier.send_sms("+358400000000", "alert #0")
+    await notifier.aclose()
+    with store.write() as db:
+        db.execute(
+            "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = 'dead', "
+            "attempts = 1 WHERE id = ?",
+            [to_iso(utcnow()), alert_id],
+        )
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 1)
+    assert len(standin.messages(direction="outbound-api")) == 1
+    sid = store.query("SELECT provider_sid FROM alert")[0]["provider_sid"]
+    assert sid == standin.messages(direction="outbound-api")[0].sid
+
+
+async def test_claimed_but_never_sent_alert_is_sent(store: Store, standin: StandIn) -> None:
+    """A crash after the claim but before the request left."""
+    [alert_id] = queue(store, 1)
+    with store.write() as db:
+        db.execute(
+            "UPDATE alert SET status = 'sending', claimed_at = ? WHERE id = ?",
+            [to_iso(utcnow()), alert_id],
+        )
+    d = make(store, standin)
+    await run_until(d, lambda: counts(store)["accepted"] == 1)
+    assert len(standin.messages(direction="outbound-api")) == 1
+
+
+async def test_delivery_status_is_tracked(store: Store, standin: StandIn) -> None:
+    standin.undeliverable("+358400000001", 30003)
+    queue(store, 3)
+    d = make(store, standin)
+
+    def final() -> bool:
+        rows = store.query("SELECT status FROM alert")
+        return all(r["status"] in ("delivered", "undelivered") for r in rows)
+
+    await run_until(d, final)
+    rows = {r["to_number"]: r for r in store.query("SELECT * FROM alert")}
+    assert rows["+358400000001"]["status"] == "undelivered"
+    assert rows["+358400000001"]["last_error_code"] == 30003
+    assert rows["+358400000000"]["status"] == "delivered"
+    assert all(r["next_poll_at"] is None and r["final_at"] for r in rows.values())
+
+
+async def test_without_credentials_nothing_is_sent(store: Store, tmp_path: Path) -> None:
+    queue(store, 2)
+    d = Dispatcher.from_settings(store, None, Settings(db_path=tmp_path / "x.db"), config=FAST)
+    assert d.blocked is not None and "TWILIO_ACCOUNT_SID" in d.blocked
+    task = asyncio.create_task(d.run())
+    await asyncio.sleep(0.5)
+    d.stop()
+    await task
+    assert counts(store)["queued"] == 2
+    assert store.query("SELECT * FROM lease") == []
+    assert d.snapshot().blocked == d.blocked
+
+
+async def test_two_dispatchers_in_one_loop_send_once(db_path: Path, standin: StandIn) -> None:
+    standin.set_latency(0.02)
+    store_a, store_b = Store(db_path), Store(db_path)
+    queue(store_a, 80)
+    a, b = make(store_a, standin), make(store_b, standin)
+    task_b = asyncio.create_task(b.run())
+    try:
+        await run_until(a, lambda: counts(store_a)["accepted"] == 80)
+    finally:
+        b.stop()
+        await task_b
+        await b.notifier.aclose()  # type: ignore[union-attr]
+    assert_each_sent_once(store_a, standin, 80)
+    assert not (a.requests and b.requests and a.requests + b.requests > 80 + 5)
+    store_a.close()
+    store_b.close()
+
+
+async def test_listener_sees_progress(store: Store, standin: StandIn) -> None:
+    seen = []
+    queue(store, 10)
+    d = make(store, standin, listener=seen.append)
+    await run_until(d, lambda: bool(seen) and seen[-1].holder and seen[-1].counts["accepted"] == 10)
+    assert seen[-1].counts["queued"] == 0 and seen[-1].reachable is True
