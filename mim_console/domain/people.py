@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from mim_console.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,56 @@ def next_active(order: tuple[int, ...], after: int | None, active: set[int]) -> 
         if candidate != after and candidate in active:
             return candidate
     return None
+
+
+# --- validation of typed or imported values (pure; the directory and the CSV import share it) ---
+
+MAX_NAME_CHARS = 200
+MAX_NOTES_CHARS = 4000
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TRUE = {"1", "yes", "y", "true", "t", "x", "on", "kyllä", "ja"}
+_FALSE = {"0", "no", "n", "false", "f", "off", "", "ei", "nej"}
+
+
+def clean_name(value: str, what: str = "name") -> str:
+    """A required short text, stripped; stored exactly as typed otherwise (markup included)."""
+    text = value.strip()
+    if not text:
+        raise UserError(f"{what} is empty")
+    if len(text) > MAX_NAME_CHARS:
+        raise UserError(f"{what} is too long ({len(text)} characters, at most {MAX_NAME_CHARS})")
+    return text
+
+
+def clean_text(value: str | None, what: str, limit: int = MAX_NAME_CHARS) -> str:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise UserError(f"{what} is too long ({len(text)} characters, at most {limit})")
+    return text
+
+
+def clean_email(value: str | None) -> str | None:
+    """None for blank; otherwise one ``local@domain.tld`` with no spaces."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > 254 or not _EMAIL.match(text):
+        raise UserError(f'email "{text[:80]}" is not an email address')
+    return text
+
+
+def parse_flag(value: str, what: str) -> bool:
+    """yes/no, true/false, 1/0, x or blank (= no)."""
+    text = value.strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UserError(f'{what} "{value.strip()[:40]}" is not yes or no')
+
+
+def describe(person: Person) -> str:
+    """How a person is named in a list of candidates: name, email, id."""
+    email = f" <{person.email}>" if person.email else ""
+    inactive = ", inactive" if not person.active else ""
+    return f"{person.name}{email} (id {person.id}{inactive})"
