@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.screens.base import MimScreen
 from mim_console.services.context import Context
+from mim_console.services.duty import OnDuty
 from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.literal import lit
 
@@ -60,9 +62,66 @@ def countdown(now: datetime, until: datetime) -> str:
     return f"in {mins}m"
 
 
+def _who(duty: OnDuty) -> str:
+    if duty.person is None:
+        return duty.note or "nobody"
+    tail = " (override)" if duty.override else ""
+    return f"{duty.person.name}{tail}"
+
+
 def load_duty_view(context: Context) -> DutyView:
     """Collect what the Duty screen shows from the services; runs in a worker thread."""
-    return DutyView(now_line="On duty: no duty rotation yet", next_line="")
+    from mim_console.services.duty import load_board
+    from mim_console.services.incidents import IncidentService
+
+    now = context.clock()
+    board = load_board(context.store, now)
+    zone = ZoneInfo(board.timezone)
+    dm = board.duty_manager
+    if dm.person is None:
+        now_line = f"Duty manager: ⚠ {dm.note or 'nobody is on duty'}"
+    else:
+        now_line = f"Duty manager now: {_who(dm)}, {dm.person.mobile}"
+        if dm.until is not None:
+            now_line += (
+                f" · until {dm.until.astimezone(zone):%a %H:%M} ({countdown(now, dm.until)})"
+            )
+    nxt = board.next_duty_manager
+    next_line = "" if dm.person is None and nxt.person is None else f"Next: {_who(nxt)}"
+    if nxt.since is not None and nxt.person is not None:
+        next_line += f" from {nxt.since.astimezone(zone):%a %d.%m %H:%M} {board.timezone}"
+    seats = [
+        SeatRow(
+            seat.party.name,
+            _who(seat.holder) if seat.holder.person else f"⚠ {seat.holder.note or 'nobody'}",
+            seat.holder.deputy.name if seat.holder.deputy else "— no deputy",
+        )
+        for seat in board.seats
+    ]
+    service = IncidentService(context)
+    incidents: list[IncidentRow] = []
+    for inc in service.incidents():
+        rc = service.roll_call(inc)
+        joined = sum(1 for s in rc.seats if s.participant.state.value == "joined")
+        if not rc.quorum.parties:
+            quorum_words = "no MRT party"
+        elif rc.quorum.reached:
+            quorum_words = "✔ quorum"
+        else:
+            quorum_words = f"✖ {len(rc.quorum.missing)} party(ies) missing"
+        incidents.append(
+            IncidentRow(
+                id=inc.id,
+                code=inc.code,
+                title=inc.title,
+                severity=inc.severity,
+                status=inc.status.value,
+                quorum=quorum_words,
+                joined=f"{joined}/{len(rc.seats)} joined",
+                exercise=inc.exercise,
+            )
+        )
+    return DutyView(now_line, next_line, seats, incidents, list(board.warnings))
 
 
 class DutyScreen(MimScreen):
@@ -112,6 +171,10 @@ class DutyScreen(MimScreen):
             super().__init__()
             self.view = view
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown_once = False  # the first real data is on screen (benchmarks wait for it)
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield OutboxBanner(id="banner")
@@ -142,6 +205,7 @@ class DutyScreen(MimScreen):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         view = message.view
+        self.shown_once = True
         self.query_one("#duty-now", Static).update(Content(view.now_line))
         self.query_one("#duty-next", Static).update(Content(view.next_line))
         incidents = self.query_one("#incidents", DataTable)
@@ -190,18 +254,45 @@ class DutyScreen(MimScreen):
         self.reload()
 
     def action_declare(self) -> None:
-        self.notify("declaring is not available yet", severity="warning")
+        from mim_console.screens.declare import DeclareScreen
+
+        def declared(code: str | None) -> None:
+            if code:
+                self.reload()
+                self._open(code)
+
+        self.app.push_screen(DeclareScreen(), declared)
+
+    def _open(self, code: str) -> None:
+        from mim_console.screens.rollcall import RollCallScreen
+
+        self.mim.go(RollCallScreen(code))
+
+    def _selected_code(self) -> str | None:
+        incident_id = self.selected_incident()
+        if incident_id is None:
+            self.notify("no incident selected: n declares one", severity="warning")
+            return None
+        return str(incident_id)
 
     def action_open_incident(self) -> None:
-        if self.selected_incident() is None:
-            self.notify("no incident selected", severity="warning")
+        code = self._selected_code()
+        if code is not None:
+            self._open(code)
 
     def action_directory(self) -> None:
-        self.notify("the directory is not available yet", severity="warning")
+        from mim_console.screens.directory import DirectoryScreen
+
+        self.mim.go(DirectoryScreen())
 
     def action_rotations(self) -> None:
-        self.notify("rotations are not available yet", severity="warning")
+        from mim_console.screens.rotations import RotationsScreen
+
+        self.mim.go(RotationsScreen())
 
     def action_timeline(self) -> None:
-        if self.selected_incident() is None:
-            self.notify("no incident selected", severity="warning")
+        from mim_console.screens.timeline import TimelineScreen
+
+        code = self._selected_code()
+        if code is not None:
+            self.mim.go(TimelineScreen(code))

@@ -1,0 +1,278 @@
+"""Console benchmarks: cold start, Directory filter latency, a busy roll call, memory.
+
+    python bench/gen_large.py /tmp/large.db
+    python bench/tui.py /tmp/large.db [--runs 5] [--json]
+
+Cold start is measured side by side with an empty Textual app in the same run: each is a fresh
+``python`` process timed from spawn until its first screen is painted (headless), alternating so
+that disk cache and CPU frequency treat both alike. The other figures run in this process with
+Textual's Pilot driving the real app on a copy of the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# --- children: one cold start each ------------------------------------------------------------
+
+
+def child_empty() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Footer, Header, Static
+
+    class Empty(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Static("empty")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(self.exit)
+
+    Empty().run(headless=True)
+
+
+def child_duty(db: str) -> None:
+    from mim_console.app import make_app
+    from mim_console.config import Settings
+    from mim_console.screens.duty import DutyScreen
+    from mim_console.services.context import Context
+
+    context = Context(settings=Settings(db_path=Path(db)))
+    app = make_app(context, dispatch=False)
+
+    def check() -> None:
+        screen = app.screen
+        if isinstance(screen, DutyScreen) and screen.shown_once:
+            app.call_after_refresh(app.exit)
+        else:
+            app.set_timer(0.002, check)
+
+    app.call_later(check)
+    app.run(headless=True)
+    print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def cold_start(db: Path, runs: int) -> dict[str, Any]:
+    empty: list[float] = []
+    duty: list[float] = []
+    rss: list[float] = []
+    for _ in range(runs):
+        for mode, out in (("empty", empty), ("duty", duty)):
+            args = [sys.executable, str(Path(__file__)), "--child", mode, str(db)]
+            started = time.perf_counter()
+            done = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)
+            out.append(time.perf_counter() - started)
+            if mode == "duty":
+                rss.append(json.loads(done.stdout.strip().splitlines()[-1])["maxrss_mb"])
+    e, d = statistics.median(empty), statistics.median(duty)
+    return {
+        "empty_app_s": round(e, 3),
+        "duty_screen_s": round(d, 3),
+        "ratio": round(d / e, 2),
+        "duty_maxrss_mb": round(max(rss), 1),
+        "runs": runs,
+    }
+
+
+# --- in-process: directory filter, roll call under load ----------------------------------------
+
+
+async def until(condition: Callable[[], bool], step: float = 0.0005) -> None:
+    """Wait for the UI to reach a state (its messages run on this same event loop)."""
+    while True:
+        if condition():
+            return
+        await asyncio.sleep(step)
+
+
+async def directory_filter(db: Path, text: str) -> dict[str, Any]:
+    from textual.widgets import Input
+
+    from mim_console.app import make_app
+    from mim_console.config import Settings
+    from mim_console.screens.directory import DirectoryScreen
+    from mim_console.services.context import Context
+
+    context = Context(settings=Settings(db_path=db))
+    app = make_app(context, dispatch=False)
+    latencies: list[float] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.go(DirectoryScreen())
+        screen = app.screen
+        assert isinstance(screen, DirectoryScreen)
+        await until(lambda: screen.shown_once)
+        screen.query_one("#dir-filter", Input).focus()
+        for ch in text:
+            generation = screen.generation
+            started = time.perf_counter()
+            await pilot.press(ch)
+            await until(lambda g=generation: screen.generation != g)  # type: ignore[misc]
+            await pilot.pause()
+            latencies.append(time.perf_counter() - started)
+        rows = screen.query_one("#dir-table").row_count  # type: ignore[attr-defined]
+    context.close()
+    return {
+        "keystrokes": len(latencies),
+        "median_ms": round(statistics.median(latencies) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "rows_after": rows,
+        "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def busy_incident(db: Path, participants: int) -> tuple[int, list[int]]:
+    """An active incident with ``participants`` people, written straight into the copy."""
+    conn = sqlite3.connect(db)
+    now = datetime.now(UTC).isoformat()
+    cur = conn.execute(
+        "INSERT INTO incident (code, reply_code, title, severity, status, declared_at) "
+        "VALUES ('MI-2099-001', 'Z9', 'Bench: everything is down', 'SEV1', 'active', ?)",
+        [now],
+    )
+    incident_id = int(cur.lastrowid or 0)
+    people = [r[0] for r in conn.execute("SELECT id FROM person LIMIT ?", [participants])]
+    conn.executemany(
+        "INSERT INTO participant (incident_id, person_id, role, party_id, state, alerted_at, "
+        "state_changed_at) SELECT ?, id, 'mrt', party_id, 'alerted', ?, ? FROM person WHERE id = ?",
+        [(incident_id, now, now, pid) for pid in people],
+    )
+    conn.commit()
+    ids = [
+        r[0]
+        for r in conn.execute("SELECT id FROM participant WHERE incident_id = ?", [incident_id])
+    ]
+    conn.close()
+    return incident_id, ids
+
+
+def churn(
+    db: Path, ids: list[int], per_second: int, stop: threading.Event, done: list[int]
+) -> None:
+    """Another process's writes: ``per_second`` state changes a second, in small commits."""
+    conn = sqlite3.connect(db, timeout=10)
+    states = ["joined", "alerted", "unable", "escalated"]
+    n = 0
+    batch = max(1, per_second // 20)
+    while not stop.is_set():
+        tick = time.perf_counter()
+        rows = [(states[(n + k) % 4], ids[(n + k) % len(ids)]) for k in range(batch)]
+        conn.executemany("UPDATE participant SET state = ? WHERE id = ?", rows)
+        conn.commit()
+        n += batch
+        time.sleep(max(0.0, 0.05 - (time.perf_counter() - tick)))
+    conn.close()
+    done.append(n)
+
+
+async def busy_roll_call(
+    db: Path, participants: int, per_second: int, seconds: float
+) -> dict[str, Any]:
+    from textual.widgets import DataTable
+
+    from mim_console.app import make_app
+    from mim_console.config import Settings
+    from mim_console.screens.rollcall import RollCallScreen
+    from mim_console.services.context import Context
+
+    incident_id, ids = busy_incident(db, participants)
+    context = Context(settings=Settings(db_path=db))
+    app = make_app(context, dispatch=False)
+    latencies: list[float] = []
+    reloads_before = 0
+    stop = threading.Event()
+    written: list[int] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.go(RollCallScreen(str(incident_id)))
+        screen = app.screen
+        assert isinstance(screen, RollCallScreen)
+        await until(lambda: screen.view is not None)
+        reloads_before = screen.loads
+        writer = threading.Thread(target=churn, args=(db, ids, per_second, stop, written))
+        writer.start()
+        table = screen.query_one("#rc-table", DataTable)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            row = table.cursor_row
+            started = time.perf_counter()
+            await pilot.press("down")
+            latencies.append(time.perf_counter() - started)
+            assert table.cursor_row != row or row == table.row_count - 1
+            await asyncio.sleep(0.05)
+        stop.set()
+        writer.join()
+        reloads = screen.loads - reloads_before
+    context.close()
+    return {
+        "participants": participants,
+        "changes_per_s_target": per_second,
+        "changes_written": written[0] if written else 0,
+        "seconds": seconds,
+        "reloads_seen": reloads,
+        "keys": len(latencies),
+        "key_median_ms": round(statistics.median(latencies) * 1000, 1),
+        "key_p95_ms": round(sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000, 1),
+        "key_max_ms": round(max(latencies) * 1000, 1),
+        "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="console benchmarks")
+    parser.add_argument("db", type=Path)
+    parser.add_argument("--child", choices=["empty", "duty"])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.child == "empty":
+        child_empty()
+        return
+    if args.child == "duty":
+        child_duty(str(args.db))
+        return
+    results: dict[str, Any] = {
+        "machine": {
+            "nproc": __import__("os").cpu_count(),
+            "arch": platform.machine(),
+            "python": platform.python_version(),
+            "date": datetime.now(UTC).date().isoformat(),
+        }
+    }
+    results["cold_start"] = cold_start(args.db, args.runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "bench.db"
+        shutil.copy(args.db, copy)
+        results["directory_filter"] = asyncio.run(directory_filter(copy, "aino 12"))
+        results["roll_call"] = asyncio.run(busy_roll_call(copy, 1000, 200, args.seconds))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for section, values in results.items():
+            print(section, json.dumps(values))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Add or edit a person. The directory validates (phones to E.164 etc.); its message is shown
+under the form, which stays open with everything typed kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Select, Static
+from textual.worker import Worker, WorkerState
+
+from mim_console.data.directory import Directory
+from mim_console.domain.people import Party, Person
+from mim_console.errors import UserError
+from mim_console.services.context import Context
+from mim_console.widgets.ticks import TickBox
+
+FIELDS = (
+    ("name", "Name", "full name"),
+    ("mobile", "Mobile", "+358 40 123 4567 or national"),
+    ("phone2", "Phone 2", "optional second phone"),
+    ("email", "Email", "optional"),
+    ("title", "Title", "role in the organisation"),
+    ("notes", "Notes", "optional"),
+)
+
+
+@dataclass(frozen=True)
+class PersonChanges:
+    values: dict[str, Any]
+
+
+class PersonFormScreen(ModalScreen[Person | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="person.save", tooltip="Check and save"),
+        Binding("escape", "cancel", "Cancel", id="person.cancel", tooltip="Discard changes"),
+    ]
+
+    class SavedPerson(Message):
+        def __init__(self, person: Person) -> None:
+            super().__init__()
+            self.person = person
+
+    def __init__(self, person: Person | None, parties: list[Party]) -> None:
+        super().__init__()
+        self.person = person
+        self.parties = parties
+
+    @property
+    def context(self) -> Context:
+        return self.app.context  # type: ignore[attr-defined, no-any-return]
+
+    def compose(self) -> ComposeResult:
+        p = self.person
+        title = "Add a person" if p is None else f"Edit person {p.id}"
+        with Vertical(classes="dialog", id="person-box"):
+            yield Static(Content(title), classes="dialog-title")
+            for field, label, hint in FIELDS:
+                value = "" if p is None else (getattr(p, field) or "")
+                with Horizontal(classes="field"):
+                    yield Static(Content(label), classes="label")
+                    yield Input(str(value), id=f"pf-{field}", placeholder=hint, compact=True)
+            with Horizontal(classes="field"):
+                yield Static(Content("Party"), classes="label")
+                yield Select(
+                    [(Content(party.name), party.id) for party in self.parties],
+                    value=p.party_id if p is not None and p.party_id is not None else Select.BLANK,
+                    prompt="(no party)",
+                    id="pf-party",
+                    compact=True,
+                )
+            yield TickBox(
+                "Decision authority (can decide for the party in the MRT)",
+                p.decision_authority if p is not None else False,
+                id="pf-authority",
+                compact=True,
+            )
+            yield Static(Content(""), id="pf-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button(Content("Save [ctrl+s]"), id="save", variant="primary", compact=True)
+                yield Button(Content("Cancel [esc]"), id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#pf-name", Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_save() if event.button.id == "save" else self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def changes(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field, _, _ in FIELDS:
+            text = self.query_one(f"#pf-{field}", Input).value.strip()
+            values[field] = text or (None if field in ("phone2", "email") else "")
+        party = self.query_one("#pf-party", Select).value
+        values["party_id"] = None if party is Select.BLANK else int(str(party))
+        values["decision_authority"] = self.query_one("#pf-authority", Checkbox).value
+        return values
+
+    def action_save(self) -> None:
+        values = self.changes()
+        if not values["name"]:
+            self._error("name: required")
+            return
+        if not values["mobile"]:
+            self._error("mobile: required (the number alerts go to)")
+            return
+        self._save(values)
+
+    def _error(self, text: str) -> None:
+        self.query_one("#pf-error", Static).update(Content(f"✖ {text}"))
+
+    @work(thread=True, exclusive=True, group="person-save", exit_on_error=False)
+    def _save(self, values: dict[str, Any]) -> None:
+        directory = Directory(self.context.store)
+        if self.person is None:
+            person = directory.add_person(**values)
+        else:
+            current = self.person
+            changed = {k: v for k, v in values.items() if getattr(current, k, None) != v}
+            person = directory.update_person(current.id, **changed) if changed else current
+        self.post_message(self.SavedPerson(person))
+
+    @on(SavedPerson)
+    def _saved(self, message: SavedPerson) -> None:
+        self.dismiss(message.person)
+
+    @on(Worker.StateChanged)
+    def _failed(self, event: Worker.StateChanged) -> None:
+        """A refusal (bad phone, duplicate email) is shown in the form, which stays open."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, UserError):
+            self._error(str(error))
+        else:
+            self.app.worker_state_changed(event)  # type: ignore[attr-defined]

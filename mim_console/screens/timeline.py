@@ -1,0 +1,101 @@
+"""Timeline: the incident's append-only record, oldest first, newest at the bottom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mim_console.domain.incident import Event
+from mim_console.screens.base import MimScreen
+from mim_console.services.incidents import IncidentService
+from mim_console.widgets.literal import lit
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    code: str
+    title: str
+    events: list[Event]
+
+
+class TimelineScreen(MimScreen):
+    HELP_TITLE = "Timeline"
+    HELP_TEXT = "Everything that happened in the incident, in order. It cannot be edited."
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="timeline.back", tooltip="Back"),
+        Binding("end,G", "last", "Newest", id="timeline.newest", tooltip="Jump to the newest"),
+        Binding("home,g", "first", "Oldest", id="timeline.oldest", tooltip="Jump to the oldest"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, view: TimelineView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, incident_ref: str) -> None:
+        super().__init__()
+        self.incident_ref = incident_ref
+        self._count = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Content(f"Timeline of {self.incident_ref}"), id="tl-title")
+        yield DataTable(id="tl-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("time (local)", "who", "what", "text")
+        table.focus()
+        super().on_mount()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
+    def _load(self) -> None:
+        service = IncidentService(self.context)
+        inc = service.incident(self.incident_ref)
+        self.post_message(
+            self.Loaded(TimelineView(inc.code, inc.title, service.timeline(inc.code)))
+        )
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        view = message.view
+        self.query_one("#tl-title", Static).update(
+            Content(f"Timeline of {view.code}: {view.title} ({len(view.events)} events)")
+        )
+        table = self.query_one(DataTable)
+        at_end = table.row_count == 0 or table.cursor_row >= table.row_count - 1
+        new = view.events[max(self._count, 0) :] if self._count >= 0 else view.events
+        if self._count < 0 or len(view.events) < self._count:
+            table.clear()
+            new = view.events
+        for event in new:
+            table.add_row(
+                lit(event.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+                lit(event.actor),
+                lit(event.kind.replace("_", " ")),
+                lit(event.text),
+            )
+        self._count = len(view.events)
+        if at_end and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_last(self) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=max(table.row_count - 1, 0))
+
+    def action_first(self) -> None:
+        self.query_one(DataTable).move_cursor(row=0)
