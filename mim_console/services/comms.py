@@ -1,0 +1,518 @@
+"""Communications the MRT owns: templates, drafts with approval, publication, update rhythm.
+
+Every step is one transaction (``store.write()``) with its timeline event, so a draft is never
+approved or published without the timeline saying so. Stakeholder SMS and chat posts are outbox
+rows (purpose ``stakeholder``) sent by the dispatcher like any alert: a chat tool that is down
+delays its post, never anything else. Stakeholder lists are the only recipients of a
+stakeholder broadcast: the response team is never on the path, and response-team alerts
+(``services/incidents.py``) never read the stakeholder lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from sqlite_utils import Database
+
+from mim_console.data import comms as repo
+from mim_console.data import incidents as incidents_repo
+from mim_console.data.outbox import AlertDraft, enqueue
+from mim_console.domain import templates
+from mim_console.domain.comms import (
+    CHAT_KINDS,
+    KINDS,
+    ChatWebhook,
+    Draft,
+    DraftState,
+    Publication,
+    StakeholderList,
+    TemplateInfo,
+    chat_payload,
+    diff,
+    kind_label,
+)
+from mim_console.domain.incident import Incident, IncidentStatus
+from mim_console.errors import UserError
+from mim_console.services.context import Context
+
+TEMPLATE_SUFFIX = ".txt"
+
+
+@dataclass(frozen=True)
+class DueUpdate:
+    """An incident whose next stakeholder update is due (or overdue) for the duty manager."""
+
+    incident: Incident
+    due_at: datetime
+    overdue_min: float
+
+
+def local_time(moment: datetime | None) -> str:
+    """How a time reads in a message: local wall clock with its zone."""
+    if moment is None:
+        return ""
+    return moment.astimezone().strftime("%H:%M %Z").strip()
+
+
+class CommsService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def store(self) -> Any:
+        return self.ctx.store
+
+    # --- templates ----------------------------------------------------------------------
+
+    def templates(self) -> list[TemplateInfo]:
+        with self.store.read() as db:
+            return repo.list_templates(db)
+
+    def template_text(self, name: str) -> str:
+        with self.store.read() as db:
+            return repo.template_text(db, name)
+
+    def save_template(self, name: str, body: str) -> None:
+        """Refused with the reason if a placeholder is unknown or a brace is malformed."""
+        templates.validate(name, body)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            repo.save_template(db, name, body, now)
+            incidents_repo.append_event(
+                db,
+                incident_id=None,
+                at=now,
+                actor=self.ctx.actor,
+                kind="template_saved",
+                text=f"template {name} saved",
+                data={"template": name},
+            )
+
+    def reset_template(self, name: str) -> bool:
+        with self.store.write() as db:
+            return repo.reset_template(db, name)
+
+    def export_templates(self, folder: Path) -> list[Path]:
+        """Every template as ``<name>.txt`` (the organisation's text, else the default)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for info in self.templates():
+            path = folder / f"{info.name}{TEMPLATE_SUFFIX}"
+            path.write_text(info.text, encoding="utf-8")
+            written.append(path)
+        return written
+
+    def import_templates(self, source: Path) -> list[str]:
+        """Import ``<name>.txt`` files (a folder or one file): all valid, or nothing changes."""
+        if source.is_dir():
+            files = sorted(p for p in source.iterdir() if p.suffix == TEMPLATE_SUFFIX)
+            if not files:
+                raise UserError(f"{source}: no {TEMPLATE_SUFFIX} template files found")
+        elif source.is_file():
+            files = [source]
+        else:
+            raise UserError(f"{source}: no such file or folder")
+        loaded: dict[str, str] = {}
+        problems = []
+        for path in files:
+            name = path.stem
+            if name not in templates.SPECS:
+                problems.append(
+                    f"{path.name}: not a template name (use one of {', '.join(templates.NAMES)})"
+                )
+                continue
+            try:
+                body = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{path.name}: not UTF-8 text (byte {exc.start})")
+                continue
+            except OSError as exc:
+                problems.append(f"{path.name}: cannot read ({exc.strerror})")
+                continue
+            # Editors add a final newline; one-line templates do not mean it.
+            if templates.SPECS[name].channel != "text":
+                body = body.rstrip("\n")
+            try:
+                templates.validate(name, body)
+            except UserError as exc:
+                problems.append(f"{path.name}: {exc}")
+                continue
+            loaded[name] = body
+        if problems:
+            raise UserError("nothing imported:\n" + "\n".join(problems))
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            for name, body in loaded.items():
+                repo.save_template(db, name, body, now)
+            incidents_repo.append_event(
+                db,
+                incident_id=None,
+                at=now,
+                actor=self.ctx.actor,
+                kind="template_saved",
+                text=f"templates imported: {', '.join(loaded)}",
+                data={"templates": list(loaded)},
+            )
+        return list(loaded)
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def values(self, inc: Incident, db: Database | None = None) -> dict[str, object]:
+        bridge = self.ctx.settings.bridge
+        spokesperson = ""
+        if inc.spokesperson_id is not None and db is not None:
+            rows = list(db.query("SELECT name FROM person WHERE id = ?", [inc.spokesperson_id]))
+            spokesperson = str(rows[0]["name"]) if rows else ""
+        return {
+            "incident_code": inc.code,
+            "reply_code": inc.reply_code,
+            "title": inc.title,
+            "severity": inc.severity,
+            "bridge": templates.bridge_text(bridge.number, bridge.pin, bridge.url),
+            "next_update": local_time(inc.next_update_at),
+            "status": _status_words(inc.status),
+            "organisation": self.ctx.settings.organisation,
+            "update_time": local_time(self.ctx.clock()),
+            "spokesperson": spokesperson,
+            "exercise": inc.exercise,
+        }
+
+    def render(self, name: str, inc: Incident) -> str:
+        with self.store.read() as db:
+            return templates.render(name, repo.template_text(db, name), self.values(inc, db))
+
+    # --- drafts -------------------------------------------------------------------------
+
+    def draft(self, incident_ref: str, kind: str, text: str | None = None) -> Draft:
+        """Save a new version: ``text``, or (None) the template filled in for this incident."""
+        _check_kind(kind)
+        if text is not None and not text.strip():
+            raise UserError(f"the {kind_label(kind)} text is empty: nothing saved")
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            if text is None:
+                text = templates.render(kind, repo.template_text(db, kind), self.values(inc, db))
+            elif inc.exercise and not text.startswith(templates.EXERCISE_PREFIX):
+                text = f"{templates.EXERCISE_PREFIX}: {text}"
+            saved = repo.insert_draft(db, inc.id, kind, text, self.ctx.actor, now)
+            incidents_repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="comms_draft",
+                text=f"{kind_label(kind)} version {saved.version} saved",
+                data={"draft_id": saved.id, "kind": kind, "version": saved.version},
+            )
+            return saved
+
+    def versions(self, incident_ref: str, kind: str | None = None) -> list[Draft]:
+        if kind is not None:
+            _check_kind(kind)
+        with self.store.read() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            return repo.drafts(db, inc.id, kind)
+
+    def version(self, incident_ref: str, kind: str, version: int | None = None) -> Draft:
+        """One version; None = the latest."""
+        _check_kind(kind)
+        with self.store.read() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            if version is None:
+                found = repo.drafts(db, inc.id, kind)
+                if not found:
+                    raise UserError(f"{inc.code} has no {kind_label(kind)} yet")
+                return found[-1]
+            return repo.find_draft(db, inc.id, kind, version)
+
+    def diff(self, incident_ref: str, kind: str, old: int, new: int) -> str:
+        return diff(self.version(incident_ref, kind, old), self.version(incident_ref, kind, new))
+
+    def approve(self, incident_ref: str, kind: str, version: int, person_ref: str) -> Draft:
+        """Approval by an MRT member with decision authority; recorded with who and when."""
+        _check_kind(kind)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            current = repo.find_draft(db, inc.id, kind, version)
+            person = repo.find_person(db, person_ref)
+            name = str(person["name"])
+            if not person["decision_authority"]:
+                raise UserError(
+                    f"{name} has no decision authority: a {kind_label(kind)} must be approved "
+                    "by an MRT member with decision authority"
+                )
+            if not person["active"]:
+                raise UserError(f"{name} is inactive and cannot approve")
+            if not repo.is_mrt_member(db, int(person["id"])):
+                raise UserError(
+                    f"{name} is not on any party's MRT seat: only MRT members approve "
+                    "communications"
+                )
+            if current.state is DraftState.PUBLISHED:
+                raise UserError(
+                    f"{kind_label(kind)} version {version} is already published and cannot "
+                    "change; save a correction as a new version"
+                )
+            if current.state is DraftState.APPROVED:
+                raise UserError(
+                    f"{kind_label(kind)} version {version} was already approved by "
+                    f"{current.approved_by_name}"
+                )
+            approved = repo.set_approved(db, current.id, int(person["id"]), now)
+            incidents_repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="comms_approved",
+                person_id=int(person["id"]),
+                text=f"{kind_label(kind)} version {version} approved by {name}",
+                data={"draft_id": current.id, "kind": kind, "version": version},
+            )
+            return approved
+
+    def publish(
+        self,
+        incident_ref: str,
+        kind: str,
+        version: int,
+        channel: str,
+        target: str | None = None,
+    ) -> Publication:
+        """Publish an approved version on one channel.
+
+        ``sms``: to a stakeholder list (``target``; may be omitted when there is one list).
+        ``chat``: to a webhook (``target``) or every configured webhook. ``manual``: only
+        records that it went out by other means (``target`` says where).
+        """
+        _check_kind(kind)
+        if channel not in ("sms", "chat", "manual"):
+            raise UserError(f'unknown channel "{channel}": use sms, chat or manual')
+        if channel == "sms" and kind == "press_release":
+            raise UserError(
+                "a press release does not go out by SMS: publish it by chat or manual, and "
+                "send stakeholders a stakeholder update"
+            )
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            current = repo.find_draft(db, inc.id, kind, version)
+            if current.state is DraftState.DRAFT:
+                raise UserError(
+                    f"{kind_label(kind)} version {version} is not approved yet: "
+                    f"`mim-console comms approve {inc.code} {version} --by PERSON`"
+                )
+            text = current.text
+            if inc.exercise and not text.startswith(templates.EXERCISE_PREFIX):
+                text = f"{templates.EXERCISE_PREFIX}: {text}"
+            drafts: list[AlertDraft] = []
+            if channel == "sms":
+                chosen = self._pick_list(db, target)
+                if not chosen.members:
+                    raise UserError(f'stakeholder list "{chosen.name}" has nobody on it')
+                seen: set[str] = set()
+                for member in chosen.members:
+                    if member.number in seen:
+                        continue
+                    seen.add(member.number)
+                    drafts.append(
+                        AlertDraft(
+                            to_number=member.number,
+                            channel="sms",
+                            purpose="stakeholder",
+                            body=text,
+                            incident_id=inc.id,
+                            person_id=member.person_id,
+                        )
+                    )
+                where = chosen.name
+            elif channel == "chat":
+                hooks = [repo.webhook(db, target)] if target else repo.webhooks(db)
+                if not hooks:
+                    raise UserError(
+                        "no chat webhooks configured: `mim-console comms webhook add NAME "
+                        "--kind slack|teams|mattermost --url URL`"
+                    )
+                for hook in hooks:
+                    drafts.append(
+                        AlertDraft(
+                            to_number=hook.url,
+                            channel="chat",
+                            purpose="stakeholder",
+                            body=chat_payload(hook.kind, text),
+                            incident_id=inc.id,
+                        )
+                    )
+                where = ", ".join(h.name for h in hooks)
+            else:
+                where = (target or "").strip()
+            enqueue(db, drafts, now)
+            publication = repo.set_published(
+                db,
+                current.id,
+                channel=channel,
+                target=where,
+                by=self.ctx.actor,
+                now=now,
+                queued=len(drafts),
+            )
+            said = f" to {where}" if where else ""
+            incidents_repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="comms_published",
+                text=f"{kind_label(kind)} version {version} published by {channel}{said}",
+                data={
+                    "draft_id": current.id,
+                    "kind": kind,
+                    "version": version,
+                    "channel": channel,
+                    "target": where,
+                    "queued": len(drafts),
+                },
+            )
+            return publication
+
+    def _pick_list(self, db: Database, target: str | None) -> StakeholderList:
+        if target:
+            return repo.stakeholder_list(db, target)
+        lists = repo.stakeholder_lists(db)
+        if len(lists) == 1:
+            return lists[0]
+        if not lists:
+            raise UserError(
+                "no stakeholder lists: `mim-console comms list add LIST PERSON|NUMBER` makes one"
+            )
+        names = ", ".join(sl.name for sl in lists)
+        raise UserError(f"say which stakeholder list (--to): {names}")
+
+    def publications(self, incident_ref: str) -> list[Publication]:
+        with self.store.read() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            return repo.publications(db, inc.id)
+
+    # --- update rhythm ------------------------------------------------------------------
+
+    def set_next_update(self, incident_ref: str, minutes: float) -> Incident:
+        """The MRT's promise: the next stakeholder update is due ``minutes`` from now."""
+        if not 0 < minutes <= 24 * 60:
+            raise UserError(f"--in {minutes:g}: give minutes between 1 and 1440")
+        now = self.ctx.clock()
+        due = now + timedelta(minutes=minutes)
+        with self.store.write() as db:
+            inc = incidents_repo.find_incident(db, incident_ref)
+            if inc.status is IncidentStatus.CLOSED:
+                raise UserError(f"{inc.code} is closed: no further updates are due")
+            updated = incidents_repo.update_incident(db, inc.id, next_update_at=due)
+            incidents_repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="next_update_set",
+                text=f"next stakeholder update due {local_time(due)}",
+                data={"next_update_at": due.isoformat()},
+            )
+            return updated
+
+    def due(self, now: datetime | None = None) -> list[DueUpdate]:
+        """Open incidents whose stakeholder update is due: for the duty manager's reminder."""
+        moment = now or self.ctx.clock()
+        with self.store.read() as db:
+            found = []
+            for inc in incidents_repo.list_incidents(db):
+                if inc.next_update_at is not None and inc.next_update_at <= moment:
+                    overdue = (moment - inc.next_update_at).total_seconds() / 60
+                    found.append(DueUpdate(inc, inc.next_update_at, overdue))
+            return found
+
+    # --- stakeholder lists and webhooks --------------------------------------------------
+
+    def lists(self) -> list[StakeholderList]:
+        with self.store.read() as db:
+            return repo.stakeholder_lists(db)
+
+    def add_to_list(self, list_name: str, who: str, label: str = "") -> str:
+        """Add a person (id, email or name) or a plain phone number; creates the list."""
+        with self.store.write() as db:
+            chosen = repo.ensure_list(db, list_name)
+            number = self._number(who)
+            if number is not None:
+                added = repo.add_member(db, chosen.name, number=number, label=label)
+                shown = f"{label} {number}".strip()
+            else:
+                person = repo.find_person(db, who)
+                added = repo.add_member(db, chosen.name, person_id=int(person["id"]))
+                shown = str(person["name"])
+            return f"{shown} {'added to' if added else 'is already on'} {chosen.name}"
+
+    def remove_from_list(self, list_name: str, who: str) -> bool:
+        with self.store.write() as db:
+            number = self._number(who)
+            if number is not None:
+                return repo.remove_member(db, list_name, number=number)
+            person = repo.find_person(db, who)
+            return repo.remove_member(db, list_name, person_id=int(person["id"]))
+
+    def delete_list(self, list_name: str) -> None:
+        with self.store.write() as db:
+            repo.delete_list(db, list_name)
+
+    def _number(self, text: str) -> str | None:
+        """E.164 for something that looks like a phone number, else None (a person ref)."""
+        stripped = text.strip()
+        digits = [c for c in stripped if c.isdigit()]
+        if any(c.isalpha() for c in stripped):
+            return None
+        if not stripped.startswith("+") and not (stripped.startswith("0") and len(digits) >= 5):
+            return None
+        try:
+            parsed = phonenumbers.parse(stripped, self.ctx.settings.default_region)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_valid_number(parsed):
+            raise UserError(
+                f'phone "{stripped}" is not a valid number: give it in international form, '
+                "e.g. +358 40 123 4567"
+            )
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    def webhooks(self) -> list[ChatWebhook]:
+        with self.store.read() as db:
+            return repo.webhooks(db)
+
+    def add_webhook(self, name: str, kind: str, url: str) -> None:
+        clean = name.strip()
+        if not clean:
+            raise UserError("a chat webhook needs a name")
+        if kind not in CHAT_KINDS:
+            raise UserError(f'unknown chat kind "{kind}": use {", ".join(CHAT_KINDS)}')
+        if not (url.startswith("https://") or url.startswith("http://")) or " " in url:
+            raise UserError(f'webhook URL for "{clean}" must start with https://')
+        with self.store.write() as db:
+            repo.save_webhook(db, clean, kind, url)
+
+    def remove_webhook(self, name: str) -> bool:
+        with self.store.write() as db:
+            return repo.delete_webhook(db, name)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UserError(f'unknown kind "{kind}": use {" or ".join(KINDS)}')
+
+
+def _status_words(status: IncidentStatus) -> str:
+    return {
+        IncidentStatus.ACTIVE: "under investigation",
+        IncidentStatus.RESTORED: "service restored",
+        IncidentStatus.CLOSED: "closed",
+    }.get(status, str(status))
