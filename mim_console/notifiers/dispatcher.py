@@ -473,7 +473,8 @@ class Dispatcher:
             )
             self._success()
             replied: list[int] = []
-            for message in sorted(messages, key=lambda m: m.received_at):
+            # The provider lists newest first: reversed, a stable sort keeps same-second order.
+            for message in sorted(reversed(messages), key=lambda m: m.received_at):
                 inbound_id = self._store_inbound(message)
                 if inbound_id is not None:
                     replied.append(inbound_id)
