@@ -170,6 +170,26 @@ def resolve_local(wall: datetime, zone: ZoneInfo) -> datetime:
     return low + timedelta(seconds=lo)
 
 
+def parse_instant(text: str, zone: ZoneInfo, what: str = "time") -> datetime:
+    """ISO 8601 from the command line: with an offset (``Z``, ``+02:00``) it is exact; without
+    one it is a wall time in ``zone`` (skipped and repeated times by the module's DST rule); a
+    bare date is that day's local midnight.
+    """
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            moment = datetime.combine(date.fromisoformat(raw), time(0, 0))
+        else:
+            moment = datetime.fromisoformat(raw.replace(" ", "T", 1))
+    except ValueError as exc:
+        raise UserError(
+            f'{what} "{text}" is not ISO 8601 (like 2026-03-29T09:00 or 2026-03-29T06:00Z)'
+        ) from exc
+    if moment.tzinfo is None:
+        return resolve_local(moment, zone)
+    return moment.astimezone(UTC)
+
+
 def _need_aware(moment: datetime, what: str) -> None:
     if moment.tzinfo is None:
         raise ValueError(f"{what} is a naive datetime: every instant must carry its time zone")

@@ -12,9 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from mim_console.data import ics
+from mim_console.data.directory import Directory
+from mim_console.data.rotations import ImportCounts, ImportedShift, upsert_imported
 from mim_console.data.store import Store
 from mim_console.domain.people import Party, Person, next_active
 from mim_console.domain.rotation import GAP_HORIZON, Gap, Rotation
+from mim_console.errors import UserError
 
 HANDOFF_HORIZON = timedelta(days=400)
 
@@ -197,7 +201,6 @@ def build_board(
 def load_board(store: Store, at: datetime) -> DutyBoard:
     """Read rotations, parties and people in one read and build the board."""
     from mim_console.data import rotations as repo
-    from mim_console.data.directory import Directory
 
     directory = Directory(store)
     with store.read() as db:
@@ -211,15 +214,8 @@ def load_board(store: Store, at: datetime) -> DutyBoard:
                 wanted.update(o.person_id for o in rotation.overrides)
         for party in parties:
             wanted.update(party.representatives)
-        people = _people(directory, wanted)
+        people = directory.people_by_ids(sorted(wanted))
     return build_board(at, duty_rotation, party_rotations, parties, people)
-
-
-def _people(directory: object, ids: set[int]) -> dict[int, Person]:
-    found = directory.people_by_ids(sorted(ids))  # type: ignore[attr-defined]
-    if isinstance(found, Mapping):
-        return dict(found)
-    return {p.id: p for p in found}
 
 
 def rotation_gap_lines(board: DutyBoard) -> dict[str, list[str]]:
@@ -233,3 +229,60 @@ def rotation_gap_lines(board: DutyBoard) -> dict[str, list[str]]:
             for g in item.gaps
         ]
     return lines
+
+
+# --- importing an on-call feed ----------------------------------------------------------------
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class FeedImport:
+    counts: ImportCounts
+    skipped: int  # cancelled events
+
+
+class _DryRun(Exception):
+    """Raised inside the write transaction so that a dry run rolls back what it counted."""
+
+    def __init__(self, counts: ImportCounts) -> None:
+        super().__init__("dry run")
+        self.counts = counts
+
+
+def import_feed(
+    store: Store, rotation: Rotation, data: bytes, *, dry_run: bool = False
+) -> FeedImport:
+    """The feed's shifts become ``rotation``'s overrides, all of them or none.
+
+    Every problem (bad event, unknown person) is listed by line and UID in one ``UserError``;
+    then nothing has changed. A UID imported before updates its override in place.
+    """
+    feed = ics.parse_feed(data, rotation.zone)
+    matched, unknown = ics.match_people(feed, list(Directory(store).people()))
+    problems = sorted([*feed.problems, *unknown], key=lambda p: p.line)
+    if problems:
+        shown = [f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+        raise UserError(
+            f"nothing was imported: {len(problems)} problem(s) in the file\n" + "\n".join(shown)
+        )
+    shifts = [
+        ImportedShift(
+            source_uid=m.uid,
+            person_id=m.person_id,
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            reason=f"imported: {m.summary}" if m.summary else "imported",
+        )
+        for m in matched
+    ]
+    try:
+        with store.write() as db:
+            counts = upsert_imported(db, rotation.id, shifts)
+            if dry_run:
+                raise _DryRun(counts)
+    except _DryRun as done:
+        counts = done.counts
+    return FeedImport(counts, feed.skipped)
