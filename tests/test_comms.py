@@ -25,7 +25,7 @@ from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
 from mim_console.notifiers.chat import ChatNotifier, redact
 from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.services.comms import CommsService
+from mim_console.services.comms import CommsService, render_message
 from mim_console.services.context import Context
 from tests.conftest import FROZEN_NOW
 
@@ -477,3 +477,30 @@ def test_sms_preview_in_a_subprocess() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["units"] == 8
+
+
+def test_render_message_uses_the_organisations_text_and_survives_a_bad_one(
+    svc: CommsService,
+) -> None:
+    values = {"incident_code": "MI-2026-007", "reply_code": "K7", "title": "Payments down"}
+    svc.save_template("recall", "{incident_code}: come back. {reply_help}")
+    with svc.ctx.store.read() as db:
+        assert render_message(db, "recall", values) == (
+            "MI-2026-007: come back. Reply 1 K7 join, 2 K7 unable"
+        )
+    with svc.ctx.store.write() as db:  # a text that slipped past validation
+        db.execute("UPDATE template SET body = '{nope}' WHERE name = 'recall'")
+    with svc.ctx.store.read() as db:
+        text = render_message(db, "recall", values, exercise=True)
+    assert text.startswith("EXERCISE MI-2026-007 K7: you are recalled")
+
+
+def test_inactive_stakeholder_gets_nothing(svc: CommsService) -> None:
+    ids = seed(svc.ctx.store)
+    svc.add_to_list("Board", "Sue Board")
+    svc.add_to_list("Board", "+358401234567")
+    with svc.ctx.store.write() as db:
+        db.execute("UPDATE person SET active = 0 WHERE id = ?", [ids["Sue Board"]])
+    version = approved_update(svc)
+    assert svc.publish("MI-2026-007", "stakeholder_update", version, "sms").queued == 1
+    assert [r["to_number"] for r in alerts(svc.ctx.store)] == ["+358401234567"]

@@ -10,6 +10,7 @@ stakeholder broadcast: the response team is never on the path, and response-team
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -503,6 +504,20 @@ class CommsService:
     def remove_webhook(self, name: str) -> bool:
         with self.store.write() as db:
             return repo.delete_webhook(db, name)
+
+
+def render_message(
+    db: Database, name: str, values: Mapping[str, object], *, exercise: bool | None = None
+) -> str:
+    """A message in the organisation's words (its edited template, else the default).
+
+    For the incident service inside its own transaction. A stored template that no longer
+    validates falls back to the default: a template problem must never stop a page going out.
+    """
+    try:
+        return templates.render(name, repo.template_text(db, name), values, exercise=exercise)
+    except UserError:
+        return templates.render(name, None, values, exercise=exercise)
 
 
 def _check_kind(kind: str) -> None:
