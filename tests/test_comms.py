@@ -249,6 +249,13 @@ def test_stakeholder_sms_goes_only_to_the_list(svc: CommsService) -> None:
     assert "+358400000005" not in {r["to_number"] for r in rows}
     event = events(svc.ctx.store, "comms_published")[0]
     assert json.loads(event["data"])["queued"] == 2
+    # A re-run does not text everyone twice; --again does, on purpose.
+    with pytest.raises(UserError, match="already published by sms to Board .* --again"):
+        svc.publish("MI-2026-007", "stakeholder_update", version, "sms", "board")
+    assert len(alerts(svc.ctx.store)) == 2
+    svc.publish("MI-2026-007", "stakeholder_update", version, "sms", again=True)
+    assert len(alerts(svc.ctx.store)) == 4
+    assert len(svc.publications("MI-2026-007")) == 2
 
 
 def test_sms_needs_a_list_and_press_release_never_goes_by_sms(svc: CommsService) -> None:

@@ -323,6 +323,7 @@ def approve(ctx: Context, incident: str, version: int, by: str, kind: str, as_js
     "target",
     help="sms: the stakeholder list; chat: one webhook (default all); manual: where it went.",
 )
+@click.option("--again", is_flag=True, help="Publish to the same place a second time.")
 @kind_option
 @json_option
 @pass_context
@@ -332,11 +333,12 @@ def publish(
     version: int,
     channel: str,
     target: str | None,
+    again: bool,
     kind: str,
     as_json: bool,
 ) -> None:
     """Publish an approved VERSION: SMS to a stakeholder list, chat webhooks, or by hand."""
-    pub = CommsService(ctx).publish(incident, kind, version, channel, target)
+    pub = CommsService(ctx).publish(incident, kind, version, channel, target, again=again)
     if as_json:
         emit_json(
             {

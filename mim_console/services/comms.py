@@ -285,12 +285,16 @@ class CommsService:
         version: int,
         channel: str,
         target: str | None = None,
+        *,
+        again: bool = False,
     ) -> Publication:
         """Publish an approved version on one channel.
 
         ``sms``: to a stakeholder list (``target``; may be omitted when there is one list).
         ``chat``: to a webhook (``target``) or every configured webhook. ``manual``: only
-        records that it went out by other means (``target`` says where).
+        records that it went out by other means (``target`` says where). Publishing the same
+        version to the same place twice is refused unless ``again``: a re-run command must not
+        text every stakeholder a second time.
         """
         _check_kind(kind)
         if channel not in ("sms", "chat", "manual"):
@@ -313,6 +317,11 @@ class CommsService:
             if inc.exercise and not text.startswith(templates.EXERCISE_PREFIX):
                 text = f"{templates.EXERCISE_PREFIX}: {text}"
             drafts: list[AlertDraft] = []
+            earlier = [
+                p
+                for p in repo.publications(db, inc.id)
+                if p.draft_id == current.id and p.channel == channel
+            ]
             if channel == "sms":
                 chosen = self._pick_list(db, target)
                 if not chosen.members:
@@ -353,6 +362,13 @@ class CommsService:
                 where = ", ".join(h.name for h in hooks)
             else:
                 where = (target or "").strip()
+            repeat = [p for p in earlier if p.target == where]
+            if repeat and not again:
+                raise UserError(
+                    f"{kind_label(kind)} version {version} was already published by {channel}"
+                    f"{' to ' + where if where else ''} at {local_time(repeat[0].at)} "
+                    f"(by {repeat[0].by}); add --again to publish it once more"
+                )
             enqueue(db, drafts, now)
             publication = repo.set_published(
                 db,
