@@ -3,10 +3,12 @@ chat webhooks over real loopback HTTP, the update rhythm, and the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +26,8 @@ from mim_console.domain.comms import DraftState, chat_payload
 from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
 from mim_console.notifiers.chat import ChatNotifier, redact
+from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.standin import DEFAULT_SENDER
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.comms import CommsService, render_message
 from mim_console.services.context import Context
@@ -288,17 +292,36 @@ def test_exercise_update_says_exercise(svc: CommsService) -> None:
 async def test_stakeholder_broadcast_reaches_only_the_list_through_the_standin(
     svc: CommsService, notifier: TwilioNotifier, standin: Any
 ) -> None:
-    """Outbox rows sent through the real notifier to the stand-in over loopback HTTP."""
+    """Published, queued, sent by the real dispatcher to the stand-in over loopback HTTP."""
     seed(svc.ctx.store)
     svc.add_to_list("Board", "Sue Board")
     svc.add_to_list("Board", "+358401234567")
     version = approved_update(svc, "Stakeholder update 1")
     svc.publish("MI-2026-007", "stakeholder_update", version, "sms", "Board")
-    for row in alerts(svc.ctx.store):
-        await notifier.send_sms(row["to_number"], row["body"])
+    config = DispatcherConfig(
+        lease_ttl_s=1.0,
+        heartbeat_s=0.2,
+        request_timeout_s=2.0,
+        status_poll_s=0.1,
+        inbound_poll_s=0.5,
+        drain_s=1.0,
+    )
+    dispatcher = Dispatcher(svc.ctx.store, notifier, config=config, sender=DEFAULT_SENDER)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        deadline = time.monotonic() + 15
+        while len(standin.messages(direction="outbound-api")) < 2:
+            assert time.monotonic() < deadline, "the dispatcher did not send in time"
+            assert not task.done(), "the dispatcher stopped"
+            await asyncio.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        await task
     sent = standin.messages(direction="outbound-api")
     assert sorted(m.to for m in sent) == ["+358400000004", "+358401234567"]
     assert {m.body for m in sent} == {"Stakeholder update 1"}
+    # Nobody on the response team (Tom, +358400000005) was texted.
+    assert "+358400000005" not in {m.to for m in sent}
 
 
 # --- chat ---------------------------------------------------------------------------------
