@@ -35,7 +35,9 @@ POLICY = {
 }
 
 
-def part(pid: int, person: int, role: Role = Role.MRT, party: int | None = 1, **kw: object):
+def part(
+    pid: int, person: int, role: Role = Role.MRT, party: int | None = 1, **kw: object
+) -> Participant:
     base = dict(
         id=pid,
         incident_id=1,

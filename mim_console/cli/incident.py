@@ -1,0 +1,502 @@
+"""Incident commands: declare, roll call, spokesperson, notes, close, report, watch.
+
+Every command that changes something does it in one transaction through
+``services/incidents.py``; a refusal prints ``Error: …`` and exits 1 with nothing changed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
+from mim_console.domain.incident import Event, Incident, Role
+from mim_console.errors import UserError
+from mim_console.services.context import Context
+from mim_console.services.incidents import CHANNELS, IncidentService, RollCall
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def incident_json(inc: Incident) -> dict[str, Any]:
+    return {
+        "code": inc.code,
+        "reply_code": inc.reply_code,
+        "title": inc.title,
+        "description": inc.description,
+        "severity": inc.severity,
+        "categories": list(inc.categories),
+        "exercise": inc.exercise,
+        "status": inc.status.value,
+        "declared_at": _iso(inc.declared_at),
+        "declared_by": inc.declared_by,
+        "restored_at": _iso(inc.restored_at),
+        "closed_at": _iso(inc.closed_at),
+        "problem_ref": inc.problem_ref,
+        "problem_owner": inc.problem_owner,
+        "spokesperson_id": inc.spokesperson_id,
+        "next_status_at": _iso(inc.next_status_at),
+    }
+
+
+def roll_call_json(rc: RollCall, now: datetime) -> dict[str, Any]:
+    return {
+        "incident": incident_json(rc.incident),
+        "quorum": {
+            "reached": rc.quorum.reached,
+            "parties": [
+                {"id": pid, "name": rc.party_names.get(pid, ""), "quorum": ok}
+                for pid, ok in rc.quorum.parties.items()
+            ],
+        },
+        "spokesperson": None
+        if rc.spokesperson is None
+        else {"id": rc.spokesperson.id, "name": rc.spokesperson.name},
+        "next_status_at": _iso(rc.incident.next_status_at),
+        "status_due": rc.status_due(now),
+        "participants": [
+            {
+                "person_id": s.person.id,
+                "name": s.person.name,
+                "role": s.participant.role.value,
+                "unit": s.unit,
+                "party_id": s.participant.party_id,
+                "group_id": s.participant.group_id,
+                "state": s.participant.state.value,
+                "decision_authority": s.person.decision_authority,
+                "deputy_for": s.deputy_for,
+                "alerted_at": _iso(s.participant.alerted_at),
+                "joined_at": _iso(s.participant.joined_at),
+                "standby_since": _iso(s.participant.standby_since),
+                "state_changed_at": _iso(s.participant.state_changed_at),
+                "escalation_step": s.participant.escalation_step,
+            }
+            for s in rc.seats
+        ],
+    }
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": _iso(e.at),
+        "actor": e.actor,
+        "kind": e.kind,
+        "person_id": e.person_id,
+        "text": e.text,
+        "data": dict(e.data),
+    }
+
+
+def _hhmm(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%H:%M:%S")
+
+
+_ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"}
+
+
+def roll_call_renderable(rc: RollCall, now: datetime) -> Group:
+    """The roll call as Rich renderables; every stored text shown literally."""
+    inc = rc.incident
+    head = Text()
+    if inc.exercise:
+        head.append("EXERCISE ", style="bold reverse")
+    head.append(f"{inc.code} ", style="bold")
+    head.append_text(literal(f"[{inc.reply_code}] {inc.severity} {inc.title}"))
+    head.append(f"  ({inc.status.value}, declared {inc.declared_at:%Y-%m-%d %H:%M} UTC)")
+    q = Text("Quorum: ")
+    q.append(
+        "REACHED" if rc.quorum.reached else "not yet", style="bold" if rc.quorum.reached else ""
+    )
+    for pid, ok in rc.quorum.parties.items():
+        q.append("  ")
+        q.append_text(literal(rc.party_names.get(pid, str(pid))))
+        q.append(" ✓" if ok else " ✗")
+    spoke = Text("Spokesperson: ")
+    spoke.append_text(literal(rc.spokesperson.name if rc.spokesperson else "-"))
+    if inc.next_status_at:
+        spoke.append(f"   next status {inc.next_status_at:%H:%M} UTC")
+        if rc.status_due(now):
+            spoke.append(" (due)", style="bold")
+    table = Table(show_lines=False, title_justify="left")
+    for col in ("person", "role", "party / group", "state", "since", "joined", "note"):
+        table.add_column(col, no_wrap=col != "note")
+    for s in rc.seats:
+        p = s.participant
+        note = f"deputy for {s.deputy_for}" if s.deputy_for else ""
+        if p.role is Role.MRT and s.person.decision_authority:
+            note = ("auth " + note).strip()
+        table.add_row(
+            literal(s.person.name),
+            _ROLE_SHORT[p.role],
+            literal(s.unit),
+            p.state.value.replace("_", " "),
+            _hhmm(p.state_changed_at),
+            _hhmm(p.joined_at),
+            literal(note),
+        )
+    parts: list[Any] = [head, q, spoke, table]
+    if rc.standby:
+        sb = Text("On standby: ")
+        sb.append_text(
+            literal(
+                ", ".join(
+                    f"{s.person.name} since {_hhmm(s.participant.standby_since)}"
+                    for s in rc.standby
+                )
+            )
+        )
+        parts.append(sb)
+    return Group(*parts)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--title", "-t", required=True, help="Short title: it goes into every SMS.")
+@click.option("--description", "-d", default="", help="Longer description (not sent by SMS).")
+@click.option("--severity", "-s", default="SEV1", show_default=True, help="e.g. SEV1, SEV2.")
+@click.option("--category", "-c", "categories", multiple=True, help="Affected service or category.")
+@click.option("--group", "-g", "groups", multiple=True, help="Specialist group, picked by hand.")
+@click.option("--channel", type=click.Choice(CHANNELS), default="sms", show_default=True)
+@click.option("--exercise", is_flag=True, help="A drill: every message starts with EXERCISE.")
+@click.option("--yes", is_flag=True, help="Page without asking for confirmation.")
+@json_option
+@pass_context
+def declare(
+    ctx: Context,
+    title: str,
+    description: str,
+    severity: str,
+    categories: tuple[str, ...],
+    groups: tuple[str, ...],
+    channel: str,
+    exercise: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Declare a major incident and page the response team; prints the incident code."""
+    service = IncidentService(ctx)
+    if not yes:
+        planned = service.plan_recipients(categories, groups)
+        what = "an EXERCISE" if exercise else "a major incident"
+        click.confirm(
+            f"Declare {what} and page {len(planned)} "
+            f"{'person' if len(planned) == 1 else 'people'} by {channel}?",
+            abort=True,
+            err=True,
+        )
+    inc = service.declare(
+        title=title,
+        description=description,
+        severity=severity,
+        categories=categories,
+        group_refs=groups,
+        channel=channel,
+        exercise=exercise,
+    )
+    if as_json:
+        rc = service.roll_call(inc)
+        emit_json(roll_call_json(rc, ctx.clock()))
+    else:
+        click.echo(inc.code)
+
+
+@main.command()
+@click.option("--all", "include_closed", is_flag=True, help="Closed incidents too.")
+@json_option
+@pass_context
+def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
+    """List open incidents (newest first)."""
+    found = IncidentService(ctx).incidents(include_closed=include_closed)
+    if as_json:
+        emit_json([incident_json(i) for i in found])
+        return
+    if not found:
+        say("no open incidents" if not include_closed else "no incidents")
+        return
+    print_table(
+        "Incidents",
+        ["code", "reply", "status", "severity", "title", "declared (UTC)"],
+        [
+            (
+                ("EXERCISE " if i.exercise else "") + i.code,
+                i.reply_code,
+                i.status.value,
+                i.severity,
+                i.title,
+                f"{i.declared_at:%Y-%m-%d %H:%M}",
+            )
+            for i in found
+        ],
+    )
+
+
+@main.command()
+@click.argument("incident")
+@json_option
+@pass_context
+def status(ctx: Context, incident: str, as_json: bool) -> None:
+    """The roll call: who is alerted, joined, unable, on standby; quorum per party."""
+    rc = IncidentService(ctx).roll_call(incident)
+    if as_json:
+        emit_json(roll_call_json(rc, ctx.clock()))
+    else:
+        console().print(roll_call_renderable(rc, ctx.clock()))
+
+
+def _roll_call_command(name: str, help_text: str) -> None:
+    @main.command(name, help=help_text)
+    @click.argument("incident")
+    @click.argument("people", nargs=-1)
+    @pass_context
+    def command(ctx: Context, incident: str, people: tuple[str, ...]) -> None:
+        service = IncidentService(ctx)
+        action = {
+            "release": service.release,
+            "joined": service.mark_joined,
+            "unable": service.mark_unable,
+        }[name]
+        done = action(incident, list(people))
+        say(f"{name}: {', '.join(done)}")
+
+
+_roll_call_command("release", "Release people who joined to standby (they get a standby SMS).")
+_roll_call_command("joined", "Mark people as joined (e.g. after a phone call).")
+_roll_call_command("unable", "Mark people as unable (their deputy is alerted at once).")
+
+
+@main.command()
+@click.argument("incident")
+@click.argument("people", nargs=-1)
+@click.option("--all", "everyone", is_flag=True, help="Everyone on standby.")
+@pass_context
+def recall(ctx: Context, incident: str, people: tuple[str, ...], everyone: bool) -> None:
+    """Recall people from standby (a recall alert; their reply moves them back to joined)."""
+    done = IncidentService(ctx).recall(incident, list(people), everyone=everyone)
+    say(f"recalled: {', '.join(done)}")
+
+
+@main.command()
+@click.argument("incident")
+@click.argument("person")
+@pass_context
+def escalate(ctx: Context, incident: str, person: str) -> None:
+    """Escalate now: a voice call, or the deputy if the call was already made."""
+    say(IncidentService(ctx).escalate(incident, person))
+
+
+@main.command()
+@click.argument("incident")
+@click.argument("person")
+@click.option("--replace", "replace_current", is_flag=True, help="Hand over from the current one.")
+@pass_context
+def spokesperson(ctx: Context, incident: str, person: str, replace_current: bool) -> None:
+    """Set the specialist workgroup's spokesperson (one at a time)."""
+    say(IncidentService(ctx).set_spokesperson(incident, person, replace_current=replace_current))
+
+
+@main.command()
+@click.argument("incident")
+@click.argument("text")
+@pass_context
+def note(ctx: Context, incident: str, text: str) -> None:
+    """Add a free-text note or decision to the timeline."""
+    IncidentService(ctx).note(incident, text)
+    say("noted")
+
+
+@main.command("status-report")
+@click.argument("incident")
+@click.argument("text")
+@click.option("--next-in", type=float, help="Minutes until the spokesperson's next status.")
+@pass_context
+def status_report(ctx: Context, incident: str, text: str, next_in: float | None) -> None:
+    """Log the spokesperson's status report and when the next one comes."""
+    inc = IncidentService(ctx).status_report(incident, text, next_in)
+    due = f"; next status at {inc.next_status_at:%H:%M} UTC" if inc.next_status_at else ""
+    say(f"status report logged{due}")
+
+
+@main.command()
+@click.argument("incident")
+@click.argument("text")
+@pass_context
+def directive(ctx: Context, incident: str, text: str) -> None:
+    """Log a prioritisation directive from the MRT to the workgroup."""
+    IncidentService(ctx).directive(incident, text)
+    say("directive logged")
+
+
+@main.command()
+@click.argument("incident")
+@pass_context
+def restore(ctx: Context, incident: str) -> None:
+    """Mark the service restored: business as usual (the incident stays open until close)."""
+    inc = IncidentService(ctx).restore(incident)
+    say(f"{inc.code} restored")
+
+
+@main.command()
+@click.argument("incident")
+@click.option("--problem", "problem_ref", help="Problem Management case reference.")
+@click.option("--owner", help="Owner of the problem case.")
+@click.option("--summary", help="Summary of the problem case.")
+@click.option("--all-clear", is_flag=True, help="Send everyone the all-clear SMS.")
+@click.option("--went-well", help="For the report: what went well.")
+@click.option("--to-improve", help="For the report: what to improve.")
+@click.option(
+    "--problem-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the problem case as JSON for an ITSM tool.",
+)
+@pass_context
+def close(
+    ctx: Context,
+    incident: str,
+    problem_ref: str | None,
+    owner: str | None,
+    summary: str | None,
+    all_clear: bool,
+    went_well: str | None,
+    to_improve: str | None,
+    problem_json: Path | None,
+) -> None:
+    """Close: stand everyone down, record the problem case."""
+    service = IncidentService(ctx)
+    inc = service.close(
+        incident,
+        problem_ref=problem_ref,
+        owner=owner,
+        summary=summary,
+        all_clear=all_clear,
+        went_well=went_well,
+        to_improve=to_improve,
+    )
+    if problem_json is not None:
+        _write(problem_json, _json_text(service.problem_case(inc.code)))
+    say(f"{inc.code} closed; everyone stood down")
+
+
+@main.command()
+@click.argument("incident")
+@click.option("--went-well", help="What went well.")
+@click.option("--to-improve", help="What to improve.")
+@pass_context
+def lessons(ctx: Context, incident: str, went_well: str | None, to_improve: str | None) -> None:
+    """Fill in the report's "what went well / what to improve" sections."""
+    IncidentService(ctx).lessons(incident, went_well=went_well, to_improve=to_improve)
+    say("lessons learnt saved")
+
+
+@main.command("problem-case")
+@click.argument("incident")
+@pass_context
+def problem_case(ctx: Context, incident: str) -> None:
+    """Print the Problem Management case as JSON (for an ITSM tool)."""
+    emit_json(IncidentService(ctx).problem_case(incident))
+
+
+@main.command()
+@click.argument("incident")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def report(ctx: Context, incident: str, fmt: str, output: Path | None) -> None:
+    """The lessons-learnt report (Markdown or HTML with the assembly curve)."""
+    from mim_console.services.report import render
+
+    text = render(ctx, incident, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text)
+        say(f"report written: {output}")
+
+
+@main.command()
+@click.argument("incident")
+@json_option
+@pass_context
+def timeline(ctx: Context, incident: str, as_json: bool) -> None:
+    """Every event of the incident, oldest first."""
+    found = IncidentService(ctx).timeline(incident)
+    if as_json:
+        emit_json([event_json(e) for e in found])
+        return
+    print_table(
+        "Timeline",
+        ["at (UTC)", "kind", "who", "what"],
+        [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.actor, e.text) for e in found],
+    )
+
+
+@main.command()
+@click.argument("incident")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Refresh seconds.")
+@click.option("--once", is_flag=True, help="Draw once and exit (for scripts and tests).")
+@pass_context
+def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
+    """A live roll call in the terminal (not full-screen); also runs the dispatcher."""
+    service = IncidentService(ctx)
+    code = service.incident(incident).code
+    runner = None if once else _start_dispatcher(ctx, service)
+    try:
+        with Live(
+            roll_call_renderable(service.roll_call(code), ctx.clock()),
+            console=console(),
+            auto_refresh=False,
+        ) as live:
+            while not once:
+                time.sleep(interval)
+                service.tick()
+                live.update(
+                    roll_call_renderable(service.roll_call(code), ctx.clock()), refresh=True
+                )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if runner is not None:
+            runner()
+
+
+def _start_dispatcher(ctx: Context, service: IncidentService) -> Any:
+    """Run helper C2's dispatcher in a background thread where it exists; returns a stopper."""
+    try:
+        from mim_console.notifiers import dispatcher as dispatch_mod
+    except ImportError:
+        warn("the dispatcher is not installed: alerts stay queued; escalation timers still run")
+        return None
+    start = getattr(dispatch_mod, "start_in_thread", None)
+    if start is None:
+        return None
+    try:
+        return start(ctx, on_reply=service.apply_reply, on_tick=service.tick)
+    except UserError as exc:
+        warn(f"alerts are not being sent: {exc}")
+        return None
+
+
+def _json_text(data: Any) -> str:
+    from mim_console.cli.output import to_json
+
+    return to_json(data) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from exc

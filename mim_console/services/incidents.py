@@ -1,0 +1,774 @@
+"""The major incident procedure: declare, roll call, escalation, spokesperson, close.
+
+Every action is one transaction (``store.write()``): the state change, its timeline event and
+the alerts it queues are committed together or not at all, so a crash or a refused step never
+leaves a half-made change. Refusals are ``UserError``s raised before anything is written, or
+inside the transaction (which then rolls back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from mim_console.data import incidents as repo
+from mim_console.data.directory import Directory
+from mim_console.data.outbox import AlertDraft, enqueue
+from mim_console.domain.incident import (
+    ActionKind,
+    Event,
+    Incident,
+    IncidentStatus,
+    Participant,
+    Quorum,
+    Recipient,
+    Role,
+    State,
+    choose_deputy,
+    escalation_actions,
+    move,
+    next_incident_code,
+    on_standby,
+    quorum,
+    reply_code,
+    select_recipients,
+)
+from mim_console.domain.people import Party, Person, SpecialistGroup
+from mim_console.errors import UserError
+from mim_console.services import messages
+from mim_console.services.context import Context
+
+CHANNELS = ("sms", "voice", "both")
+JOIN_MEANINGS = {"join", "joining", "joined", "yes", "accept"}
+UNABLE_MEANINGS = {"unable", "no", "decline", "declined"}
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A participant with the names a roll call shows."""
+
+    participant: Participant
+    person: Person
+    unit: str  # party or group name, or "duty manager"
+    deputy_for: str | None = None
+
+
+@dataclass(frozen=True)
+class RollCall:
+    incident: Incident
+    seats: Sequence[Seat]
+    quorum: Quorum
+    party_names: dict[int, str]
+    spokesperson: Person | None
+    standby: Sequence[Seat]
+
+    def status_due(self, now: datetime) -> bool:
+        """The spokesperson's promised status is late (before that, nobody nags the experts)."""
+        due = self.incident.next_status_at
+        return due is not None and now >= due
+
+
+class IncidentService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.directory = Directory(ctx.store)
+
+    # --- lookups ----------------------------------------------------------------------
+
+    def incident(self, ref: str) -> Incident:
+        with self.store.read() as db:
+            return repo.find_incident(db, ref)
+
+    def incidents(self, *, include_closed: bool = False) -> list[Incident]:
+        with self.store.read() as db:
+            return repo.list_incidents(db, include_closed=include_closed)
+
+    def timeline(self, ref: str) -> list[Event]:
+        with self.store.read() as db:
+            return repo.events(db, repo.find_incident(db, ref).id)
+
+    def roll_call(self, ref: str | Incident) -> RollCall:
+        with self.store.read() as db:
+            inc = ref if isinstance(ref, Incident) else repo.find_incident(db, ref)
+            inc = repo.incident_by_id(db, inc.id)
+            parts = repo.participants(db, inc.id)
+        people = self.directory.people_by_ids([p.person_id for p in parts])
+        parties = {p.id: p.name for p in self.directory.parties()}
+        groups = {g.id: g.name for g in self.directory.groups()}
+        by_id = {p.id: p for p in parts}
+        seats = []
+        for p in parts:
+            unit = (
+                parties.get(p.party_id or -1, "?")
+                if p.role is Role.MRT
+                else groups.get(p.group_id or -1, "?")
+                if p.role is Role.SPECIALIST
+                else "duty manager"
+            )
+            deputy_for = None
+            if p.deputy_for in by_id:
+                deputy_for = people[by_id[p.deputy_for].person_id].name
+            seats.append(Seat(p, people[p.person_id], unit, deputy_for))
+        authority = {pid for pid, person in people.items() if person.decision_authority}
+        q = quorum(parts, authority)
+        standby_ids = {p.id for p in on_standby(parts)}
+        standby = sorted(
+            (s for s in seats if s.participant.id in standby_ids),
+            key=lambda s: s.participant.standby_since or s.participant.state_changed_at,
+        )
+        spokesperson = people.get(inc.spokesperson_id) if inc.spokesperson_id else None
+        if inc.spokesperson_id and spokesperson is None:
+            spokesperson = self.directory.person(inc.spokesperson_id)
+        return RollCall(inc, seats, q, parties, spokesperson, standby)
+
+    # --- declare ----------------------------------------------------------------------
+
+    def plan_recipients(
+        self,
+        categories: Sequence[str] = (),
+        group_refs: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[Recipient]:
+        """Who a declaration would page: the confirmation prompt shows how many."""
+        at = now or self.ctx.clock()
+        duty_manager, seats = self._on_duty(at)
+        groups: list[SpecialistGroup] = [self.directory.group(ref) for ref in group_refs]
+        if not group_refs and categories:
+            groups = list(self.directory.groups_covering(list(categories)))
+        active = {p.id for p in self.directory.people(active_only=True)}
+        return select_recipients(
+            duty_manager, seats, [(g.id, tuple(g.members)) for g in groups], active
+        )
+
+    def declare(
+        self,
+        *,
+        title: str,
+        severity: str,
+        description: str = "",
+        categories: Sequence[str] = (),
+        group_refs: Sequence[str] = (),
+        channel: str = "sms",
+        exercise: bool = False,
+    ) -> Incident:
+        title = title.strip()
+        if not title:
+            raise UserError("the incident needs a title")
+        if channel not in CHANNELS:
+            raise UserError(f'channel "{channel}" is not one of {", ".join(CHANNELS)}')
+        severity = severity.strip() or "SEV2"
+        cats = tuple(dict.fromkeys(c.strip() for c in categories if c.strip()))
+        now = self.ctx.clock()
+        recipients = self.plan_recipients(cats, group_refs, now)
+        if not recipients:
+            raise UserError(
+                "nobody to page: no duty manager, party representative or specialist group "
+                "found; add people and parties (`mim-console people`), or pick a group"
+            )
+        people = self.directory.people_by_ids([r.person_id for r in recipients])
+        with self.store.write() as db:
+            code = next_incident_code(now.year, repo.all_codes(db))
+            rcode = reply_code(len(repo.all_codes(db)) + now.year, repo.open_reply_codes(db))
+            inc = repo.insert_incident(
+                db,
+                code=code,
+                reply_code=rcode,
+                title=title,
+                description=description,
+                severity=severity,
+                categories=cats,
+                exercise=exercise,
+                declared_at=now,
+                declared_by=self.ctx.actor,
+            )
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="declared",
+                text=f"{'EXERCISE ' if exercise else ''}{severity} {title}",
+                data={"categories": list(cats), "channel": channel, "exercise": exercise},
+            )
+            for r in recipients:
+                self._page(db, inc, people[r.person_id], r, now, channel=channel, purpose="alert")
+        return inc
+
+    def _page(
+        self,
+        db: Database,
+        inc: Incident,
+        person: Person,
+        r: Recipient,
+        now: datetime,
+        *,
+        channel: str,
+        purpose: str,
+        deputy_for: int | None = None,
+    ) -> Participant:
+        p = repo.insert_participant(
+            db,
+            incident_id=inc.id,
+            person_id=person.id,
+            role=r.role,
+            now=now,
+            party_id=r.party_id,
+            group_id=r.group_id,
+            deputy_for=deputy_for,
+        )
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor,
+            kind="alerted",
+            person_id=person.id,
+            text=f"{person.name} alerted ({r.role.value.replace('_', ' ')})",
+            data={"participant": p.id, "from": None, "to": State.ALERTED.value, "via": channel},
+        )
+        drafts = []
+        if channel in ("sms", "both"):
+            drafts.append(self._sms(db, inc, person, "alert", purpose))
+        if channel in ("voice", "both"):
+            drafts.append(self._voice(db, inc, person, purpose))
+        enqueue(db, drafts, now)
+        return p
+
+    # --- roll call --------------------------------------------------------------------
+
+    def mark_joined(self, ref: str, person_refs: Sequence[str], via: str = "phone") -> list[str]:
+        return self._bulk(ref, person_refs, State.JOINED, via=via)
+
+    def mark_unable(self, ref: str, person_refs: Sequence[str], via: str = "phone") -> list[str]:
+        return self._bulk(ref, person_refs, State.UNABLE, via=via)
+
+    def release(self, ref: str, person_refs: Sequence[str]) -> list[str]:
+        return self._bulk(ref, person_refs, State.STANDBY, via="console")
+
+    def recall(self, ref: str, person_refs: Sequence[str], *, everyone: bool = False) -> list[str]:
+        if everyone:
+            if person_refs:
+                raise UserError("give people to recall, or --all, not both")
+            rc = self.roll_call(ref)
+            if not rc.standby:
+                raise UserError(f"nobody is on standby in {rc.incident.code}")
+            person_refs = [str(s.person.id) for s in rc.standby]
+        return self._bulk(ref, person_refs, State.RECALLED, via="console")
+
+    def _bulk(self, ref: str, person_refs: Sequence[str], target: State, via: str) -> list[str]:
+        if not person_refs:
+            raise UserError("name at least one person")
+        persons = self._people(person_refs)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            for person in persons:
+                p = self._participant(db, inc, person)
+                self._move(db, inc, p, person, target, now, via=via, actor=self.ctx.actor)
+        return [p.name for p in persons]
+
+    def _move(
+        self,
+        db: Database,
+        inc: Incident,
+        p: Participant,
+        person: Person,
+        target: State,
+        now: datetime,
+        *,
+        via: str,
+        actor: str,
+    ) -> Participant:
+        after = move(p, target, now, who=f"{person.name} in {inc.code}")
+        repo.save_participant(db, after)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=actor,
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: {p.state.value} -> {target.value} ({via})",
+            data={"participant": p.id, "from": p.state.value, "to": target.value, "via": via},
+        )
+        if target is State.STANDBY:
+            enqueue(db, [self._sms(db, inc, person, "standby", "standby")], now)
+        elif target is State.RECALLED:
+            enqueue(db, [self._sms(db, inc, person, "recall", "recall")], now)
+        elif target is State.UNABLE:
+            self._escalate_deputy(db, inc, after, person, now, reason="answered unable")
+        return after
+
+    def escalate(self, ref: str, person_ref: str) -> str:
+        """Escalate now, without waiting for the timer: voice call, or the deputy after one."""
+        person = self.directory.find_person(person_ref)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            p = self._participant(db, inc, person)
+            if p.state in (State.ALERTED, State.RECALLED) and p.escalation_step == 0:
+                if p.state is State.RECALLED:
+                    self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
+                    return "deputy alerted"
+                self._voice_now(db, inc, p, person, now, "escalated by the duty manager")
+                return "voice call queued"
+            if p.state in (State.ESCALATED, State.UNABLE) and p.escalation_step < 2:
+                self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
+                return "deputy alerted"
+            raise UserError(
+                f"{person.name} in {inc.code} is {p.state.value.replace('_', ' ')}"
+                f"{' and their deputy was already alerted' if p.escalation_step >= 2 else ''}: "
+                "nothing to escalate"
+            )
+
+    def _voice_now(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
+        repo.save_participant(db, after)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor if "duty manager" in why else "escalation",
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: voice call ({why})",
+            data={"participant": p.id, "from": p.state.value, "to": "escalated", "via": "voice"},
+        )
+        enqueue(db, [self._voice(db, inc, person, "escalation")], now)
+
+    def _deputy_now(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        if p.state is State.ESCALATED:
+            after = move(p, State.UNREACHABLE, now, person.name)
+            repo.save_participant(db, after)
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor="escalation",
+                kind="state",
+                person_id=person.id,
+                text=f"{person.name}: unreachable ({why})",
+                data={"participant": p.id, "from": p.state.value, "to": "unreachable"},
+            )
+            p = after
+        self._escalate_deputy(db, inc, p, person, now, reason=why)
+
+    def _escalate_deputy(
+        self,
+        db: Database,
+        inc: Incident,
+        p: Participant,
+        person: Person,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Alert the next active person in the party's or group's order (once per participant)."""
+        if p.escalation_step >= 2:
+            return
+        repo.save_participant(db, replace(p, escalation_step=2))
+        order: tuple[int, ...] = ()
+        unit_name: str | None = None
+        if p.role is Role.MRT and p.party_id is not None:
+            party: Party = self.directory.party(p.party_id)
+            order, unit_name = tuple(party.representatives), party.name
+        elif p.role is Role.SPECIALIST and p.group_id is not None:
+            group: SpecialistGroup = self.directory.group(p.group_id)
+            order, unit_name = tuple(group.members), group.name
+        taken = {x.person_id for x in repo.participants(db, inc.id)}
+        active = {x.id for x in self.directory.people(active_only=True)}
+        deputy_id = choose_deputy(order, person.id, active, taken)
+        if deputy_id is None:
+            where = f" in {unit_name}" if unit_name is not None else ""
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor="escalation",
+                kind="escalation",
+                person_id=person.id,
+                text=f"no deputy left{where} for {person.name} ({reason}): call someone by hand",
+                data={"participant": p.id, "deputy": None, "reason": reason},
+            )
+            return
+        deputy = self.directory.person(deputy_id)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor="escalation",
+            kind="escalation",
+            person_id=person.id,
+            text=f"deputy {deputy.name} alerted for {person.name} ({reason})",
+            data={"participant": p.id, "deputy": deputy.id, "reason": reason},
+        )
+        self._page(
+            db,
+            inc,
+            deputy,
+            Recipient(deputy.id, p.role, p.party_id, p.group_id),
+            now,
+            channel="sms",
+            purpose="escalation",
+            deputy_for=p.id,
+        )
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Run the escalation timers of every active incident; returns how many steps were taken.
+
+        The dispatcher calls this every loop (``on_tick``); each incident is its own transaction.
+        """
+        at = now or self.ctx.clock()
+        taken = 0
+        with self.store.read() as db:
+            ids = repo.active_incidents_with_open_roll_call(db)
+        for incident_id in ids:
+            with self.store.write() as db:
+                inc = repo.incident_by_id(db, incident_id)
+                if inc.status is not IncidentStatus.ACTIVE:
+                    continue
+                parts = {p.id: p for p in repo.participants(db, inc.id)}
+                actions = escalation_actions(parts.values(), self.ctx.settings.escalation, at)
+                for action in actions:
+                    p = repo.participant_by_id(db, action.participant_id)
+                    person = self.directory.person(p.person_id)
+                    if action.kind is ActionKind.VOICE:
+                        self._voice_now(db, inc, p, person, at, action.reason)
+                    else:
+                        self._deputy_now(db, inc, p, person, at, action.reason)
+                    taken += 1
+        return taken
+
+    # --- replies ----------------------------------------------------------------------
+
+    def apply_reply(self, inbound_id: int) -> str:
+        """Apply one matched SMS reply to the roll call (idempotent: a replay changes nothing)."""
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            rows = list(db.query("SELECT * FROM inbound WHERE id = ?", [inbound_id]))
+            if not rows:
+                return "unknown reply"
+            row = rows[0]
+            done = list(
+                db.query(
+                    "SELECT 1 FROM event WHERE kind = 'reply' "
+                    "AND json_extract(data, '$.inbound') = ?",
+                    [inbound_id],
+                )
+            )
+            if done or row["person_id"] is None or row["incident_id"] is None:
+                return "nothing to do"
+            inc = repo.incident_by_id(db, row["incident_id"])
+            person = self.directory.person(row["person_id"])
+            p = repo.participant_for(db, inc.id, person.id)
+            meaning = str(row["meaning"]).lower()
+            target = (
+                State.JOINED
+                if meaning in JOIN_MEANINGS
+                else State.UNABLE
+                if meaning in UNABLE_MEANINGS
+                else None
+            )
+            outcome = "logged"
+            if p is None:
+                outcome = "not a participant"
+            elif inc.status is IncidentStatus.CLOSED:
+                outcome = "incident closed"
+            elif target is not None and p.state is target:
+                outcome = f"already {target.value}"
+            elif target is not None and p.state is State.STANDBY:
+                outcome = "on standby: recall them to rejoin"
+            elif target is not None:
+                try:
+                    self._move(db, inc, p, person, target, now, via="sms reply", actor=person.name)
+                    outcome = target.value
+                except UserError as exc:
+                    outcome = f"not applied: {exc}"
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=person.name,
+                kind="reply",
+                person_id=person.id,
+                text=f"reply from {person.name}: {row['body']!s} -> {outcome}",
+                data={"inbound": inbound_id, "meaning": meaning, "outcome": outcome},
+            )
+            return outcome
+
+    # --- spokesperson, notes, status ----------------------------------------------------
+
+    def set_spokesperson(self, ref: str, person_ref: str, *, replace_current: bool = False) -> str:
+        person = self.directory.find_person(person_ref)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            p = self._participant(db, inc, person)
+            if p.role is not Role.SPECIALIST:
+                raise UserError(
+                    f"{person.name} is not in {inc.code}'s specialist workgroup: "
+                    "the spokesperson speaks for the specialists"
+                )
+            if p.state is State.STOOD_DOWN:
+                raise UserError(f"{person.name} is stood down in {inc.code}")
+            current = inc.spokesperson_id
+            if current == person.id:
+                raise UserError(f"{person.name} is already the spokesperson of {inc.code}")
+            previous = self.directory.person(current).name if current else None
+            if current and not replace_current:
+                raise UserError(
+                    f"{inc.code} already has a spokesperson, {previous}: there is one at a time; "
+                    "pass --replace to hand over"
+                )
+            repo.update_incident(db, inc.id, spokesperson_id=person.id)
+            text = f"spokesperson: {person.name}" + (f" (was {previous})" if previous else "")
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="spokesperson",
+                person_id=person.id,
+                text=text,
+                data={"previous": current, "spokesperson": person.id},
+            )
+        return text
+
+    def note(self, ref: str, text: str, *, kind: str = "note") -> Event:
+        body = text.strip()
+        if not body:
+            raise UserError("the note is empty")
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            eid = repo.append_event(
+                db, incident_id=inc.id, at=now, actor=self.ctx.actor, kind=kind, text=body
+            )
+            return next(e for e in repo.events(db, inc.id) if e.id == eid)
+
+    def directive(self, ref: str, text: str) -> Event:
+        """A prioritisation directive from the MRT to the workgroup, via the spokesperson."""
+        return self.note(ref, text, kind="directive")
+
+    def status_report(self, ref: str, text: str, next_in_min: float | None = None) -> Incident:
+        body = text.strip()
+        if not body:
+            raise UserError("the status report is empty")
+        if next_in_min is not None and not (0 < next_in_min <= 24 * 60):
+            raise UserError("--next-in must be between 1 minute and 24 hours")
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            due = None if next_in_min is None else now + timedelta(minutes=next_in_min)
+            speaker = (
+                self.directory.person(inc.spokesperson_id).name if inc.spokesperson_id else None
+            )
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=speaker or self.ctx.actor,
+                kind="status_report",
+                person_id=inc.spokesperson_id,
+                text=body,
+                data={"next_status_at": due.isoformat() if due else None},
+            )
+            return repo.update_incident(db, inc.id, next_status_at=due)
+
+    # --- restore and close --------------------------------------------------------------
+
+    def restore(self, ref: str) -> Incident:
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            if inc.status is IncidentStatus.RESTORED:
+                raise UserError(f"{inc.code} was already restored at {inc.restored_at}")
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="restored",
+                text="service restored: business as usual",
+            )
+            return repo.update_incident(db, inc.id, status=IncidentStatus.RESTORED, restored_at=now)
+
+    def close(
+        self,
+        ref: str,
+        *,
+        problem_ref: str | None = None,
+        owner: str | None = None,
+        summary: str | None = None,
+        all_clear: bool = False,
+        went_well: str | None = None,
+        to_improve: str | None = None,
+    ) -> Incident:
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            parts = repo.participants(db, inc.id)
+            people = self.directory.people_by_ids([p.person_id for p in parts])
+            for p in parts:
+                if p.state is State.STOOD_DOWN:
+                    continue
+                person = people[p.person_id]
+                self._move(
+                    db, inc, p, person, State.STOOD_DOWN, now, via="close", actor=self.ctx.actor
+                )
+                if all_clear:
+                    enqueue(db, [self._sms(db, inc, person, "stand_down", "stand_down")], now)
+            changes: dict[str, Any] = {"status": IncidentStatus.CLOSED, "closed_at": now}
+            if inc.restored_at is None:
+                changes["restored_at"] = now
+            for key, value in (
+                ("problem_ref", problem_ref),
+                ("problem_owner", owner),
+                ("problem_summary", summary),
+                ("went_well", went_well),
+                ("to_improve", to_improve),
+            ):
+                if value is not None:
+                    changes[key] = value.strip()
+            closed = repo.update_incident(db, inc.id, **changes)
+            text = "closed; everyone stood down" + (" (all-clear SMS sent)" if all_clear else "")
+            if closed.problem_ref:
+                text += f"; problem case {closed.problem_ref}"
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="closed",
+                text=text,
+                data={
+                    "problem_ref": closed.problem_ref,
+                    "problem_owner": closed.problem_owner,
+                    "all_clear": all_clear,
+                },
+            )
+            return closed
+
+    def lessons(self, ref: str, *, went_well: str | None, to_improve: str | None) -> Incident:
+        """The duty manager's own words for the report; allowed after close too."""
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = repo.find_incident(db, ref)
+            changes = {
+                k: v.strip()
+                for k, v in (("went_well", went_well), ("to_improve", to_improve))
+                if v is not None
+            }
+            if not changes:
+                raise UserError("give --went-well and/or --to-improve")
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor=self.ctx.actor,
+                kind="lessons",
+                text="lessons learnt updated",
+                data=changes,
+            )
+            return repo.update_incident(db, inc.id, **changes)
+
+    def problem_case(self, ref: str) -> dict[str, Any]:
+        """The Problem Management case as JSON for an ITSM tool (stable shape, docs/cli.md)."""
+        inc = self.incident(ref)
+        return {
+            "schema": "mim-console/problem-case/1",
+            "problem_ref": inc.problem_ref,
+            "owner": inc.problem_owner,
+            "summary": inc.problem_summary,
+            "incident": {
+                "code": inc.code,
+                "title": inc.title,
+                "description": inc.description,
+                "severity": inc.severity,
+                "categories": list(inc.categories),
+                "exercise": inc.exercise,
+                "declared_at": inc.declared_at.isoformat(),
+                "restored_at": inc.restored_at.isoformat() if inc.restored_at else None,
+                "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
+            },
+        }
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _open(self, db: Database, ref: str) -> Incident:
+        inc = repo.find_incident(db, ref)
+        if inc.status is IncidentStatus.CLOSED:
+            raise UserError(
+                f"{inc.code} is closed (at {inc.closed_at:%Y-%m-%d %H:%M} UTC): nothing can change "
+                "on it; declare a new incident if it flared up again"
+                if inc.closed_at
+                else f"{inc.code} is closed"
+            )
+        return inc
+
+    def _participant(self, db: Database, inc: Incident, person: Person) -> Participant:
+        p = repo.participant_for(db, inc.id, person.id)
+        if p is None:
+            raise UserError(
+                f"{person.name} is not in {inc.code}'s roll call "
+                f"(`mim-console status {inc.code}` lists who is)"
+            )
+        return p
+
+    def _people(self, refs: Iterable[str]) -> list[Person]:
+        found: list[Person] = []
+        for ref in refs:
+            person = self.directory.find_person(ref)
+            if any(p.id == person.id for p in found):
+                continue
+            found.append(person)
+        return found
+
+    def _on_duty(self, now: datetime) -> tuple[int | None, list[tuple[int, int | None]]]:
+        """The duty manager and each party's representative on duty at ``now``."""
+        return on_duty(self.ctx, self.directory, now)
+
+    def _sms(
+        self, db: Database, inc: Incident, person: Person, kind: str, purpose: str
+    ) -> AlertDraft:
+        return AlertDraft(
+            to_number=person.mobile,
+            channel="sms",
+            purpose=purpose,
+            body=messages.sms(kind, inc, person, self.ctx.settings, db),
+            incident_id=inc.id,
+            person_id=person.id,
+        )
+
+    def _voice(self, db: Database, inc: Incident, person: Person, purpose: str) -> AlertDraft:
+        return AlertDraft(
+            to_number=person.mobile,
+            channel="voice",
+            purpose=purpose,
+            body=messages.voice(inc, person, self.ctx.settings, db),
+            incident_id=inc.id,
+            person_id=person.id,
+        )
+
+
+def on_duty(
+    ctx: Context, directory: Directory, now: datetime
+) -> tuple[int | None, list[tuple[int, int | None]]]:
+    """The duty manager and each party's representative on duty at ``now`` (the duty board)."""
+    from mim_console.services.duty import load_board
+
+    board = load_board(ctx.store, now)
+    manager = board.duty_manager.person.id if board.duty_manager.person else None
+    seats = [
+        (seat.party.id, seat.holder.person.id if seat.holder.person else None)
+        for seat in board.seats
+    ]
+    return manager, seats

@@ -1,0 +1,69 @@
+"""The texts an incident sends, rendered from the organisation's templates.
+
+The organisation's edited template (``template`` table) wins over the built-in default in
+``domain/templates.py``; exercise incidents always start with ``EXERCISE`` (the renderer adds
+it) so nobody mistakes a drill for the real thing. Voice alerts become TwiML through
+``notifiers/voice.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from mim_console.config import Settings
+from mim_console.domain import templates
+from mim_console.domain.incident import Incident
+from mim_console.domain.people import Person
+from mim_console.notifiers.voice import alert_twiml
+
+# Our message kinds -> template names.
+TEMPLATE = {
+    "alert": "alert_sms",
+    "standby": "standby",
+    "recall": "recall",
+    "stand_down": "stand_down",
+    "voice": "voice",
+}
+
+
+def values(inc: Incident, person: Person, settings: Settings) -> dict[str, Any]:
+    b = settings.bridge
+    return {
+        "incident_code": inc.code,
+        "reply_code": inc.reply_code,
+        "title": inc.title,
+        "severity": inc.severity,
+        "bridge": templates.bridge_text(b.number, b.pin, b.url),
+        "person_name": person.name,
+        "organisation": settings.organisation,
+        "next_update": inc.next_update_at.strftime("%H:%M UTC") if inc.next_update_at else "",
+        "status": inc.status.value,
+        "exercise": inc.exercise,
+    }
+
+
+def _custom(db: Database | None, name: str) -> str | None:
+    """The organisation's edited text for a template, if it saved one."""
+    if db is None:
+        return None
+    rows = list(db.query("SELECT body FROM template WHERE name = ?", [name]))
+    return str(rows[0]["body"]) if rows else None
+
+
+def sms(
+    kind: str, inc: Incident, person: Person, settings: Settings, db: Database | None = None
+) -> str:
+    name = TEMPLATE[kind]
+    return templates.render(
+        name, _custom(db, name), values(inc, person, settings), exercise=inc.exercise
+    )
+
+
+def voice(inc: Incident, person: Person, settings: Settings, db: Database | None = None) -> str:
+    """TwiML: the alert read twice, then how to answer (only a reply counts as an answer)."""
+    script = templates.render(
+        "voice", _custom(db, "voice"), values(inc, person, settings), exercise=inc.exercise
+    )
+    return alert_twiml(script, settings.twilio.callback_url or None)

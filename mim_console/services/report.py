@@ -1,0 +1,436 @@
+"""The lessons-learnt report: Markdown and HTML, with the assembly curve as an inline SVG chart.
+
+Every stored text (titles, names, notes) goes through ``md_escape`` / ``html_escape``: a name like
+``<script>`` or ``[x](javascript:…)`` is shown as typed, never interpreted. The HTML carries no
+JavaScript and prints in black and white (series differ by dash pattern as well as colour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mim_console.data import incidents as repo
+from mim_console.domain.incident import Event, Incident, State
+from mim_console.domain.report import (
+    CurvePoint,
+    Figures,
+    Move,
+    format_duration,
+    response_figures,
+)
+from mim_console.domain.text import html_escape, md_escape, one_line
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService, RollCall
+
+_TO_FILL = "(to be filled in by the duty manager: `mim-console lessons INCIDENT`)"
+
+
+@dataclass(frozen=True)
+class ReportData:
+    incident: Incident
+    roll_call: RollCall
+    events: Sequence[Event]
+    figures: Figures
+    series_names: dict[str, str]
+    people: dict[int, str]
+    alerts: Sequence[dict[str, Any]]
+    generated_at: datetime
+
+    @property
+    def end(self) -> datetime:
+        """The right edge of the chart: close, else the last event, else now."""
+        candidates = [self.incident.closed_at, self.generated_at]
+        if self.incident.closed_at is not None:
+            return self.incident.closed_at
+        if self.events:
+            candidates.append(self.events[-1].at)
+        return max(c for c in candidates if c is not None)
+
+
+def build(ctx: Context, ref: str) -> ReportData:
+    service = IncidentService(ctx)
+    rc = service.roll_call(ref)
+    inc = rc.incident
+    with ctx.store.read() as db:
+        events = repo.events(db, inc.id)
+        alerts = repo.alert_rows(db, inc.id)
+    moves = [
+        Move(e.at, int(str(e.data["participant"])), State(str(e.data["to"])))
+        for e in events
+        if e.kind in ("alerted", "state") and "participant" in e.data and e.data.get("to")
+    ]
+    authority = {s.person.id for s in rc.seats if s.person.decision_authority}
+    sent = [_when(a) for a in alerts if a["purpose"] in ("alert", "escalation")]
+    figures = response_figures(
+        inc.declared_at,
+        [s.participant for s in rc.seats],
+        moves,
+        authority,
+        [t for t in sent if t is not None],
+    )
+    groups = {g.id: g.name for g in service.directory.groups()}
+    names = {"duty_manager": "Duty manager"}
+    for key in figures.curve:
+        kind, _, ident = key.partition(":")
+        if kind == "party":
+            names[key] = rc.party_names.get(int(ident), f"party {ident}")
+        elif kind == "group":
+            names[key] = groups.get(int(ident), f"group {ident}")
+    people = {s.person.id: s.person.name for s in rc.seats}
+    return ReportData(inc, rc, events, figures, names, people, alerts, ctx.clock())
+
+
+def _when(alert: dict[str, Any]) -> datetime | None:
+    from mim_console.clock import from_iso
+
+    stamp = alert.get("sent_at") or alert.get("created_at")
+    return from_iso(str(stamp)) if stamp else None
+
+
+def _t(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
+    """The report's content as plain (label, value) pairs; both renderers escape them."""
+    inc, f = data.incident, data.figures
+    spokesperson = data.roll_call.spokesperson
+    summary = [
+        ("Incident", inc.code + (" (EXERCISE)" if inc.exercise else "")),
+        ("Title", inc.title),
+        ("Severity", inc.severity),
+        ("Categories", ", ".join(inc.categories) or "-"),
+        ("Declared", f"{_t(inc.declared_at)} by {inc.declared_by or '-'}"),
+        ("Service restored", _t(inc.restored_at)),
+        ("Closed", _t(inc.closed_at)),
+        (
+            "Duration",
+            format_duration((inc.closed_at or data.generated_at) - inc.declared_at),
+        ),
+        ("Spokesperson", spokesperson.name if spokesperson else "-"),
+        ("Problem case", inc.problem_ref or "-"),
+        ("Problem owner", inc.problem_owner or "-"),
+        ("Problem summary", inc.problem_summary or "-"),
+    ]
+    figures = [
+        ("Time to first alert", format_duration(f.first_alert_after)),
+        ("Time to first join", format_duration(f.first_join_after)),
+        ("Time to full quorum", format_duration(f.quorum_after)),
+        ("Alerted", str(f.counts["alerted"])),
+        ("Joined", str(f.counts["joined"])),
+        ("Unable", str(f.counts["unable"])),
+        ("Escalated (voice call)", str(f.counts["escalated"])),
+        ("Unreachable", str(f.counts["unreachable"])),
+        ("Released to standby", str(f.counts["standby"])),
+    ]
+    quorum = [
+        (data.roll_call.party_names.get(pid, f"party {pid}"), format_duration(after))
+        for pid, after in f.party_quorum_after.items()
+    ]
+    standby = [
+        (
+            data.people.get(s.person_id, f"person {s.person_id}"),
+            f"{_t(s.start)} to {_t(s.end) if s.end else 'still on standby'} "
+            f"({format_duration(s.length(data.end))})",
+        )
+        for s in f.standby_periods
+    ]
+    return {"summary": summary, "figures": figures, "quorum": quorum, "standby": standby}
+
+
+def _comms(data: ReportData) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            str(a["created_at"])[:19].replace("T", " "),
+            data.people.get(a["person_id"], a["to_number"]),
+            f"{a['channel']} {a['purpose']}",
+            str(a["status"]),
+            a["body"] if a["channel"] != "voice" else "(voice call)",
+        )
+        for a in data.alerts
+    ]
+
+
+def _by_kind(data: ReportData, kind: str) -> list[Event]:
+    return [e for e in data.events if e.kind == kind]
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def markdown(data: ReportData) -> str:
+    inc = data.incident
+    rows = _rows(data)
+    out: list[str] = []
+    flag = "EXERCISE - " if inc.exercise else ""
+    out.append(f"# {flag}Lessons learnt: {md_escape(inc.code)} {md_escape(inc.title)}")
+    out.append("")
+    if inc.exercise:
+        out += ["**EXERCISE: this incident was a drill.**", ""]
+    out.append(f"Generated {_t(data.generated_at)}.")
+    out.append("")
+
+    def table(head: tuple[str, str], pairs: list[tuple[str, str]]) -> None:
+        out.append(f"| {head[0]} | {head[1]} |")
+        out.append("|---|---|")
+        for label, value in pairs:
+            out.append(f"| {md_escape(label)} | {md_escape(value)} |")
+        out.append("")
+
+    out += ["## Summary", ""]
+    table(("", ""), rows["summary"])
+    if inc.description:
+        out += [md_escape(inc.description), ""]
+    out += ["## Response figures", ""]
+    table(("Figure", "Value"), rows["figures"])
+    out += ["### Time to quorum per party", ""]
+    if rows["quorum"]:
+        table(("Party", "Quorum after"), rows["quorum"])
+    else:
+        out += ["No party was seated.", ""]
+    out += ["### Standby periods", ""]
+    if rows["standby"]:
+        table(("Person", "Period"), rows["standby"])
+    else:
+        out += ["Nobody was released to standby.", ""]
+    out += ["## Roll call", "", "| Person | Role | Party / group | Final state | Joined |"]
+    out.append("|---|---|---|---|---|")
+    for seat in data.roll_call.seats:
+        p = seat.participant
+        role = p.role.value.replace("_", " ") + (
+            f" (deputy for {seat.deputy_for})" if seat.deputy_for else ""
+        )
+        out.append(
+            f"| {md_escape(seat.person.name)} | {md_escape(role)} | {md_escape(seat.unit)} "
+            f"| {p.state.value.replace('_', ' ')} | {_t(p.joined_at)} |"
+        )
+    out.append("")
+    for title, kind in (("Status reports", "status_report"), ("Directives", "directive")):
+        out += [f"## {title}", ""]
+        items = _by_kind(data, kind)
+        out += [f"- {_t(e.at)} {md_escape(e.actor)}: {md_escape(e.text)}" for e in items] or [
+            "None."
+        ]
+        out.append("")
+    out += ["## Communications issued", ""]
+    comms = _comms(data)
+    if comms:
+        out += ["| Queued | To | Kind | Status | Text |", "|---|---|---|---|---|"]
+        out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in comms]
+    else:
+        out.append("None.")
+    out += ["", "## Timeline", ""]
+    out += [
+        f"- {_t(e.at)} [{md_escape(e.kind)}] {md_escape(e.actor)}: {md_escape(e.text)}"
+        for e in data.events
+    ]
+    out.append("")
+    out += ["## What went well", "", _para_md(inc.went_well), ""]
+    out += ["## What to improve", "", _para_md(inc.to_improve), ""]
+    return "\n".join(out)
+
+
+def _para_md(text: str) -> str:
+    if not text.strip():
+        return _TO_FILL
+    return "\n".join(md_escape(line) if line.strip() else "" for line in text.splitlines())
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #111; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #999; padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; }
+.exercise { border: 3px solid #000; padding: 0.5rem; font-weight: bold; }
+.todo { color: #555; font-style: italic; }
+svg text { font-family: system-ui, sans-serif; font-size: 11px; }
+@media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
+  table, svg { break-inside: avoid; } }
+"""
+
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+_DASHES = ("", "6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 2")
+
+
+def html(data: ReportData) -> str:
+    inc = data.incident
+    rows = _rows(data)
+    e = html_escape
+    title = f"{'EXERCISE - ' if inc.exercise else ''}Lessons learnt: {inc.code} {inc.title}"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+    ]
+    if inc.exercise:
+        out.append('<p class="exercise">EXERCISE: this incident was a drill.</p>')
+    out.append(f"<p>Generated {e(_t(data.generated_at))}.</p>")
+
+    def table(head: Sequence[str], body: Sequence[Sequence[str]]) -> None:
+        out.append("<table>")
+        if any(head):
+            out.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+        for row in body:
+            out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+        out.append("</table>")
+
+    out.append("<h2>Summary</h2>")
+    table(("", ""), rows["summary"])
+    if inc.description:
+        out.append(f"<p>{e(inc.description)}</p>")
+    out.append("<h2>Response figures</h2>")
+    table(("Figure", "Value"), rows["figures"])
+    out.append("<h3>Assembly curve</h3>")
+    out.append(assembly_svg(data))
+    out.append("<h3>Time to quorum per party</h3>")
+    if rows["quorum"]:
+        table(("Party", "Quorum after"), rows["quorum"])
+    else:
+        out.append("<p>No party was seated.</p>")
+    out.append("<h3>Standby periods</h3>")
+    if rows["standby"]:
+        table(("Person", "Period"), rows["standby"])
+    else:
+        out.append("<p>Nobody was released to standby.</p>")
+    out.append("<h2>Roll call</h2>")
+    table(
+        ("Person", "Role", "Party / group", "Final state", "Joined"),
+        [
+            (
+                s.person.name,
+                s.participant.role.value.replace("_", " ")
+                + (f" (deputy for {s.deputy_for})" if s.deputy_for else ""),
+                s.unit,
+                s.participant.state.value.replace("_", " "),
+                _t(s.participant.joined_at),
+            )
+            for s in data.roll_call.seats
+        ],
+    )
+    for heading, kind in (("Status reports", "status_report"), ("Directives", "directive")):
+        out.append(f"<h2>{heading}</h2>")
+        items = _by_kind(data, kind)
+        if items:
+            out.append("<ul>")
+            out += [f"<li>{e(_t(x.at))} {e(x.actor)}: {e(x.text)}</li>" for x in items]
+            out.append("</ul>")
+        else:
+            out.append("<p>None.</p>")
+    out.append("<h2>Communications issued</h2>")
+    comms = _comms(data)
+    if comms:
+        table(("Queued", "To", "Kind", "Status", "Text"), comms)
+    else:
+        out.append("<p>None.</p>")
+    out.append("<h2>Timeline</h2>")
+    table(
+        ("When", "Kind", "Who", "What"), [(_t(x.at), x.kind, x.actor, x.text) for x in data.events]
+    )
+    for heading, text in (("What went well", inc.went_well), ("What to improve", inc.to_improve)):
+        out.append(f"<h2>{heading}</h2>")
+        if text.strip():
+            out += [f"<p>{e(para)}</p>" for para in text.split("\n\n") if para.strip()]
+        else:
+            out.append(f'<p class="todo">{e(_TO_FILL)}</p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
+    """Participants joined over time, one step line per party or group, quorum marked."""
+    f = data.figures
+    left, right, top, bottom = 40, 180, 20, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    start, end = f.declared_at, max(data.end, f.declared_at + timedelta(minutes=1))
+    span = (end - start).total_seconds()
+    peak = max([pt.joined for pts in f.curve.values() for pt in pts] + [1])
+
+    def x(moment: datetime) -> float:
+        return left + plot_w * max(0.0, min(1.0, (moment - start).total_seconds() / span))
+
+    def y(count: int) -> float:
+        return top + plot_h * (1 - count / peak)
+
+    label = f"Participants joined over time, {one_line(data.incident.code)}"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="curve-title">',
+        f'<title id="curve-title">{html_escape(label)}</title>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#999"/>',
+    ]
+    for count in range(peak + 1):
+        out.append(f'<text x="{left - 6}" y="{y(count) + 4:.1f}" text-anchor="end">{count}</text>')
+    for i in range(5):
+        moment = start + (end - start) * i / 4
+        out.append(
+            f'<text x="{x(moment):.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+            f"{moment:%H:%M}</text>"
+        )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">time (UTC)</text>'
+    )
+    for i, (key, points) in enumerate(sorted(f.curve.items())):
+        colour, dash = _COLOURS[i % len(_COLOURS)], _DASHES[i % len(_DASHES)]
+        out.append(_step_path(points, end, x, y, colour, dash))
+        ly = top + 14 + i * 18
+        out.append(
+            f'<line x1="{width - right + 12}" y1="{ly - 4}" x2="{width - right + 40}" '
+            f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"'
+            + (f' stroke-dasharray="{dash}"' if dash else "")
+            + "/>"
+        )
+        name = data.series_names.get(key, key)
+        out.append(
+            f'<text x="{width - right + 46}" y="{ly}">{html_escape(one_line(name)[:24])}</text>'
+        )
+    if f.quorum_at is not None:
+        qx = x(f.quorum_at)
+        out.append(
+            f'<line x1="{qx:.1f}" y1="{top}" x2="{qx:.1f}" y2="{top + plot_h}" stroke="#000" '
+            'stroke-width="1.5" stroke-dasharray="3 3"/>'
+        )
+        out.append(
+            f'<text x="{qx + 4:.1f}" y="{top + 12}">quorum {format_duration(f.quorum_after)}</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _step_path(
+    points: Sequence[CurvePoint],
+    end: datetime,
+    x: Any,
+    y: Any,
+    colour: str,
+    dash: str,
+) -> str:
+    coords = []
+    last = None
+    for pt in points:
+        if last is not None:
+            coords.append(f"{x(pt.at):.1f},{y(last):.1f}")
+        coords.append(f"{x(pt.at):.1f},{y(pt.joined):.1f}")
+        last = pt.joined
+    if last is not None:
+        coords.append(f"{x(end):.1f},{y(last):.1f}")
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    return (
+        f'<polyline points="{" ".join(coords)}" fill="none" stroke="{colour}" '
+        f'stroke-width="2"{dash_attr}/>'
+    )
+
+
+def render(ctx: Context, ref: str, fmt: str = "md") -> str:
+    data = build(ctx, ref)
+    if fmt == "html":
+        return html(data)
+    if fmt == "md":
+        return markdown(data)
+    raise ValueError(f"unknown report format {fmt!r}")

@@ -1,0 +1,329 @@
+"""The incident service on a real SQLite file: every action one transaction, refusals change
+nothing, escalation timers, replies, spokesperson, close."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mim_console.config import BridgeSettings, Settings
+from mim_console.domain import sms
+from mim_console.domain.incident import IllegalTransition, IncidentStatus, State
+from mim_console.errors import NotFound, UserError
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
+from tests.conftest import FROZEN_NOW
+from tests.incident_seed import FakeClock, mobile, seed
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(FROZEN_NOW)
+
+
+@pytest.fixture
+def ctx(db_path: Path, clock: FakeClock) -> Iterator[Context]:
+    settings = Settings(
+        db_path=db_path,
+        bridge=BridgeSettings(number="+358 9 1234 5678", pin="4242"),
+    )
+    c = Context(settings=settings, clock=clock, actor="dm")
+    seed(c.store, clock.now)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def svc(ctx: Context) -> IncidentService:
+    return IncidentService(ctx)
+
+
+def snapshot(ctx: Context) -> dict[str, Any]:
+    """Everything an action could touch, to prove a refusal changed nothing."""
+    return {
+        table: ctx.store.query(f"SELECT * FROM {table} ORDER BY id")
+        for table in ("incident", "participant", "event", "alert")
+    }
+
+
+def states(svc: IncidentService, code: str) -> dict[str, str]:
+    return {s.person.name: s.participant.state.value for s in svc.roll_call(code).seats}
+
+
+def declare(svc: IncidentService, **kw: Any) -> str:
+    args: dict[str, Any] = {
+        "title": "Payments down",
+        "severity": "SEV1",
+        "categories": ["payments"],
+    }
+    args.update(kw)
+    return svc.declare(**args).code
+
+
+def reply(ctx: Context, name: str, code: str, meaning: str, body: str = "1") -> int:
+    """An inbound row as the dispatcher stores it (matched person and incident)."""
+    with ctx.store.write() as db:
+        person = db.execute("SELECT id FROM person WHERE name = ?", [name]).fetchone()[0]
+        inc = db.execute("SELECT id FROM incident WHERE code = ?", [code]).fetchone()[0]
+        cur = db.execute(
+            "INSERT INTO inbound (provider_sid, from_number, body, received_at, person_id, "
+            "incident_id, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [f"SM{name}{meaning}{body}{person}", mobile(name), body, "2026", person, inc, meaning],
+        )
+        return int(cur.lastrowid or 0)
+
+
+def test_declare_pages_party_representatives_and_the_covering_group(
+    svc: IncidentService, ctx: Context
+) -> None:
+    code = declare(svc)
+    assert code == "MI-2026-001"
+    assert states(svc, code) == {
+        "Alice Ops": "alerted",
+        "Dan Biz": "alerted",
+        "Frank Comms": "alerted",
+        "Sam Spec": "alerted",
+        "Tina Spec": "alerted",
+        "Uma Spec": "alerted",
+    }
+    alerts = ctx.store.query("SELECT * FROM alert ORDER BY id")
+    assert len(alerts) == 6 and {a["purpose"] for a in alerts} == {"alert"}
+    inc = svc.incident(code)
+    for a in alerts:
+        assert a["channel"] == "sms" and a["status"] == "queued"
+        assert code in a["body"] and inc.reply_code in a["body"]
+        assert "+358 9 1234 5678" in a["body"] and "Payments down" in a["body"]
+        assert sms.analyse(a["body"]).segments == 1
+    kinds = [e.kind for e in svc.timeline(code)]
+    assert kinds[0] == "declared" and kinds.count("alerted") == 6
+    assert declare(svc, title="Second") == "MI-2026-002"
+    assert svc.incident("MI-2026-002").reply_code != inc.reply_code
+
+
+def test_declare_with_voice_and_by_hand_group(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc, categories=[], group_refs=["Payments"], channel="both")
+    alerts = ctx.store.query("SELECT channel, body FROM alert")
+    assert sorted({a["channel"] for a in alerts}) == ["sms", "voice"]
+    voice = [a for a in alerts if a["channel"] == "voice"]
+    assert len(voice) == 6 and all(a["body"].startswith("<?xml") for a in voice)
+    assert "Sam Spec" in states(svc, code)
+
+
+def test_exercise_flags_every_message(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc, exercise=True)
+    assert svc.incident(code).exercise
+    svc.mark_joined(code, ["Alice Ops"])
+    svc.release(code, ["Alice Ops"])
+    svc.close(code, all_clear=True)
+    bodies = [a["body"] for a in ctx.store.query("SELECT body FROM alert WHERE channel='sms'")]
+    assert bodies and all(b.startswith("EXERCISE") for b in bodies)
+
+
+def test_declare_refuses_bad_input_and_writes_nothing(svc: IncidentService, ctx: Context) -> None:
+    before = snapshot(ctx)
+    with pytest.raises(UserError, match="title"):
+        svc.declare(title="  ", severity="SEV1")
+    with pytest.raises(UserError, match="channel"):
+        svc.declare(title="x", severity="SEV1", channel="pigeon")
+    with pytest.raises(NotFound):
+        svc.declare(title="x", severity="SEV1", group_refs=["No Such Group"])
+    assert snapshot(ctx) == before
+
+
+def test_unable_reply_alerts_the_deputy_at_once(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc)
+    assert svc.apply_reply(reply(ctx, "Dan Biz", code, "unable", "2")) == "unable"
+    rc = svc.roll_call(code)
+    erin = next(s for s in rc.seats if s.person.name == "Erin Biz")
+    assert erin.participant.state is State.ALERTED and erin.deputy_for == "Dan Biz"
+    alert = ctx.store.query("SELECT * FROM alert WHERE to_number = ?", [mobile("Erin Biz")])
+    assert [a["purpose"] for a in alert] == ["escalation"]
+    assert any("deputy Erin Biz alerted for Dan Biz" in e.text for e in svc.timeline(code))
+
+
+def test_escalation_timers_voice_then_deputy_once(
+    svc: IncidentService, ctx: Context, clock: FakeClock
+) -> None:
+    code = declare(svc)
+    for name in ("Alice Ops", "Dan Biz", "Sam Spec", "Tina Spec", "Uma Spec"):
+        svc.mark_joined(code, [name])
+    clock.advance(minutes=4)
+    assert svc.tick() == 0
+    clock.advance(minutes=1)
+    assert svc.tick() == 1
+    assert states(svc, code)["Frank Comms"] == "escalated"
+    calls = ctx.store.query("SELECT * FROM alert WHERE channel = 'voice'")
+    assert [c["to_number"] for c in calls] == [mobile("Frank Comms")]
+    assert svc.tick() == 0  # no second call
+    clock.advance(minutes=5)
+    assert svc.tick() == 1
+    s = states(svc, code)
+    assert s["Frank Comms"] == "unreachable" and s["Gina Comms"] == "alerted"
+    assert svc.tick() == 0
+    rc = svc.roll_call(code)
+    assert not rc.quorum.reached and rc.quorum.missing == [rc_party(rc, "Communications")]
+    svc.apply_reply(reply(ctx, "Gina Comms", code, "joining"))
+    assert svc.roll_call(code).quorum.reached
+
+
+def rc_party(rc: Any, name: str) -> int:
+    return int(next(pid for pid, n in rc.party_names.items() if n == name))
+
+
+def test_no_deputy_left_is_said_plainly(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc, categories=[], group_refs=["Payments"])
+    svc.mark_unable(code, ["Sam Spec"])  # Tina and Uma are already paged
+    assert any("no deputy left in Payments for Sam Spec" in e.text for e in svc.timeline(code))
+
+
+def test_release_someone_who_never_joined_changes_nothing(
+    svc: IncidentService, ctx: Context
+) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Alice Ops"])
+    before = snapshot(ctx)
+    with pytest.raises(IllegalTransition, match="only someone who joined can be released"):
+        svc.release(code, ["Alice Ops", "Dan Biz"])  # Alice alone would be fine
+    assert snapshot(ctx) == before
+
+
+def test_release_and_recall_round_trip(
+    svc: IncidentService, ctx: Context, clock: FakeClock
+) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Sam Spec", "Tina Spec", "Uma Spec"])
+    clock.advance(minutes=3)
+    svc.release(code, ["Tina Spec", "Uma Spec"])
+    rc = svc.roll_call(code)
+    assert [s.person.name for s in rc.standby] == ["Tina Spec", "Uma Spec"]
+    assert rc.standby[0].participant.standby_since == clock.now
+    standby_sms = ctx.store.query("SELECT * FROM alert WHERE purpose = 'standby'")
+    assert len(standby_sms) == 2 and "standby" in standby_sms[0]["body"]
+    svc.recall(code, ["Tina Spec"])
+    assert states(svc, code)["Tina Spec"] == "recalled"
+    assert svc.apply_reply(reply(ctx, "Tina Spec", code, "joining")) == "joined"
+    svc.recall(code, [], everyone=True)
+    assert states(svc, code)["Uma Spec"] == "recalled"
+    with pytest.raises(UserError, match="nobody is on standby"):
+        svc.recall(code, [], everyone=True)
+    with pytest.raises(IllegalTransition, match="only someone on standby can be recalled"):
+        svc.recall(code, ["Sam Spec"])
+
+
+def test_a_reply_is_applied_once(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc)
+    rid = reply(ctx, "Alice Ops", code, "joining")
+    assert svc.apply_reply(rid) == "joined"
+    events = len(svc.timeline(code))
+    assert svc.apply_reply(rid) == "nothing to do"
+    assert len(svc.timeline(code)) == events
+    assert svc.apply_reply(reply(ctx, "Alice Ops", code, "joining", "yes")) == "already joined"
+
+
+def test_reply_from_someone_on_standby_does_not_rejoin_them(
+    svc: IncidentService, ctx: Context
+) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Sam Spec"])
+    svc.release(code, ["Sam Spec"])
+    assert "recall" in svc.apply_reply(reply(ctx, "Sam Spec", code, "joining"))
+    assert states(svc, code)["Sam Spec"] == "standby"
+
+
+def test_one_spokesperson_at_a_time(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Sam Spec", "Tina Spec"])
+    svc.set_spokesperson(code, "Sam Spec")
+    before = snapshot(ctx)
+    with pytest.raises(UserError, match="already has a spokesperson, Sam Spec"):
+        svc.set_spokesperson(code, "Tina Spec")
+    with pytest.raises(UserError, match="specialist"):
+        svc.set_spokesperson(code, "Alice Ops")
+    with pytest.raises(UserError, match="not in MI-2026-001"):
+        svc.set_spokesperson(code, "Carol Ops")
+    assert snapshot(ctx) == before
+    assert "was Sam Spec" in svc.set_spokesperson(code, "Tina Spec", replace_current=True)
+    assert svc.roll_call(code).spokesperson is not None
+    kinds = [e.kind for e in svc.timeline(code)]
+    assert kinds.count("spokesperson") == 2
+
+
+def test_status_report_sets_the_next_status_time(svc: IncidentService, clock: FakeClock) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Sam Spec"])
+    svc.set_spokesperson(code, "sam@example.org")
+    inc = svc.status_report(code, "Root cause found in card switch", next_in_min=30)
+    assert inc.next_status_at is not None
+    assert (inc.next_status_at - clock.now).total_seconds() == 1800
+    assert not svc.roll_call(code).status_due(clock.advance(minutes=29))
+    assert svc.roll_call(code).status_due(clock.advance(minutes=1))
+    report_event = [e for e in svc.timeline(code) if e.kind == "status_report"][0]
+    assert report_event.actor == "Sam Spec"
+    svc.directive(code, "Prioritise card payments over invoicing")
+    assert svc.timeline(code)[-1].kind == "directive"
+    with pytest.raises(UserError, match="between"):
+        svc.status_report(code, "x", next_in_min=0)
+
+
+def test_close_stands_everyone_down_and_then_refuses_changes(
+    svc: IncidentService, ctx: Context
+) -> None:
+    code = declare(svc)
+    svc.mark_joined(code, ["Alice Ops"])
+    svc.restore(code)
+    inc = svc.close(code, problem_ref="PRB-1234", owner="Alice Ops", summary="card switch")
+    assert inc.status is IncidentStatus.CLOSED and inc.problem_ref == "PRB-1234"
+    assert set(states(svc, code).values()) == {"stood_down"}
+    assert not ctx.store.query("SELECT * FROM alert WHERE purpose = 'stand_down'")
+    case = svc.problem_case(code)
+    assert case["problem_ref"] == "PRB-1234" and case["incident"]["code"] == code
+    json.dumps(case)
+    before = snapshot(ctx)
+    for action in (
+        lambda: svc.mark_joined(code, ["Alice Ops"]),
+        lambda: svc.note(code, "late note"),
+        lambda: svc.close(code),
+        lambda: svc.set_spokesperson(code, "Sam Spec"),
+    ):
+        with pytest.raises(UserError, match="is closed"):
+            action()
+    assert snapshot(ctx) == before
+    assert code not in [i.code for i in svc.incidents()]
+    assert code in [i.code for i in svc.incidents(include_closed=True)]
+
+
+def test_all_clear_goes_to_everyone(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc)
+    svc.close(code, all_clear=True)
+    rows = ctx.store.query("SELECT body FROM alert WHERE purpose = 'stand_down'")
+    assert len(rows) == 6 and all("all clear" in r["body"] for r in rows)
+
+
+def test_unknown_incident_and_person(svc: IncidentService) -> None:
+    with pytest.raises(NotFound, match="no incident"):
+        svc.roll_call("MI-1999-001")
+    code = declare(svc)
+    with pytest.raises(NotFound):
+        svc.mark_joined(code, ["Nobody Atall"])
+    with pytest.raises(UserError, match="not in"):
+        svc.mark_joined(code, ["Carol Ops"])
+
+
+def test_the_timeline_is_append_only(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc)
+    svc.note(code, "first call at 08:02")
+    with ctx.store.write() as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE event SET text = 'rewritten'")
+    with ctx.store.write() as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM event")
+    assert svc.timeline(code)[-1].text == "first call at 08:02"
+
+
+def test_markup_in_names_is_stored_as_given(svc: IncidentService, ctx: Context) -> None:
+    code = declare(svc, title="[bold red]Cards[/] <b>down</b>")
+    assert svc.incident(code).title == "[bold red]Cards[/] <b>down</b>"
