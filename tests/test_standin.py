@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import json
 import math
 import subprocess
@@ -310,6 +311,19 @@ async def test_scripted_replies_times_and_never(
     assert (reply.from_, reply.to, reply.body) == (ALICE, DEFAULT_SENDER, "1")
     standin.advance(3600)
     assert len(standin.messages(direction="inbound")) == 1
+
+
+async def test_late_materialised_reply_keeps_time_order(
+    standin: StandIn, http: aiohttp.ClientSession
+) -> None:
+    standin.script_reply(ALICE, "1", after=30)
+    await _send(standin, http, ALICE, "alert")
+    standin.advance(60)
+    await _send(standin, http, BOB, "later alert")
+    _, page = await _get(http, standin.url + BASE + "/Messages.json")
+    assert [m["body"] for m in page["messages"]] == ["later alert", "1", "alert"]
+    created = [email.utils.parsedate_to_datetime(m["date_created"]) for m in page["messages"]]
+    assert created == sorted(created, reverse=True)
 
 
 async def test_replies_to_every_message_when_times_is_none(

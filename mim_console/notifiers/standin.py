@@ -42,6 +42,7 @@ API_PREFIX = "/2010-04-01/Accounts/"
 DEFAULT_ACCOUNT_SID = "AC" + "5a7d" * 8
 DEFAULT_AUTH_TOKEN = "standin-auth-token"
 DEFAULT_SENDER = "+15005550006"
+LOG_LIMIT = 200_000  # request log entries kept (the oldest tenth goes when full)
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _GSM7 = set(
@@ -202,6 +203,7 @@ class StandIn:
         self._up_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._holding: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -252,7 +254,17 @@ class StandIn:
         await self._shutdown()
         if for_seconds is not None:
             loop = asyncio.get_running_loop()
-            self._up_handle = loop.call_later(for_seconds, lambda: loop.create_task(self.come_up()))
+            self._up_handle = loop.call_later(for_seconds, self._spawn, self.come_up)
+
+    def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
+        """Run a coroutine in the background, keeping a reference until it is done."""
+
+        async def run() -> None:
+            await make()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def come_up(self) -> None:
         self._up_handle = None
@@ -349,6 +361,7 @@ class StandIn:
     def inject_inbound(self, from_number: str, body: str, to: str | None = None) -> str:
         """An inbound SMS arrives now; returns its SID."""
         with self._lock:
+            self._materialize()
             record = self._new_record(
                 "message", to or self.sender, from_number, body, "inbound", prefix="SM"
             )
@@ -612,6 +625,8 @@ class StandIn:
             raise
         finally:
             with self._lock:
+                if len(self._log) >= LOG_LIMIT:
+                    del self._log[: LOG_LIMIT // 10]
                 self._log.append(
                     LoggedRequest(
                         request.method,
@@ -723,6 +738,7 @@ class StandIn:
         if not _E164.match(to):
             return _error(400, 21211, _ERROR_TEXT[21211].format(to=to))
         with self._lock:
+            self._materialize()
             record = self._new_record(
                 "message", to, from_ or self.sender, body, "outbound-api", prefix="SM"
             )
@@ -759,6 +775,7 @@ class StandIn:
         if not _E164.match(to):
             return _error(400, 21217, _ERROR_TEXT[21217])
         with self._lock:
+            self._materialize()
             record = self._new_record("call", to, from_, "", "outbound-api", prefix="CA")
             record.twiml = twiml
             if to in self._call_outcomes:
@@ -811,8 +828,8 @@ class StandIn:
             page = int(q.get("Page", "0"))
         except ValueError:
             return _error(400, 20001, "PageSize and Page must be whole numbers")
-        if not 1 <= page_size <= 1000:
-            return _error(400, 20001, "PageSize must be between 1 and 1000")
+        if not 1 <= page_size <= 1000 or page < 0:
+            return _error(400, 20001, "PageSize must be 1 to 1000 and Page 0 or more")
         filters: list[tuple[str, datetime, bool]] = []
         for op in ("", "<", ">"):
             value = q.get(date_field + op)
@@ -921,8 +938,9 @@ class StandIn:
             if action == "down":
                 seconds = float(args.get("for_seconds", 5.0))
                 # Answer first, then go down, so the caller learns it worked.
-                loop = asyncio.get_running_loop()
-                loop.call_later(0.05, lambda: loop.create_task(self.go_down(seconds)))
+                asyncio.get_running_loop().call_later(
+                    0.05, self._spawn, lambda: self.go_down(seconds)
+                )
                 return web.json_response({"ok": True})
             if action not in simple:
                 return web.json_response({"error": f"unknown action {action!r}"}, status=404)
