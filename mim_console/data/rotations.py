@@ -76,37 +76,54 @@ def _members(db: Database, rotation_ids: Iterable[int]) -> dict[int, list[int]]:
     return found
 
 
-def _overrides(db: Database, rotation_ids: Iterable[int]) -> dict[int, list[Override]]:
+Window = tuple[datetime, datetime]
+
+
+def _overrides(
+    db: Database, rotation_ids: Iterable[int], window: Window | None = None
+) -> dict[int, list[Override]]:
     ids = list(rotation_ids)
     found: dict[int, list[Override]] = {i: [] for i in ids}
     if not ids:
         return found
     marks = ",".join("?" * len(ids))
+    params: list[Any] = list(ids)
+    where = ""
+    if window is not None:
+        where = " AND ends_at > ? AND starts_at < ?"
+        params += [to_iso(window[0]), to_iso(window[1])]
     for row in _rows(
         db,
-        f"SELECT * FROM rotation_override WHERE rotation_id IN ({marks}) ORDER BY starts_at, id",
-        ids,
+        f"SELECT * FROM rotation_override WHERE rotation_id IN ({marks}){where} "
+        "ORDER BY starts_at, id",
+        params,
     ):
         found[row["rotation_id"]].append(_override(row))
     return found
 
 
-def _build(db: Database, rows: list[dict[str, Any]]) -> list[Rotation]:
+def _build(
+    db: Database, rows: list[dict[str, Any]], window: Window | None = None
+) -> list[Rotation]:
     ids = [r["id"] for r in rows]
     members = _members(db, ids)
-    overrides = _overrides(db, ids)
+    overrides = _overrides(db, ids, window)
     return [_rotation(r, members[r["id"]], overrides[r["id"]]) for r in rows]
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def list_rotations(db: Database) -> list[Rotation]:
-    """Every rotation with members and overrides: duty manager first, then by name."""
+def list_rotations(db: Database, window: Window | None = None) -> list[Rotation]:
+    """Every rotation with members and overrides: duty manager first, then by name.
+
+    ``window`` loads only the overrides that overlap it (years of history need not be read to
+    answer "who now").
+    """
     rows = _rows(
         db, "SELECT * FROM rotation ORDER BY role = 'duty_manager' DESC, name COLLATE NOCASE"
     )
-    return _build(db, rows)
+    return _build(db, rows, window)
 
 
 def rotation_by_id(db: Database, rotation_id: int) -> Rotation:
@@ -129,15 +146,15 @@ def find_rotation(db: Database, ref: str) -> Rotation:
     return _build(db, rows)[0]
 
 
-def duty_manager_rotation(db: Database) -> Rotation | None:
+def duty_manager_rotation(db: Database, window: Window | None = None) -> Rotation | None:
     rows = _rows(db, "SELECT * FROM rotation WHERE role = 'duty_manager'")
-    return _build(db, rows)[0] if rows else None
+    return _build(db, rows, window)[0] if rows else None
 
 
-def party_rotations(db: Database) -> dict[int, Rotation]:
+def party_rotations(db: Database, window: Window | None = None) -> dict[int, Rotation]:
     """Party id → the rotation holding that party's MRT seat."""
     rows = _rows(db, "SELECT * FROM rotation WHERE role = 'party'")
-    return {r.party_id: r for r in _build(db, rows) if r.party_id is not None}
+    return {r.party_id: r for r in _build(db, rows, window) if r.party_id is not None}
 
 
 # --- writing ---------------------------------------------------------------------------------

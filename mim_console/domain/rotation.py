@@ -255,9 +255,20 @@ class Rotation:
         """The local wall time (naive) of base handoff ``index``."""
         return self.anchor + index * self.step
 
+    @cached_property
+    def _boundaries(self) -> dict[int, datetime]:
+        return {}
+
     def boundary(self, index: int) -> datetime:
-        """The UTC instant of base handoff ``index`` (shift ``index`` starts here)."""
-        return resolve_local(self.handoff_wall(index), self.zone)
+        """The UTC instant of base handoff ``index`` (shift ``index`` starts here); memoised,
+        since zone arithmetic is the cost of every lookup."""
+        cache = self._boundaries
+        found = cache.get(index)
+        if found is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            found = cache[index] = resolve_local(self.handoff_wall(index), self.zone)
+        return found
 
     def member_for(self, index: int) -> int | None:
         return self.members[index % len(self.members)] if self.members else None
@@ -267,9 +278,9 @@ class Rotation:
         _need_aware(at, "the instant")
         if at < self.starts_at:
             return None
-        wall = at.astimezone(self.zone).replace(tzinfo=None)
-        index = max(0, math.floor((wall - self.anchor) / self.step))
-        # The wall clock and the instants disagree by at most a DST shift: step to the truth.
+        index = max(0, math.floor((at - self.starts_at) / self.step))
+        # Elapsed time and the wall clock differ by at most the zone's offset change since the
+        # start (an hour or so; a day where a zone skipped one): step to the truth.
         while index > 0 and self.boundary(index) > at:
             index -= 1
         while self.boundary(index + 1) <= at:
@@ -335,7 +346,12 @@ class Rotation:
 
     def on_duty(self, at: datetime) -> int | None:
         """The person on duty at ``at`` (active or not), None before start or with no members."""
-        return self.piece_at(at).person_id
+        _need_aware(at, "the instant")
+        found = self.override_at(at)
+        if found is not None:
+            return found[2].person_id
+        index = self.shift_index_at(at)
+        return None if index is None else self.member_for(index)
 
     def pieces(self, start: datetime, end: datetime) -> list[Piece]:
         """Consecutive pieces covering ``[start, end)``, clipped to it."""

@@ -21,6 +21,7 @@ from mim_console.domain.rotation import GAP_HORIZON, Gap, Rotation
 from mim_console.errors import UserError
 
 HANDOFF_HORIZON = timedelta(days=400)
+LOOK_BACK = timedelta(days=60)  # how far back "since" may reach over back-to-back overrides
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,11 @@ def load_board(store: Store, at: datetime) -> DutyBoard:
     from mim_console.data import rotations as repo
 
     directory = Directory(store)
+    # Only overrides near ``at`` matter: the stretch held now, the gap horizon, the next handoff.
+    window = (at - LOOK_BACK, at + HANDOFF_HORIZON)
     with store.read() as db:
-        duty_rotation = repo.duty_manager_rotation(db)
-        party_rotations = repo.party_rotations(db)
+        duty_rotation = repo.duty_manager_rotation(db, window)
+        party_rotations = repo.party_rotations(db, window)
         parties = list(directory.parties())
         wanted: set[int] = set()
         for rotation in [duty_rotation, *party_rotations.values()]:
