@@ -31,6 +31,12 @@ def test_notifier_satisfies_protocol(standin_settings: TwilioSettings) -> None:
     assert callable(notifier.send_sms)
 
 
+def test_bad_api_url_is_named() -> None:
+    settings = standin_twilio_settings("localhost:8080")
+    with pytest.raises(UserError, match="MIM_TWILIO_API_URL 'localhost:8080'"):
+        TwilioNotifier(settings)
+
+
 def test_unconfigured_settings_name_what_is_missing() -> None:
     with pytest.raises(UserError) as info:
         TwilioNotifier(TwilioSettings(account_sid="AC1"))

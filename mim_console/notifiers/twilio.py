@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -233,6 +234,12 @@ class TwilioNotifier:
                 "Twilio is not configured, so alerts cannot be sent (they stay queued): set "
                 + ", ".join(settings.missing())
             )
+        if settings.api_url:
+            parts = urlsplit(settings.api_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise UserError(
+                    f"MIM_TWILIO_API_URL {settings.api_url!r} is not a full http(s) URL"
+                )
         if timeout <= 0 or timeout > 120:
             raise ValueError("timeout must be between 0 and 120 seconds")
         self.settings = settings
@@ -435,7 +442,7 @@ def _network_reason(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return "the connection was dropped"
-    return type(exc).__name__
+    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 def _int_or_none(value: Any) -> int | None:
