@@ -1,6 +1,7 @@
 """Entry point `mim-console`; importing a command module registers its commands."""
 
 import mim_console.cli.comms  # noqa: F401
+import mim_console.cli.demo  # noqa: F401
 import mim_console.cli.directory  # noqa: F401
 import mim_console.cli.incident  # noqa: F401
 import mim_console.cli.rota  # noqa: F401
