@@ -18,6 +18,8 @@ from mim_console.errors import UserError
 from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
+from mim_console.widgets.banner import OutboxChanged, OutboxState
+from mim_console.widgets.dispatch import DispatchLink
 
 
 class ActionCommands(Provider):
@@ -74,15 +76,42 @@ class MimConsole(App[None]):
         ),
     ]
 
-    def __init__(self, context: Context, *, dispatch: bool = True) -> None:
+    def __init__(
+        self, context: Context, *, dispatch: bool = True, dispatch_config: Any = None
+    ) -> None:
         super().__init__()
         self.context = context
-        self.dispatch_enabled = dispatch
+        self.outbox = OutboxState(configured=context.settings.twilio.configured)
+        self.link = (
+            DispatchLink(context, self._outbox_changed, config=dispatch_config)
+            if dispatch
+            else None
+        )
         if context.settings.keymap:
             self.set_keymap(dict(context.settings.keymap))
 
     def on_mount(self) -> None:
         self.push_screen(DutyScreen())
+        if self.link is not None:
+            self.run_worker(
+                self.link.run(), name="dispatcher", group="dispatcher", exit_on_error=False
+            )
+
+    async def on_unmount(self) -> None:
+        if self.link is not None:
+            self.link.stop()
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    def _outbox_changed(self, state: OutboxState) -> None:
+        self.outbox = state
+        for screen in self.screen_stack:
+            screen.post_message(OutboxChanged(state))
+
+    def wake_dispatcher(self) -> None:
+        """Alerts were just queued by this console: send them now, not at the next poll."""
+        if self.link is not None:
+            self.link.wake()
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -114,9 +143,10 @@ class MimConsole(App[None]):
         self.notify(one_line(message), title="Problem", severity="error", timeout=10, markup=False)
 
 
-def make_app(context: Context, *, dispatch: bool = True) -> MimConsole:
+def make_app(context: Context, *, dispatch: bool = True, dispatch_config: Any = None) -> MimConsole:
     """The one factory: the CLI, `serve` and the tests all build the app here.
 
-    ``dispatch=False`` leaves the outbox alone (another process sends), e.g. in snapshots.
+    ``dispatch=False`` leaves the outbox alone (another process sends), e.g. in snapshots;
+    ``dispatch_config`` (a ``DispatcherConfig``) lets tests poll faster.
     """
-    return MimConsole(context, dispatch=dispatch)
+    return MimConsole(context, dispatch=dispatch, dispatch_config=dispatch_config)

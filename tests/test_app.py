@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
 from textual.widgets import DataTable
 
 from mim_console.app import make_app
+from mim_console.config import Settings
+from mim_console.domain.incident import State
+from mim_console.notifiers.dispatcher import DispatcherConfig
+from mim_console.notifiers.standin import ThreadedStandIn
 from mim_console.screens.confirm import ConfirmScreen
+from mim_console.screens.declare import DeclareScreen
 from mim_console.screens.duty import DutyScreen, countdown
 from mim_console.screens.help import HelpScreen, key_rows
+from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
+from tests.twilio_fixtures import standin_twilio_settings
+from tests.ui_data import PEOPLE, seed_small
 
 
 async def test_opens_on_duty_and_help_lists_every_screen_binding(context: Context) -> None:
@@ -89,3 +102,104 @@ def test_countdown_words() -> None:
     assert countdown(FROZEN_NOW, FROZEN_NOW + timedelta(hours=3, minutes=7)) == "in 3h 07m"
     assert countdown(FROZEN_NOW, FROZEN_NOW + timedelta(days=2, hours=1)) == "in 2d 1h"
     assert countdown(FROZEN_NOW, FROZEN_NOW - timedelta(minutes=5)) == "in 0m"
+
+
+# --- the whole incident by keys, against the Twilio stand-in -----------------------------------
+
+FAST = DispatcherConfig(
+    heartbeat_s=0.1,
+    lease_ttl_s=2.0,
+    inbound_poll_s=0.1,
+    status_poll_s=0.1,
+    tick_s=0.2,
+    idle_poll_s=0.5,  # the console wakes the dispatcher itself after queueing alerts
+)
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait while the app (on this loop) and the stand-in (its own thread) do their work."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        if condition():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the console")
+        await asyncio.sleep(0.05)
+
+
+def states(service: IncidentService, code: str) -> dict[str, State]:
+    return {s.person.name: s.participant.state for s in service.roll_call(code).seats}
+
+
+async def test_declare_replies_release_recall_note_close_by_keys(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    settings = Settings(db_path=db_path, twilio=standin_twilio_settings(threaded_standin.url))
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, actor="tester")
+    seed_small(ctx.store, FROZEN_NOW)
+    mobiles = {name: mobile for name, mobile, _, _ in PEOPLE}
+    joiners = ["Aino Aalto", "Helmi Heikkinen", "Kaisa Mäkinen"]  # Eve never answers
+    for name in joiners:
+        threaded_standin.script_reply(mobiles[name], "1", after=0.05)
+    threaded_standin.script_reply(mobiles["Leena Nieminen"], "2", after=0.05)
+    service = IncidentService(ctx)
+    app = make_app(ctx, dispatch_config=FAST)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        assert isinstance(app.screen, DeclareScreen)
+        await pilot.press(*"DB down")
+        await pilot.press("tab", "tab", "tab", "tab")
+        await pilot.press(*"payments")
+        declare = app.screen
+        await wait_for(
+            lambda: declare.preview is not None and declare.preview.form.categories == ("payments",)  # type: ignore[attr-defined]
+        )
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        question = str(app.screen.question)  # type: ignore[attr-defined]
+        # Duty manager (also a party primary), three party primaries, two database specialists.
+        assert "page 5 people" in question and "“DB down”" in question
+        assert service.incidents() == []  # nobody paged before the yes
+        await pilot.press("y")
+        await wait_for(lambda: isinstance(app.screen, RollCallScreen))
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        code = service.incidents()[0].code
+        # The replies arrive through the stand-in and the in-app dispatcher: no key pressed.
+        await wait_for(
+            lambda: (
+                roll.view is not None
+                and sum(s.state is State.JOINED for s in roll.view.seats) == len(joiners)
+                and any(s.state is State.UNABLE for s in roll.view.seats)
+            )
+        )
+        assert len(threaded_standin.messages(direction="outbound-api")) == 5
+        # Release two joined specialists/MRT members marked with space.
+        table = roll.query_one("#rc-table")
+        names = [s.name for s in roll.view.seats]  # type: ignore[union-attr]
+        for target in ("Helmi Heikkinen", "Kaisa Mäkinen"):
+            table.move_cursor(row=names.index(target))  # type: ignore[attr-defined]
+            await pilot.press("space")
+        await pilot.press("r")
+        await wait_for(lambda: states(service, code)["Kaisa Mäkinen"] is State.STANDBY)
+        assert states(service, code)["Helmi Heikkinen"] is State.STANDBY
+        # Recall everyone on standby (nothing marked): a confirmation first, then SMS.
+        await pilot.press("b")
+        await pilot.pause()
+        assert "Recall 2 people" in str(app.screen.question)  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await wait_for(lambda: states(service, code)["Kaisa Mäkinen"] is not State.STANDBY)
+        # A note by keys.
+        await pilot.press("n")
+        await pilot.press(*"ok [b]")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: any(e.kind == "note" for e in service.timeline(code)))
+        assert [e.text for e in service.timeline(code) if e.kind == "note"] == ["ok [b]"]
+        # Close: confirm, then everyone is stood down.
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(lambda: service.incident(code).status.value == "closed")
+        assert set(states(service, code).values()) == {State.STOOD_DOWN}
+    ctx.close()

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from mim_console.services.context import Context
+from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
 if TYPE_CHECKING:
     from mim_console.app import MimConsole
@@ -22,6 +23,8 @@ class MimScreen(Screen[Any]):
 
     #: Reload whenever another process commits to the database (set False to opt out).
     POLL_CHANGES = True
+    #: Reload when the in-app dispatcher reports progress (replies, delivery states).
+    RELOAD_ON_OUTBOX = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,12 +39,26 @@ class MimScreen(Screen[Any]):
         return self.mim.context
 
     def on_mount(self) -> None:
+        self._show_outbox(self.mim.outbox)
         self.reload()
         if self.POLL_CHANGES:
             self.set_timer(POLL_SECONDS, self._poll)
 
     def reload(self) -> None:
         """Start loading the screen's data (in a worker); subclasses override."""
+
+    def on_screen_resume(self) -> None:
+        self._show_outbox(self.mim.outbox)
+
+    def _show_outbox(self, state: OutboxState) -> None:
+        for banner in self.query(OutboxBanner):
+            banner.show_state(state)
+
+    def on_outbox_changed(self, message: OutboxChanged) -> None:
+        """The dispatcher moved something; screens that show alert states also reload."""
+        self._show_outbox(message.state)
+        if self.RELOAD_ON_OUTBOX:
+            self.reload()
 
     @on(Worker.StateChanged)
     def _forward_worker_state(self, event: Worker.StateChanged) -> None:

@@ -125,6 +125,7 @@ def load_duty_view(context: Context) -> DutyView:
 
 
 class DutyScreen(MimScreen):
+    RELOAD_ON_OUTBOX = True
     HELP_TITLE = "Duty (home)"
     HELP_TEXT = "Who is on duty now and next, each party's seat, and the active incidents."
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -258,6 +259,7 @@ class DutyScreen(MimScreen):
 
         def declared(code: str | None) -> None:
             if code:
+                self.mim.wake_dispatcher()
                 self.reload()
                 self._open(code)
 

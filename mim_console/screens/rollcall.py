@@ -247,6 +247,7 @@ def load_view(context: Context, ref: str) -> RollCallView:
 
 
 class RollCallScreen(MimScreen):
+    RELOAD_ON_OUTBOX = True
     HELP_TITLE = "Roll call"
     HELP_TEXT = (
         "Space marks rows; release, recall, joined and unable act on the marked rows "
@@ -454,6 +455,7 @@ class RollCallScreen(MimScreen):
 
     @on(Done)
     def _done(self, message: Done) -> None:
+        self.mim.wake_dispatcher()
         self.marked.clear()
         self.notify(message.text, markup=False)
         self._order = []  # redraw marks

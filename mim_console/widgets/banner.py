@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Static
 
 
@@ -20,6 +21,14 @@ class OutboxState:
     detail: str = ""
 
 
+class OutboxChanged(Message):
+    """The dispatcher moved something: banners update, screens showing alerts reload."""
+
+    def __init__(self, state: OutboxState) -> None:
+        super().__init__()
+        self.state = state
+
+
 def describe(state: OutboxState) -> tuple[str, str]:
     """The banner's words and its CSS class; the words alone must carry the meaning."""
     counts = f"outbox: {state.queued} queued · {state.in_flight} in flight · {state.failed} failed"
@@ -30,6 +39,8 @@ def describe(state: OutboxState) -> tuple[str, str]:
         return f"✖ Twilio UNREACHABLE{tail}: alerts wait and retry · {counts}", "-bad"
     if state.failed:
         return f"⚠ Twilio reachable · {counts}", "-warn"
+    if state.detail and state.reachable is None:
+        return f"… {state.detail} · {counts}", ""
     if state.reachable is None:
         return f"… Twilio not checked yet · {counts}", ""
     return f"✔ Twilio reachable · {counts}", "-ok"

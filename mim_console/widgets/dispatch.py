@@ -1,0 +1,71 @@
+"""The outbox dispatcher running inside the console's event loop, and what the UI makes of it.
+
+The dispatcher is asyncio and lives on the app's own loop (its database calls are tens of
+microseconds, measured by its author), so nothing here needs a thread. Its listener fires at most
+every 0.1 s; each snapshot becomes an ``OutboxState`` for the banners and a nudge for the screens
+to reload, because replies it applies are written through this process's own connection, which
+``PRAGMA data_version`` does not report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mim_console.services.context import Context
+from mim_console.widgets.banner import OutboxState
+
+
+def outbox_state(snapshot: Any) -> OutboxState:
+    """A ``DispatcherSnapshot`` in the banner's terms."""
+    counts = dict(snapshot.counts)
+    detail = snapshot.last_error or ""
+    if snapshot.blocked:
+        detail = str(snapshot.blocked)
+    elif not snapshot.holder:
+        detail = "another mim-console process is sending"
+    return OutboxState(
+        queued=int(counts.get("queued", 0)),
+        in_flight=int(snapshot.in_flight) + int(counts.get("sending", 0)),
+        failed=int(counts.get("failed", 0)),
+        reachable=snapshot.reachable,
+        configured=snapshot.blocked is None,
+        detail=detail,
+    )
+
+
+class DispatchLink:
+    """Owns the in-app dispatcher: start, wake after enqueueing, stop on exit."""
+
+    def __init__(
+        self, context: Context, on_change: Callable[[OutboxState], None], config: Any = None
+    ) -> None:
+        self.context = context
+        self.on_change = on_change
+        self.config = config
+        self.dispatcher: Any = None
+
+    async def run(self) -> None:
+        from mim_console.notifiers import dispatcher as dispatch_mod
+        from mim_console.services.incidents import IncidentService
+
+        service = IncidentService(self.context)
+        extra = {"config": self.config} if self.config is not None else {}
+        d = dispatch_mod.for_context(
+            self.context,
+            **extra,
+            on_reply=service.apply_reply,
+            on_tick=service.tick,
+            listener=lambda snapshot: self.on_change(outbox_state(snapshot)),
+        )
+        self.dispatcher = d
+        self.on_change(outbox_state(d.snapshot()))
+        await dispatch_mod.run_with_context(self.context, d)
+
+    def wake(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def stop(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
