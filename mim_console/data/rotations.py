@@ -423,8 +423,8 @@ def seed_demo_rotations(
     seats: dict[int, list[int]] = {}
     for row in _rows(
         db,
-        "SELECT party_id, person_id FROM party_member JOIN person ON person.id = person_id "
-        "WHERE person.active = 1 ORDER BY party_id, position",
+        "SELECT m.party_id AS party_id, m.person_id AS person_id FROM party_member m "
+        "JOIN person p ON p.id = m.person_id WHERE p.active = 1 ORDER BY m.party_id, m.position",
     ):
         seats.setdefault(row["party_id"], []).append(row["person_id"])
     names = {r["id"]: r["name"] for r in _rows(db, "SELECT id, name FROM party")}
