@@ -11,12 +11,29 @@ never contain the webhook URL's path, which is its secret.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import httpx
 
-from mim_console.notifiers.base import PermanentSendError, SendResult, TransientSendError
+from mim_console.notifiers.base import (
+    DeliveryStatus,
+    InboundMessage,
+    Notifier,
+    PermanentSendError,
+    SendResult,
+    SentRecord,
+    TransientSendError,
+)
 
 TIMEOUT_S = 10.0
+
+
+CHAT_SID_PREFIX = "chat-"
+
+
+def is_webhook(to: str) -> bool:
+    """Outbox rows of channel ``chat`` carry the webhook URL where SMS rows carry a number."""
+    return to.startswith(("https://", "http://"))
 
 
 def redact(url: str) -> str:
@@ -57,7 +74,7 @@ class ChatNotifier:
             raise TransientSendError(f"{where} unreachable ({type(exc).__name__})") from None
         status = response.status_code
         if 200 <= status < 300:
-            return SendResult(sid=f"chat-{uuid.uuid4().hex}", status="delivered")
+            return SendResult(sid=f"{CHAT_SID_PREFIX}{uuid.uuid4().hex}", status="delivered")
         if status in (408, 425, 429) or status >= 500:
             raise TransientSendError(
                 f"{where} answered HTTP {status}; will retry",
@@ -83,3 +100,52 @@ async def send_chat(url: str, body: str, *, timeout_s: float = TIMEOUT_S) -> Sen
         return await notifier.post(url, body)
     finally:
         await notifier.aclose()
+
+
+class ChatRouting:
+    """A ``Notifier`` that posts chat rows itself and hands everything else to ``inner``.
+
+    Why: the dispatcher sends every non-voice row with ``send_sms(to, body)``; wrapping its
+    notifier (``ChatRouting(TwilioNotifier(...))``) makes chat rows go to their webhook with no
+    change to the dispatcher. A chat post is final once the webhook answers 2xx, so its status is
+    ``delivered`` without polling; webhooks keep no log to reconcile against, so an uncertain
+    post is simply posted again (a duplicate chat message beats a lost update).
+    """
+
+    def __init__(self, inner: Notifier, chat: ChatNotifier | None = None) -> None:
+        self.inner = inner
+        self.chat = chat or ChatNotifier()
+
+    async def send_sms(self, to: str, body: str) -> SendResult:
+        if is_webhook(to):
+            return await self.chat.post(to, body)
+        return await self.inner.send_sms(to, body)
+
+    async def place_call(self, to: str, twiml: str) -> SendResult:
+        if is_webhook(to):
+            raise PermanentSendError(f"{redact(to)} is a chat webhook: it cannot take a call")
+        return await self.inner.place_call(to, twiml)
+
+    async def message_status(self, sid: str) -> DeliveryStatus:
+        if sid.startswith(CHAT_SID_PREFIX):
+            return DeliveryStatus(sid=sid, status="delivered")
+        return await self.inner.message_status(sid)
+
+    async def call_status(self, sid: str) -> DeliveryStatus:
+        return await self.inner.call_status(sid)
+
+    async def inbound_since(self, since: datetime, limit: int = 200) -> list[InboundMessage]:
+        return await self.inner.inbound_since(since, limit)
+
+    async def sent_to(
+        self, to: str, since: datetime, channel: str, limit: int = 50
+    ) -> list[SentRecord]:
+        if is_webhook(to):
+            return []
+        return await self.inner.sent_to(to, since, channel, limit)
+
+    async def aclose(self) -> None:
+        try:
+            await self.chat.aclose()
+        finally:
+            await self.inner.aclose()
