@@ -373,3 +373,43 @@ def test_party_rotation_must_name_its_party() -> None:
     with pytest.raises(UserError, match="party"):
         rot(role=RotationRole.PARTY)
     assert rot(role=RotationRole.PARTY, party_id=3).party_id == 3
+
+
+@PROPS
+@given(rotations, overrides_st, st.integers(0, 60 * 24 * 3600), st.integers(1, 6))
+def test_next_handoffs_are_real_changes_in_order(
+    r: Rotation, raw: list[tuple[int, int, int]], offset: int, count: int
+) -> None:
+    start = r.starts_at
+    overrides = tuple(
+        Override(i + 1, 900 + who, start + timedelta(seconds=s), start + timedelta(seconds=s + n))
+        for i, (s, n, who) in enumerate(raw)
+    )
+    rotation = rot(**{**_fields(r), "overrides": overrides})
+    at = start + timedelta(seconds=offset)
+    handoffs = rotation.handoffs(at, count, within=timedelta(days=120))
+    previous = at
+    holder = rotation.on_duty(at)
+    for handoff in handoffs:
+        assert handoff.at > previous
+        assert handoff.from_person == holder != handoff.to_person
+        assert rotation.on_duty(handoff.at - timedelta(microseconds=1)) == handoff.from_person
+        assert rotation.on_duty(handoff.at) == handoff.to_person
+        previous, holder = handoff.at, handoff.to_person
+
+
+@PROPS
+@given(rotations, st.integers(0, 400 * 24 * 3600), st.sets(st.integers(100, 104)))
+def test_gaps_are_exactly_where_nobody_active_is_on_duty(
+    r: Rotation, offset: int, active: set[int]
+) -> None:
+    at = r.starts_at + timedelta(seconds=offset)
+    horizon = timedelta(days=10)
+    gaps = r.gaps(at, active, horizon)
+    for gap in gaps:
+        assert at <= gap.starts_at < gap.ends_at <= at + horizon
+        assert r.on_duty(gap.starts_at) not in active
+        assert r.on_duty(gap.ends_at - timedelta(microseconds=1)) not in active
+    for piece in r.pieces(at, at + horizon):
+        inside = any(g.starts_at <= piece.starts_at < g.ends_at for g in gaps)
+        assert inside == (piece.person_id not in active)
