@@ -18,7 +18,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from mim_console.data.directory import Directory
-from mim_console.domain.people import Person
+from mim_console.domain.people import Party, Person
+from mim_console.domain.text import one_line
 from mim_console.screens.base import MimScreen
 from mim_console.widgets.literal import lit
 
@@ -102,6 +103,7 @@ class DirectoryScreen(MimScreen):
     def __init__(self) -> None:
         super().__init__()
         self.items: list[Entry] = []
+        self.parties: list[Party] = []
         self.shown: list[Entry] = []
         self.shown_once = False
         self.generation = 0  # bumps each time the table shows a new filter result
@@ -125,9 +127,11 @@ class DirectoryScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="directory-load", exit_on_error=False)
     def _load(self) -> None:
-        directory = Directory(self.context.store)
-        parties = {p.id: p.name for p in directory.parties()}
-        self.post_message(self.Loaded(entries(directory.people(), parties)))
+        directory = self._directory()
+        parties = directory.parties()
+        self.parties = parties
+        names = {p.id: p.name for p in parties}
+        self.post_message(self.Loaded(entries(directory.people(), names)))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -182,6 +186,72 @@ class DirectoryScreen(MimScreen):
             return None
         row = table.cursor_row
         return self.shown[row].person if 0 <= row < len(self.shown) else None
+
+    def _directory(self) -> Directory:
+        return Directory(self.context.store, default_region=self.context.settings.default_region)
+
+    def action_add(self) -> None:
+        self._open_form(None)
+
+    def action_edit(self) -> None:
+        person = self.selected()
+        if person is None:
+            self.notify("nobody selected", severity="warning")
+            return
+        self._open_form(person)
+
+    def _open_form(self, person: Person | None) -> None:
+        from mim_console.screens.person_form import PersonFormScreen
+
+        def saved(result: Person | None) -> None:
+            if result is not None:
+                verb = "added" if person is None else "saved"
+                self.notify(f"{verb}: {one_line(result.name)}", markup=False)
+                self.reload()
+
+        self.app.push_screen(PersonFormScreen(person, self.parties), saved)
+
+    def action_deactivate(self) -> None:
+        person = self.selected()
+        if person is None:
+            self.notify("nobody selected", severity="warning")
+            return
+        if not person.active:
+            self.notify(f"{one_line(person.name)} is already inactive", markup=False)
+            return
+        from mim_console.screens.confirm import ConfirmScreen
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._deactivate(person.id)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Deactivate {one_line(person.name)}?\nThey stay in past incidents but are "
+                "never paged again; their seats and groups pass to the next active person.",
+                yes="Deactivate",
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, exclusive=True, group="directory-save", exit_on_error=False)
+    def _deactivate(self, person_id: int) -> None:
+        person = self._directory().deactivate_person(person_id)
+        self.post_message(self.Saved(f"deactivated: {one_line(person.name)}"))
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        self.notify(message.text, markup=False)
+        self.reload()
+
+    def action_import_csv(self) -> None:
+        from mim_console.screens.import_csv import ImportScreen
+
+        def closed(imported: bool | None) -> None:
+            if imported:
+                self.reload()
+
+        self.app.push_screen(ImportScreen(), closed)
 
     def action_search(self) -> None:
         self.query_one("#dir-filter", Input).focus()

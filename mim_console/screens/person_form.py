@@ -121,7 +121,9 @@ class PersonFormScreen(ModalScreen[Person | None]):
 
     @work(thread=True, exclusive=True, group="person-save", exit_on_error=False)
     def _save(self, values: dict[str, Any]) -> None:
-        directory = Directory(self.context.store)
+        directory = Directory(
+            self.context.store, default_region=self.context.settings.default_region
+        )
         if self.person is None:
             person = directory.add_person(**values)
         else:
