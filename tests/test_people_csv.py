@@ -1,0 +1,200 @@
+"""CSV import and export of people: the messy-file contract, round trips, and a fuzzed parser."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mim_console.data.demo import seed_demo
+from mim_console.data.directory import Directory
+from mim_console.data.people_csv import export_people, import_people, parse_people_csv
+from mim_console.data.store import Store
+from mim_console.errors import StorageError, UserError
+from tests.conftest import FROZEN_NOW
+
+HEADER = "id;name;mobile;phone2;email;party;title;decision_authority;groups\n"
+MESSY = (
+    "\ufeff" + HEADER
+    + "1001;Aino Virtanen;040 123 4567;;aino@example.org;IT Operations;Ops lead;yes;"
+    "Network|Database\n"
+    + "1002;Bo Berg;+358 40;;bo@example.org;IT Operations;;no;\n"
+    + "\n"
+    + '1003;"[bold red]Eve[/]";050 765 4321;09 123 4567;eve@example.org;Security;CISO;yes;Network\n'
+    + "1001;Aino Virtanen;040 123 4567;;aino@example.org;IT Operations;Ops lead;yes;Network\n"
+    + "1004;Cai Koski;+1 201 555 0123;;;Vendors;;;\n"
+).encode()  # fmt: skip
+
+
+@pytest.fixture
+def directory(store: Store) -> Directory:
+    return Directory(store, default_region="FI", clock=lambda: FROZEN_NOW)
+
+
+def dump(store: Store) -> list[object]:
+    return [
+        store.query("SELECT * FROM person ORDER BY id"),
+        store.query("SELECT * FROM party ORDER BY id"),
+        store.query("SELECT * FROM party_member ORDER BY party_id, position"),
+        store.query("SELECT * FROM specialist_group ORDER BY id"),
+        store.query("SELECT * FROM group_member ORDER BY group_id, position"),
+    ]
+
+
+def test_messy_file_imports_exactly_the_good_rows(directory: Directory, store: Store) -> None:
+    report = import_people(directory, MESSY)
+    assert [str(r) for r in report.rejected] == [
+        'line 3: phone "+358 40" is too short',
+        'line 6: repeats id "1001" from line 2',
+    ]
+    people = {p.ext_id: p for p in directory.people()}
+    assert sorted(people) == ["1001", "1003", "1004"]
+    assert people["1001"].mobile == "+358401234567"
+    assert people["1003"].name == "[bold red]Eve[/]"
+    assert people["1003"].phone2 == "+35891234567"
+    assert people["1004"].mobile == "+12015550123" and people["1004"].email is None
+    assert report.added == 3 and report.created_parties == ["IT Operations", "Security", "Vendors"]
+    network = directory.group("Network")
+    assert network.members == (people["1001"].id, people["1003"].id)  # file order
+    before = dump(store)
+    again = import_people(directory, MESSY)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    assert len(again.rejected) == 2
+    assert dump(store) == before
+
+
+def test_re_import_updates_by_id_then_email(directory: Directory) -> None:
+    import_people(directory, "id,name,mobile,email\n7,Aino,0401234567,a@example.org\n")
+    report = import_people(directory, "name,mobile,email\nAino V,0401234567,A@example.org\n")
+    assert report.updated == 1
+    (person,) = directory.people()
+    assert (person.name, person.ext_id) == ("Aino V", "7")  # matched by email, key kept
+    report = import_people(directory, "id,name,mobile\n7,Aino W,0501234567\n")
+    (person,) = directory.people()
+    assert (person.name, person.mobile, person.email) == (
+        "Aino W",
+        "+358501234567",
+        "A@example.org",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("Bo,0401234567,", "has neither id nor email"),
+        (",0401234567,b@example.org", "name is empty"),
+        ("Bo,,b@example.org", "mobile is empty"),
+        ("Bo,09 123 4567,b@example.org", "is not a mobile number"),
+        ("Bo,0401234567,not-an-email", "is not an email address"),
+        ("Bo,0401234567,b@example.org,extra", "has 4 fields but the header has 3"),
+    ],
+)
+def test_each_bad_line_says_why(directory: Directory, line: str, reason: str) -> None:
+    report = import_people(directory, f"name,mobile,email\n{line}\nOk,0401234567,ok@example.org\n")
+    assert len(report.rejected) == 1 and report.rejected[0].line == 2
+    assert reason in report.rejected[0].reason
+    assert [p.name for p in directory.people()] == ["Ok"]
+
+
+def test_non_utf8_and_huge_lines_are_reported_not_fatal(directory: Directory) -> None:
+    data = (
+        b"name,mobile,email\n"
+        + b"J\xe4rvi,0401234567,j@example.org\n"
+        + b"Big,"
+        + b"x" * (10 * 1024 * 1024)
+        + b",big@example.org\n"
+        + b"Ok,0401234568,ok@example.org\n"
+    )
+    report = import_people(directory, data)
+    reasons = {r.line: r.reason for r in report.rejected}
+    assert "not UTF-8 (byte 0xE4)" in reasons[2]
+    assert "10,485,7" in reasons[3] and "characters long" in reasons[3]
+    assert [p.name for p in directory.people()] == ["Ok"]
+
+
+def test_file_level_problems_raise_and_change_nothing(directory: Directory) -> None:
+    with pytest.raises(UserError, match="no mobile column"):
+        import_people(directory, "name,email\nBo,b@example.org\n")
+    with pytest.raises(UserError, match="file is empty"):
+        import_people(directory, b"\xef\xbb\xbf\n\n")
+    assert directory.people() == []
+
+
+def test_unknown_column_is_noted_and_aliases_work(directory: Directory) -> None:
+    report = import_people(
+        directory, "Full Name,Phone,E-mail,shoe size\nBo,0401234567,b@x.org,44\n"
+    )
+    assert report.added == 1
+    assert report.notes == ['line 1: column "shoe size" is not known; ignored']
+
+
+def test_one_transaction_a_failure_leaves_the_database_as_it_was(
+    directory: Directory, store: Store
+) -> None:
+    import_people(directory, "id,name,mobile\n1,A,0401234567\n")
+    before = dump(store)
+    trigger = "CREATE TRIGGER boom BEFORE INSERT ON person WHEN NEW.name = 'C' BEGIN "
+    store.db.execute(trigger + "SELECT RAISE(ABORT, 'simulated crash'); END")
+    with pytest.raises(StorageError, match="simulated crash"):
+        import_people(
+            directory,
+            "id,name,mobile,party\n1,A2,0401234567,P\n2,B,0401234568,P\n3,C,0401234569,P\n",
+        )
+    assert dump(store) == before
+
+
+def test_demo_export_round_trips(store: Store, tmp_path: object) -> None:
+    from pathlib import Path
+
+    seed_demo(store, FROZEN_NOW)
+    source = Directory(store)
+    text = export_people(source)
+    assert import_people(source, text).unchanged == len(source.people())
+    fresh = Store(Path(str(tmp_path)) / "fresh.db")
+    target = Directory(fresh)
+    report = import_people(target, text)
+    assert report.rejected == [] and report.added == len(source.people())
+    assert export_people(target) == text
+    assert [(p.name, len(p.representatives)) for p in target.parties()] == [
+        (p.name, len(p.representatives)) for p in source.parties()
+    ]
+    fresh.close()
+
+
+def test_semicolon_export_re_imports(directory: Directory) -> None:
+    import_people(directory, 'id,name,mobile,notes\n1,"Smith; John",0401234567,"a\nb"\n')
+    text = export_people(directory, delimiter=";")
+    assert import_people(directory, text).unchanged == 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from(["Ann,0401234567,a@example.org", "B;+358 40;b@x.org", '"x', "\x00"]),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([",", ";"]),
+)
+def test_parser_accounts_for_every_line(rows: list[str], delimiter: str) -> None:
+    header = delimiter.join(["name", "mobile", "email"])
+    text = header + "\n" + "\n".join(r.replace("\n", " ").replace("\r", " ") for r in rows)
+    try:
+        parsed = parse_people_csv(text)
+    except UserError:
+        return
+    lines = {r.line for r in parsed.rows} | {r.line for r in parsed.rejected}
+    assert len(parsed.rows) + len(parsed.rejected) == parsed.data_lines
+    assert all(2 <= n <= len(rows) + 1 for n in lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_parser_never_crashes_on_bytes(data: bytes) -> None:
+    try:
+        parsed = parse_people_csv(b"name,mobile,email\n" + data)
+    except UserError:
+        return
+    assert len(parsed.rows) + len(parsed.rejected) == parsed.data_lines
