@@ -195,6 +195,16 @@ def test_override_wins_inside_its_range_and_can_be_removed(db_path: Path, rotas:
     assert who(as_json(db_path, "duty", "--at", "2026-03-10T06:00:00Z")) == "[bold red]Eve[/]"
 
 
+def test_an_overlapping_override_is_noted_and_the_newer_wins(db_path: Path, rotas: Any) -> None:
+    first = as_json(db_path, "rota", "override", "add", "Duty managers", "Frank",
+                    "--from", "2026-03-10T08:00", "--to", "2026-03-10T20:00")  # fmt: skip
+    result = run(db_path, "rota", "override", "add", "Duty managers", "Bob Smith",
+                 "--from", "2026-03-10T12:00", "--to", "2026-03-11T00:00")  # fmt: skip
+    assert f"overlaps override {first['id']}" in " ".join(result.output.split())
+    assert who(as_json(db_path, "duty", "--at", "2026-03-10T09:00")) == "Frank Ocean"
+    assert who(as_json(db_path, "duty", "--at", "2026-03-10T12:00")) == "Bob Smith"
+
+
 def test_shifts_in_a_range_across_the_dst_change(db_path: Path, rotas: Any) -> None:
     shifts = as_json(
         db_path, "rota", "shifts", "Duty managers",

@@ -373,6 +373,14 @@ def override_add(
         )
         if not person.active:
             warn(f"warning: {person.name} is inactive: the stretch is a gap")
+        for other in rotation.overrides:
+            if other.starts_at < ends_at and starts_at < other.ends_at:
+                warn(
+                    f"note: overlaps override {other.id} "
+                    f"({_local(other.starts_at, rotation.zone)} – "
+                    f"{_local(other.ends_at, rotation.zone)}); the newer one, {added.id}, wins "
+                    "where they overlap"
+                )
 
 
 @override_group.command("remove")
