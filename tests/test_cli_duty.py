@@ -175,6 +175,29 @@ def test_inactive_duty_manager_is_covered_by_the_next_active_and_reported_as_a_g
     assert gaps[0]["person_id"] == rotas["bob"]
 
 
+def test_next_handoffs_and_gaps(db_path: Path, rotas: dict[str, int]) -> None:
+    handoffs = as_json(
+        db_path, "rota", "handoffs", "Duty managers", "--at", "2026-03-25", "-n", "2"
+    )
+    assert [(h["at"], h["from"]["name"], h["to"]["name"]) for h in handoffs] == [
+        ("2026-03-30T06:00:00+00:00", "Aino Virtanen", "[bold red]Eve[/]"),
+        ("2026-04-06T06:00:00+00:00", "[bold red]Eve[/]", "Bob Smith"),
+    ]
+    assert as_json(db_path, "rota", "gaps", "Duty managers", "--at", "2026-03-02T07:00Z") == []
+    store = Store(db_path)
+    Directory(store).deactivate_person(rotas["eve"])
+    store.close()
+    gaps = as_json(db_path, "rota", "gaps", "Duty managers", "--at", "2026-03-02T07:00Z")
+    assert [(g["starts_at"], g["ends_at"], g["person"]["name"]) for g in gaps] == [
+        ("2026-03-09T07:00:00+00:00", "2026-03-16T07:00:00+00:00", "[bold red]Eve[/]"),
+        ("2026-03-30T06:00:00+00:00", "2026-04-01T07:00:00+00:00", "[bold red]Eve[/]"),
+    ]
+    text = " ".join(
+        run(db_path, "rota", "gaps", "Duty managers", "--at", "2026-03-02").output.split()
+    )
+    assert "the person on duty is inactive" in text
+
+
 def test_override_wins_inside_its_range_and_can_be_removed(db_path: Path, rotas: Any) -> None:
     added = as_json(
         db_path, "rota", "override", "add", "duty managers", "Frank",

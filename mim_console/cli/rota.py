@@ -578,3 +578,88 @@ def rota_import(ctx: Context, rotation_ref: str, source: str, dry_run: bool, as_
         f"updated, {result.counts.unchanged} unchanged"
         + (f"; {result.skipped} cancelled skipped" if result.skipped else "")
     )
+
+
+@rota.command("handoffs")
+@click.argument("rotation_ref", metavar="ROTATION")
+@click.option("--at", "at_text", metavar="ISO-8601", help="From this instant (default: now).")
+@click.option("--count", "-n", type=click.IntRange(1, 500), default=5, show_default=True)
+@json_option
+@pass_context
+def rota_handoffs(
+    ctx: Context, rotation_ref: str, at_text: str | None, count: int, as_json: bool
+) -> None:
+    """The next handoffs (changes of who is on duty, overrides included)."""
+    rotation = _rotation(ctx, rotation_ref)
+    at = parse_instant(at_text, rotation.zone, "--at") if at_text else ctx.clock()
+    handoffs = rotation.handoffs(at, count, within=timedelta(days=3 * 366))
+    wanted = sorted({p for h in handoffs for p in (h.from_person, h.to_person) if p is not None})
+    people: dict[int, Person] = _directory(ctx).people_by_ids(wanted) if wanted else {}
+
+    def name(person_id: int | None) -> str:
+        if person_id is None:
+            return "nobody"
+        return people[person_id].name if person_id in people else f"person {person_id}"
+
+    if as_json:
+        emit_json(
+            [
+                {
+                    "at": h.at,
+                    "from": _person_json(people.get(h.from_person)) if h.from_person else None,
+                    "to": _person_json(people.get(h.to_person)) if h.to_person else None,
+                }
+                for h in handoffs
+            ]
+        )
+        return
+    if not handoffs:
+        say(f"{rotation.name}: no handoff in the next three years")
+        return
+    rows = [(_local(h.at, rotation.zone), name(h.from_person), name(h.to_person)) for h in handoffs]
+    print_table(f"{rotation.name}: next handoffs", ["at", "from", "to"], rows)
+
+
+@rota.command("gaps")
+@click.argument("rotation_ref", metavar="ROTATION")
+@click.option("--at", "at_text", metavar="ISO-8601", help="From this instant (default: now).")
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True)
+@json_option
+@pass_context
+def rota_gaps(
+    ctx: Context, rotation_ref: str, at_text: str | None, days: int, as_json: bool
+) -> None:
+    """Stretches in the next --days with no active person on duty."""
+    rotation = _rotation(ctx, rotation_ref)
+    now = parse_instant(at_text, rotation.zone, "--at") if at_text else ctx.clock()
+    directory = _directory(ctx)
+    wanted = sorted(set(rotation.members) | {o.person_id for o in rotation.overrides})
+    people: dict[int, Person] = directory.people_by_ids(wanted) if wanted else {}
+    active = {p.id for p in people.values() if p.active}
+    gaps = rotation.gaps(now, active, timedelta(days=days))
+    if as_json:
+        emit_json(
+            [
+                {
+                    "starts_at": g.starts_at,
+                    "ends_at": g.ends_at,
+                    "person": _person_json(people.get(g.person_id)) if g.person_id else None,
+                    "reason": g.reason,
+                }
+                for g in gaps
+            ]
+        )
+        return
+    if not gaps:
+        say(f"{rotation.name}: someone active is on duty throughout the next {days} days")
+        return
+    rows = [
+        (
+            _local(g.starts_at, rotation.zone),
+            _local(g.ends_at, rotation.zone),
+            people[g.person_id].name if g.person_id in people else "",
+            g.reason,
+        )
+        for g in gaps
+    ]
+    print_table(f"{rotation.name}: gaps", ["from", "until", "holder", "why"], rows)
