@@ -119,6 +119,32 @@ async def test_inbound_since_pages_through_many_replies(
     assert len({r.sid for r in replies}) == 130
 
 
+async def test_inbound_since_over_twilios_page_limit(
+    standin: StandIn, notifier: TwilioNotifier
+) -> None:
+    since = _since()
+    for i in range(1100):
+        standin.inject_inbound(f"+3584001{i:05d}", "1")
+    replies = await notifier.inbound_since(since, limit=1500)
+    assert len({r.sid for r in replies}) == 1100
+    pages = [e.query for e in standin.request_log() if e.method == "GET"]
+    assert [q["PageSize"] for q in pages] == ["1000", "1000"]
+
+
+async def test_refused_next_page_is_classified(standin: StandIn, notifier: TwilioNotifier) -> None:
+    since = _since()
+    for i in range(1100):
+        standin.inject_inbound(f"+3584001{i:05d}", "1")
+    standin.fault("503", method="GET", skip=1)
+    with pytest.raises(TransientSendError) as transient:
+        await notifier.inbound_since(since, limit=1500)
+    assert transient.value.status == 503
+    standin.fault("429", method="GET", skip=1, retry_after=4)
+    with pytest.raises(TransientSendError) as limited:
+        await notifier.inbound_since(since, limit=1500)
+    assert limited.value.retry_after == 4.0
+
+
 async def test_inbound_since_excludes_older_replies(
     standin: StandIn, notifier: TwilioNotifier
 ) -> None:

@@ -99,6 +99,7 @@ class Fault:
     accepted: bool = False  # for "timeout"/"drop" on a create: was it stored anyway?
     method: str | None = None
     path_contains: str | None = None
+    skip: int = 0  # let this many matching requests through first
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
@@ -311,8 +312,9 @@ class StandIn:
         accepted: bool = False,
         method: str | None = None,
         path_contains: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Make the next ``count`` matching API requests fail.
+        """Make the next ``count`` matching API requests fail (after ``skip`` that succeed).
 
         ``kind``: ``"429"`` (with ``Retry-After`` if given), ``"500"``, ``"503"``, ``"timeout"``
         (hold the request ``hold`` seconds, longer than any sane client timeout, then answer),
@@ -323,7 +325,7 @@ class StandIn:
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             self._faults.append(
-                Fault(kind, count, retry_after, hold, accepted, method, path_contains)
+                Fault(kind, count, retry_after, hold, accepted, method, path_contains, skip)
             )
 
     def clear_faults(self) -> None:
@@ -643,6 +645,9 @@ class StandIn:
         with self._lock:
             for fault in self._faults:
                 if fault.remaining > 0 and fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     taken = Fault(**asdict(fault))
                     self._faults = [f for f in self._faults if f.remaining > 0]

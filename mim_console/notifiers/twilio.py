@@ -52,6 +52,7 @@ from mim_console.notifiers.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
+MAX_PAGE = 1000  # Twilio's largest PageSize
 RING_SECONDS = 30  # how long a voice alert rings before Twilio gives up (no-answer)
 
 
@@ -309,7 +310,11 @@ class TwilioNotifier:
 
     async def inbound_since(self, since: datetime, limit: int = 200) -> list[InboundMessage]:
         """Replies sent to our number on or after ``since``, newest first."""
-        filters: dict[str, Any] = {"date_sent_after": _utc(since), "limit": limit}
+        filters: dict[str, Any] = {
+            "date_sent_after": _utc(since),
+            "limit": limit,
+            "page_size": min(limit, MAX_PAGE),
+        }
         if not self.uses_service:
             filters["to"] = self.sender
         messages = await self._call(self.client.messages.list_async, **filters)
@@ -341,9 +346,13 @@ class TwilioNotifier:
         """
         cutoff = _utc(since)
         if channel == "sms":
-            items = await self._call(self.client.messages.list_async, to=to, limit=limit)
+            items = await self._call(
+                self.client.messages.list_async, to=to, limit=limit, page_size=min(limit, MAX_PAGE)
+            )
         elif channel == "voice":
-            items = await self._call(self.client.calls.list_async, to=to, limit=limit)
+            items = await self._call(
+                self.client.calls.list_async, to=to, limit=limit, page_size=min(limit, MAX_PAGE)
+            )
         else:
             raise ValueError(f"unknown channel {channel!r}")
         records = []
