@@ -19,7 +19,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from mim_console.cli import main
-from mim_console.clock import to_iso
+from mim_console.clock import to_iso, utcnow
 from mim_console.data import incidents as incidents_repo
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
@@ -400,6 +400,7 @@ async def test_chat_down_then_back_goes_out_through_the_dispatcher(
     svc: CommsService, notifier: TwilioNotifier, standin: Any, hooks: Hooks
 ) -> None:
     """A chat tool that is down delays only its own post; the SMS goes out meanwhile."""
+    svc.ctx.clock = utcnow  # the dispatcher's retries age on the real clock
     seed(svc.ctx.store)
     svc.add_to_list("Board", "Sue Board")
     svc.add_webhook("mm", "mattermost", f"{hooks.url}/hooks/mm")

@@ -77,7 +77,7 @@ class ChatNotifier:
             return SendResult(sid=f"{CHAT_SID_PREFIX}{uuid.uuid4().hex}", status="delivered")
         if status in (408, 425, 429) or status >= 500:
             raise TransientSendError(
-                f"{where} answered HTTP {status}; will retry",
+                f"{where} answered HTTP {status} (the chat service is down or busy)",
                 status=status,
                 retry_after=_retry_after(response),
             )
