@@ -110,6 +110,8 @@ def test_non_utf8_and_huge_lines_are_reported_not_fatal(directory: Directory) ->
     assert "not UTF-8 (byte 0xE4)" in reasons[2]
     assert "10,485,7" in reasons[3] and "characters long" in reasons[3]
     assert [p.name for p in directory.people()] == ["Ok"]
+    parsed = parse_people_csv(data)
+    assert len(parsed.rows) + len(parsed.rejected) == parsed.data_lines == 3
 
 
 def test_file_level_problems_raise_and_change_nothing(directory: Directory) -> None:
@@ -198,3 +200,26 @@ def test_parser_never_crashes_on_bytes(data: bytes) -> None:
     except UserError:
         return
     assert len(parsed.rows) + len(parsed.rejected) == parsed.data_lines
+
+
+def test_unclosed_quote_names_every_line_it_swallowed(directory: Directory) -> None:
+    data = (
+        'name,mobile,email\r\nA,0401234567,a@x.org\r\nB,"0401234568,b@x.org\r\n'
+        "C,0401234569,c@x.org\r\n"
+    )
+    report = import_people(directory, data)
+    assert [str(r) for r in report.rejected] == [
+        "line 3: lines 3-4 were read as one row because a quote opened on line 3 is not closed;"
+        " none of them was imported"
+    ]
+    assert [p.name for p in directory.people()] == ["A"]
+
+
+def test_tab_delimiter_and_multiline_quoted_name(directory: Directory) -> None:
+    report = import_people(directory, 'name\tmobile\temail\n"Ann\nSmith"\t0401234567\ta@x.org\n')
+    assert report.added == 1 and directory.people()[0].name == "Ann\nSmith"
+
+
+def test_control_characters_are_refused_in_email(directory: Directory) -> None:
+    report = import_people(directory, "name,mobile,email\nA,0401234567,a@x.org\x00\n")
+    assert "is not an email address" in report.rejected[0].reason

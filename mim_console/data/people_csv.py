@@ -210,6 +210,7 @@ def parse_people_csv(data: bytes | str, region: str = "FI") -> ParsedCsv:
     reader = csv.reader(iter(kept), delimiter=delimiter, strict=False)
     result = ParsedCsv(columns=(), delimiter=delimiter)
     result.rejected.extend(long_lines)
+    result.data_lines += len(long_lines)
     columns: list[str] | None = None
     last_end = 0
     while True:
@@ -242,14 +243,17 @@ def parse_people_csv(data: bytes | str, region: str = "FI") -> ParsedCsv:
             )
             continue
         if len(record) != len(columns):
-            span = f" (read across lines {start}-{last_end})" if last_end > start else ""
-            result.rejected.append(
-                Rejected(
-                    start,
-                    f"has {len(record)} fields but the header has {len(columns)}{span}; "
-                    "quote values that contain the delimiter",
+            if last_end > start:
+                reason = (
+                    f"lines {start}-{last_end} were read as one row because a quote opened "
+                    f"on line {start} is not closed; none of them was imported"
                 )
-            )
+            else:
+                reason = (
+                    f"has {len(record)} fields but the header has {len(columns)}; "
+                    "quote values that contain the delimiter"
+                )
+            result.rejected.append(Rejected(start, reason))
             continue
         values = {c: v for c, v in zip(columns, record, strict=True) if c in COLUMNS}
         try:

@@ -71,7 +71,7 @@ def next_active(order: tuple[int, ...], after: int | None, active: set[int]) -> 
 
 MAX_NAME_CHARS = 200
 MAX_NOTES_CHARS = 4000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 _TRUE = {"1", "yes", "y", "true", "t", "x", "on", "kyllä", "ja"}
 _FALSE = {"0", "no", "n", "false", "f", "off", "", "ei", "nej"}
 
