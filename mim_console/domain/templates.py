@@ -130,8 +130,8 @@ _SPECS = (
         "Contact verification SMS",
         "sms",
         frozenset({"person_name", "organisation", "reply_help"}),
-        "{organisation} incident contact check for {person_name}: please reply OK so we know "
-        "this number reaches you. This is a test, not an incident.",
+        "{organisation} contact check for {person_name}: this number is on the incident "
+        "call list. No reply needed; only a test.",
         one_segment=True,
     ),
     TemplateSpec(
