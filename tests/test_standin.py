@@ -470,8 +470,10 @@ async def test_control_endpoint_drives_the_stand_in(
 
 
 def test_threaded_stand_in_serves_the_sync_sdk(threaded_standin: ThreadedStandIn) -> None:
-    client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
-    client.api.base_url = threaded_standin.url
+    settings = threaded_standin.twilio_settings()
+    assert settings.configured and settings.api_url == threaded_standin.url
+    client = Client(settings.account_sid, settings.auth_token)
+    client.api.base_url = settings.api_url
     message = client.messages.create(to=ALICE, from_=DEFAULT_SENDER, body="sync")
     assert message.sid.startswith("SM")
     threaded_standin.go_down()

@@ -18,7 +18,7 @@ from mim_console.notifiers.twilio import TwilioNotifier
 
 
 def standin_twilio_settings(url: str, sender: str = DEFAULT_SENDER) -> TwilioSettings:
-    """Settings that point the notifier at a stand-in at ``url``."""
+    """Settings that point the notifier at a stand-in at ``url`` (default credentials)."""
     return TwilioSettings(
         account_sid=DEFAULT_ACCOUNT_SID,
         auth_token=DEFAULT_AUTH_TOKEN,

@@ -38,6 +38,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from mim_console.config import TwilioSettings
+
 API_PREFIX = "/2010-04-01/Accounts/"
 DEFAULT_ACCOUNT_SID = "AC" + "5a7d" * 8
 DEFAULT_AUTH_TOKEN = "standin-auth-token"
@@ -210,6 +212,15 @@ class StandIn:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def twilio_settings(self, sender: str | None = None) -> TwilioSettings:
+        """Settings that point a ``TwilioNotifier`` here (the demo and tests use this)."""
+        return TwilioSettings(
+            account_sid=self.account_sid,
+            auth_token=self.auth_token,
+            sender=sender or self.sender,
+            api_url=self.url,
+        )
 
     @property
     def is_up(self) -> bool:
