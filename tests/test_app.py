@@ -203,3 +203,87 @@ async def test_declare_replies_release_recall_note_close_by_keys(
         await wait_for(lambda: service.incident(code).status.value == "closed")
         assert set(states(service, code).values()) == {State.STOOD_DOWN}
     ctx.close()
+
+
+# --- directory ---------------------------------------------------------------------------------
+
+
+async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context) -> None:
+    from mim_console.data.directory import Directory
+    from mim_console.screens.directory import DirectoryScreen
+    from mim_console.screens.person_form import PersonFormScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    directory = Directory(context.store)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, DirectoryScreen)
+        await wait_for(lambda: screen.shown_once)
+        await pilot.press(*"eve")
+        await wait_for(lambda: len(screen.shown) == 1)
+        table = screen.query_one("#dir-table", DataTable)
+        # Stored markup and ESC bytes are shown as typed, never interpreted.
+        assert str(table.get_row_at(0)[0]) == "[bold red]Eve[/] \\x1b[31mEvil"
+        # Add someone without a party (a bad phone first: the form stays open and says why).
+        await pilot.press("down", "a")
+        assert isinstance(app.screen, PersonFormScreen)
+        await pilot.press(*"Tuuli Uusi", "tab", *"+358 40")
+        await pilot.press("ctrl+s")
+        form = app.screen
+        await wait_for(lambda: "too short" in str(form.query_one("#pf-error").render()))
+        await pilot.press(*"1234510")  # the mobile field keeps focus: now +358 401234510
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is screen)
+        added = directory.find_person("Tuuli Uusi")
+        assert added.mobile == "+358401234510" and added.party_id is None
+        # Edit: the title.
+        await pilot.press("slash", "ctrl+u", *"tuuli")
+        await wait_for(lambda: [e.person.id for e in screen.shown] == [added.id])
+        await pilot.press("down", "e")
+        await pilot.press("tab", "tab", "tab", "tab", *"DBA", "ctrl+s")
+        await wait_for(lambda: directory.person(added.id).title == "DBA")
+        # Deactivate, with a confirmation.
+        await wait_for(lambda: app.screen is screen)
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(lambda: not directory.person(added.id).active)
+        await wait_for(lambda: "INACTIVE" in str(table.get_row_at(0)[5]))
+        await pilot.press("escape")
+        assert isinstance(app.screen, DutyScreen)
+
+
+async def test_csv_import_reports_each_bad_line(context: Context, tmp_path: Path) -> None:
+    from mim_console.data.directory import Directory
+    from mim_console.screens.import_csv import ImportScreen
+
+    source = tmp_path / "people.csv"
+    source.write_bytes(
+        "\ufeffid;name;mobile;email\n"
+        "A1;Good One;040 123 4577;one@example.org\n"
+        "A2;Bad Phone;+358 40;bad@example.org\n"
+        "A3;[b]Two[/b];0401234578;two@example.org\n".encode()
+    )
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        await wait_for(lambda: app.screen.shown_once)  # type: ignore[attr-defined]
+        await pilot.press("down", "i")
+        modal = app.screen
+        assert isinstance(modal, ImportScreen)
+        path_input = modal.query_one("#import-path")
+        path_input.value = str(tmp_path / "missing.csv")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(lambda: "no such file" in str(modal.query_one("#import-result").render()))
+        path_input.value = str(source)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: modal.report is not None)
+        errors = modal.query_one("#import-errors", DataTable)
+        assert [str(c) for c in errors.get_row_at(0)] == ["3", 'phone "+358 40" is too short']
+        assert errors.row_count == 1
+        await pilot.press("escape")
+    names = {p.name for p in Directory(context.store).people()}
+    assert names == {"Good One", "[b]Two[/b]"}

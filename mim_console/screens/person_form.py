@@ -71,7 +71,7 @@ class PersonFormScreen(ModalScreen[Person | None]):
                 yield Static(Content("Party"), classes="label")
                 yield Select(
                     [(Content(party.name), party.id) for party in self.parties],
-                    value=p.party_id if p is not None and p.party_id is not None else Select.BLANK,
+                    value=p.party_id if p is not None and p.party_id is not None else Select.NULL,
                     prompt="(no party)",
                     id="pf-party",
                     compact=True,
@@ -102,7 +102,7 @@ class PersonFormScreen(ModalScreen[Person | None]):
             text = self.query_one(f"#pf-{field}", Input).value.strip()
             values[field] = text or (None if field in ("phone2", "email") else "")
         party = self.query_one("#pf-party", Select).value
-        values["party_id"] = None if party is Select.BLANK else int(str(party))
+        values["party_id"] = None if party is Select.NULL else int(str(party))
         values["decision_authority"] = self.query_one("#pf-authority", Checkbox).value
         return values
 
