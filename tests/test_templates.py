@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mim_console.domain import sms
-from mim_console.domain.templates import NAMES, SPECS, bridge_text, render, validate
+from mim_console.domain.templates import MIN_TITLE, NAMES, SPECS, bridge_text, render, validate
 from mim_console.errors import UserError
 
 VALUES = {
@@ -123,3 +123,17 @@ def test_rendering_never_crashes_and_validation_is_total(text: str) -> None:
         assert str(exc).startswith("template stakeholder_update")
     else:
         assert isinstance(render("stakeholder_update", text, VALUES), str)
+
+
+def test_title_is_never_cut_below_the_minimum() -> None:
+    title = "Łódź datacentre: card payments failing for all merchants since 07:40"
+    values = {**VALUES, "bridge": "", "title": title}
+    text = render("alert_sms", None, values)
+    info = sms.analyse(text)
+    assert info.encoding is sms.Encoding.UCS2
+    shown = text.split("SEV1: ", 1)[1].split(". Reply", 1)[0]
+    assert len(shown) >= MIN_TITLE
+    if info.segments == 1:
+        assert title.startswith(shown)
+    else:
+        assert shown == title

@@ -18,7 +18,8 @@ Rendering rules:
   last word boundary that fits (or mid-word when the first word alone is too long), trailing
   spaces and punctuation dropped, no ellipsis (``…`` would force UCS-2, ``...`` costs three
   characters). Only the title is ever shortened: the code, reply code and bridge are what the
-  recipient acts on. If the text is still too long with no title at all, it is left as it is.
+  recipient acts on. The title keeps at least ``MIN_TITLE`` (24) characters; if even that does
+  not fit (a UCS-2 text has only 70), the message goes whole in more than one segment.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mim_console.domain import sms
 from mim_console.errors import UserError
 
 EXERCISE_PREFIX = "EXERCISE"
+MIN_TITLE = 24  # characters of title an alert keeps, even if that costs a second segment
 
 INCIDENT = frozenset(
     {
@@ -316,8 +318,9 @@ def render(
     title = str(filled_values.get("title") or "")
     if not (template.one_segment and title and sms.analyse(rendered).segments > 1):
         return rendered
-    # Shorten the title until the whole message fits one segment.
-    low, high = 0, len(title)
+    # Shorten the title until the whole message fits one segment, but never below MIN_TITLE
+    # characters: a readable title is worth more than the segment it would save.
+    low, high = min(MIN_TITLE, len(title)), len(title)
     best: str | None = None
     while low <= high:
         mid = (low + high) // 2
