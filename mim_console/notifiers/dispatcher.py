@@ -125,6 +125,8 @@ class Dispatcher:
         self._stop = asyncio.Event()
         self._sends: dict[int, asyncio.Task[None]] = {}
         self._polls: dict[int, asyncio.Task[None]] = {}
+        self._unrecorded: dict[int, tuple[SendResult, datetime]] = {}  # answered, not yet stored
+        self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
         self._inbound_since: datetime | None = None
         self._last_success: datetime | None = None
@@ -207,7 +209,9 @@ class Dispatcher:
                         next_tick = mono + self.config.tick_s
                         self._tick(now)
                     self._fill(now)
-                    self._poll_statuses(now)
+                    if mono >= self._next_poll_check:
+                        self._next_poll_check = mono + 0.2
+                        self._poll_statuses(now)
                     if mono >= next_inbound and self._inbound_task is None:
                         next_inbound = mono + self.config.inbound_poll_s
                         self._inbound_task = asyncio.create_task(self._poll_inbound())
@@ -237,7 +241,11 @@ class Dispatcher:
     async def _reconcile(self) -> None:
         """Every ``sending`` alert without a SID (not ours in flight): look before resending."""
         with self.store.read() as db:
-            doubtful = [a for a in outbox.in_doubt(db) if a.id not in self._sends]
+            doubtful = [
+                a
+                for a in outbox.in_doubt(db)
+                if a.id not in self._sends and a.id not in self._unrecorded
+            ]
         if not doubtful:
             return
         log.info("reconciling %d alert(s) claimed but not confirmed", len(doubtful))
@@ -337,10 +345,30 @@ class Dispatcher:
             self._retry(alert, None, reason, uncertain=True)
             return
         self._success()
-        with self.store.write() as db:
-            outbox.mark_accepted(
-                db, alert.id, result.sid, result.status, self.clock(), self.config.status_poll_s
-            )
+        self._record_accepted(alert.id, result)
+
+    def _record_accepted(self, alert_id: int, result: SendResult) -> None:
+        """Store the SID at the end of this loop turn, together with every other answer that
+        arrived in the same turn: one transaction for many (measured: the fan-out's biggest
+        cost was one commit per alert). A crash before it commits is what reconciliation is for.
+        """
+        self._unrecorded[alert_id] = (result, self.clock())
+        if len(self._unrecorded) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_accepted)
+
+    def _flush_accepted(self) -> None:
+        batch, self._unrecorded = self._unrecorded, {}
+        if not batch:
+            return
+        try:
+            with self.store.write() as db:
+                for alert_id, (result, at) in batch.items():
+                    outbox.mark_accepted(
+                        db, alert_id, result.sid, result.status, at, self.config.status_poll_s
+                    )
+        except UserError as exc:  # rows stay `sending`: reconciled by lookup, never resent blind
+            log.error("could not record %d accepted alert(s): %s", len(batch), exc)
+        self._notify()
 
     async def _request(self, alert: Alert) -> SendResult:
         assert self.notifier is not None
@@ -634,6 +662,7 @@ class Dispatcher:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+        self._flush_accepted()
         if self._holding:
             with contextlib.suppress(UserError):
                 self.lease.release()
