@@ -223,3 +223,44 @@ def test_tab_delimiter_and_multiline_quoted_name(directory: Directory) -> None:
 def test_control_characters_are_refused_in_email(directory: Directory) -> None:
     report = import_people(directory, "name,mobile,email\nA,0401234567,a@x.org\x00\n")
     assert "is not an email address" in report.rejected[0].reason
+
+
+def test_readme_example_imports_cleanly(directory: Directory) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```csv\n(.*?)```", readme, re.S)
+    assert match is not None
+    report = import_people(directory, match.group(1))
+    assert report.rejected == [] and report.added == 3
+    assert [directory.person(i).name for i in directory.party("IT Operations").representatives] == [
+        "Aino Virtanen",
+        "Mikko Laine",
+    ]
+
+
+def test_seats_and_call_positions_follow_the_file(directory: Directory) -> None:
+    head = "id,name,mobile,party,seat,groups\n"
+    import_people(
+        directory,
+        head + "1,A,0401234561,P,1,Net\n" + "2,B,0401234562,P,2,Net\n" + "3,C,0401234563,P,,Net\n",
+    )
+    names = {p.id: p.name for p in directory.people()}
+    assert [names[i] for i in directory.party("P").representatives] == ["A", "B"]
+    assert [names[i] for i in directory.group("Net").members] == ["A", "B", "C"]
+    # Swap the seat, move C to the front of the call order, take B out of the group.
+    import_people(
+        directory,
+        head + "1,A,0401234561,P,2,Net\n" + "2,B,0401234562,P,1,\n" + "3,C,0401234563,P,,Net:1\n",
+    )
+    assert [names[i] for i in directory.party("P").representatives] == ["B", "A"]
+    assert [names[i] for i in directory.group("Net").members] == ["C", "A"]
+    # Rows without a groups column leave memberships alone.
+    import_people(directory, "id,name,mobile\n1,A,0401234561\n")
+    assert [names[i] for i in directory.group("Net").members] == ["C", "A"]
+
+
+def test_seat_without_party_is_rejected(directory: Directory) -> None:
+    report = import_people(directory, "id,name,mobile,party,seat\n1,A,0401234561,,1\n")
+    assert [str(r) for r in report.rejected] == ["line 2: seat is given but party is empty"]

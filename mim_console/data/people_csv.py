@@ -460,11 +460,18 @@ def _apply_groups(
             if pid in touched and pid not in mine:
                 continue  # their row no longer names this group
             position = mine.get(pid)
-            ranked.append((position if position is not None else index + 1, 0, pid))
+            # An explicit position wins a tie with someone who merely kept their place.
+            if position is not None:
+                ranked.append((position, 0, pid))
+            else:
+                ranked.append((index + 1, 1, pid))
         current = set(group.members)
         for order, (pid, position) in enumerate(mine.items()):
             if pid not in current:
-                ranked.append((position if position is not None else big + order, 1, pid))
+                if position is not None:
+                    ranked.append((position, 0, pid))
+                else:
+                    ranked.append((big + order, 2, pid))
         members = [pid for _, _, pid in sorted(ranked)]
         if tuple(members) != group.members:
             directory.set_group_members(group.id, members)
@@ -481,11 +488,12 @@ def _apply_seats(directory: Directory, imported: list[tuple[PersonRow, int]]) ->
         for index, pid in enumerate(party.representatives):
             if pid in touched and (pid not in wanted or people[pid].party_id != party.id):
                 continue
-            ranked.append((wanted.get(pid, index + 1), 0, pid))
+            seat = wanted.get(pid)
+            ranked.append((seat, 0, pid) if seat is not None else (index + 1, 1, pid))
         current = set(party.representatives)
         for pid, seat in wanted.items():
             if people[pid].party_id == party.id and pid not in current:
-                ranked.append((seat, 1, pid))
+                ranked.append((seat, 0, pid))
         reps = [pid for _, _, pid in sorted(ranked)]
         if tuple(reps) != party.representatives:
             directory.set_representatives(party.id, reps)
