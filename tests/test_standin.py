@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.rest import Client
 
@@ -284,6 +284,42 @@ async def test_list_filters(standin: StandIn, http: aiohttp.ClientSession) -> No
     assert len(before["messages"]) == 3
     status, bad = await _get(http, url, {"DateSent>": "yesterday"})
     assert (status, bad["code"]) == (400, 20001)
+
+
+async def test_call_list_filters(standin: StandIn, http: aiohttp.ClientSession) -> None:
+    url = standin.url + BASE + "/Calls.json"
+    for to in (ALICE, BOB):
+        form = {"To": to, "From": DEFAULT_SENDER, "Twiml": "<Response/>"}
+        assert (await _post(http, url, form))[0] == 201
+    standin.advance(1)
+    _, to_bob = await _get(http, url, {"To": BOB})
+    assert [c["to"] for c in to_bob["calls"]] == [BOB]
+    today = standin.now().strftime("%Y-%m-%d")
+    _, started = await _get(http, url, {"StartTime>": today, "Status": "ringing"})
+    assert len(started["calls"]) == 2
+    _, none = await _get(http, url, {"Status": "completed"})
+    assert none["calls"] == []
+
+
+async def test_unknown_paths_get_twilios_404(standin: StandIn, http: aiohttp.ClientSession) -> None:
+    status, body = await _get(http, standin.url + BASE + "/Messages")
+    assert (status, body["code"]) == (404, 20404)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(min_value=0, max_value=40), st.integers(min_value=1, max_value=9))
+def test_paging_property(threaded_standin: ThreadedStandIn, count: int, page_size: int) -> None:
+    """Whatever the count and page size, the SDK's paging sees each message once, newest first."""
+    threaded_standin.reset()
+    sids = [threaded_standin.inject_inbound(f"+35840{i:07d}", "1") for i in range(count)]
+    client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+    client.api.base_url = threaded_standin.url
+    listed = [m.sid for m in client.messages.stream(page_size=page_size)]
+    assert listed == list(reversed(sids))
+    pages = [e for e in threaded_standin.request_log() if e.method == "GET"]
+    assert len(pages) == max(1, math.ceil(count / page_size))
 
 
 async def test_queued_messages_have_no_date_sent_so_date_filters_skip_them(

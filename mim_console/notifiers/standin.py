@@ -237,6 +237,7 @@ class StandIn:
         app.router.add_post(API_PREFIX + "{account}/Calls.json", self._create_call)
         app.router.add_get(API_PREFIX + "{account}/Calls.json", self._list_calls)
         app.router.add_get(API_PREFIX + "{account}/Calls/{sid}.json", self._fetch_call)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         if self.port == 0:
@@ -803,6 +804,9 @@ class StandIn:
                 record.outcome = "completed"
             payload = self._call_json(record, self.now())
         return web.json_response(payload, status=201)
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
 
     async def _fetch_message(self, request: web.Request) -> web.Response:
         return self._fetch(request, "message")
