@@ -179,3 +179,27 @@ def test_markup_in_names_shows_literally(db: Path) -> None:
     assert "[bold red]Cards[/]" in out
     listed = run(db, "incidents").output  # the table may wrap the title, never render it
     assert "[bold" in listed and "red]Cards[/]" in listed
+
+
+def test_through_a_real_subprocess(db: Path, tmp_path: Path) -> None:
+    """The installed entry point, not click's runner: exit codes and output as a script sees."""
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mim_console", "--db", str(db), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    declared = cli("declare", "-t", "Payments down", "-c", "payments", "--yes")
+    assert declared.returncode == 0, declared.stderr
+    code = declared.stdout.strip()
+    refused = cli("release", code, "Alice Ops")
+    assert refused.returncode == 1 and "only someone who joined" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    out = tmp_path / "r.md"
+    made = cli("report", code, "-o", str(out))
+    assert made.returncode == 0 and f"Lessons learnt: {code}" in out.read_text()

@@ -6,6 +6,7 @@ Every command that changes something does it in one transaction through
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -453,6 +454,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
     service = IncidentService(ctx)
     code = service.incident(incident).code
     runner = None if once else _start_dispatcher(ctx, service)
+    previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
     try:
         with Live(
             roll_call_renderable(service.roll_call(code), ctx.clock()),
@@ -461,15 +463,22 @@ def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
         ) as live:
             while not once:
                 time.sleep(interval)
-                service.tick()
-                live.update(
-                    roll_call_renderable(service.roll_call(code), ctx.clock()), refresh=True
-                )
+                if runner is None:  # the dispatcher runs the timers when it is there
+                    service.tick()
+                rc = service.roll_call(code)
+                live.update(roll_call_renderable(rc, ctx.clock()), refresh=True)
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if runner is not None:
             runner()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends `watch` like Ctrl-C: the dispatcher finishes what it sent, then stops."""
+    raise KeyboardInterrupt
 
 
 def _start_dispatcher(ctx: Context, service: IncidentService) -> Any:

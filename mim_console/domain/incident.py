@@ -253,7 +253,7 @@ def escalation_actions(
             if voice_enabled and waited >= timedelta(minutes=rule.voice_after_min):
                 actions.append(
                     EscalationAction(
-                        ActionKind.VOICE, p.id, f"no answer in {rule.voice_after_min:g} min"
+                        ActionKind.VOICE, p.id, f"no answer in {_minutes(rule.voice_after_min)}"
                     )
                 )
             elif not voice_enabled and waited >= timedelta(
@@ -266,10 +266,17 @@ def escalation_actions(
                     EscalationAction(
                         ActionKind.DEPUTY,
                         p.id,
-                        f"no answer {rule.deputy_after_min:g} min after the voice call",
+                        f"no answer {_minutes(rule.deputy_after_min)} after the voice call",
                     )
                 )
     return actions
+
+
+def _minutes(value: float) -> str:
+    """Policy minutes in words: ``5 min``, ``90 s`` (sub-minute policies exist in drills)."""
+    if value >= 1 and float(value).is_integer():
+        return f"{int(value)} min"
+    return f"{round(value * 60)} s"
 
 
 def choose_deputy(
