@@ -293,11 +293,13 @@ class Directory:
     def party(self, ref: str | int) -> Party:
         """A party by id or by name (case-insensitive)."""
         text = str(ref).strip()
-        for p in self.parties():
-            if (text.isdigit() and p.id == int(text)) or p.name.casefold() == text.casefold():
-                return p
-        known = ", ".join(p.name for p in self.parties()) or "none yet"
-        raise NotFound(f'no party "{text}" (known: {known})')
+        rows = self._by_ref("party", text)
+        if not rows:
+            known = ", ".join(p.name for p in self.parties()) or "none yet"
+            raise NotFound(f'no party "{text}" (known: {known})')
+        r = rows[0]
+        seat = self._member_ids("party_member", "party_id", r["id"])
+        return Party(r["id"], r["name"], r["description"], seat)
 
     def add_party(self, name: str, description: str = "") -> Party:
         clean = clean_name(name, "party name")
@@ -338,11 +340,18 @@ class Directory:
     def group(self, ref: str | int) -> SpecialistGroup:
         """A group by id or by name (case-insensitive)."""
         text = str(ref).strip()
-        for g in self.groups():
-            if (text.isdigit() and g.id == int(text)) or g.name.casefold() == text.casefold():
-                return g
-        known = ", ".join(g.name for g in self.groups()) or "none yet"
-        raise NotFound(f'no specialist group "{text}" (known: {known})')
+        rows = self._by_ref("specialist_group", text)
+        if not rows:
+            known = ", ".join(g.name for g in self.groups()) or "none yet"
+            raise NotFound(f'no specialist group "{text}" (known: {known})')
+        r = rows[0]
+        return SpecialistGroup(
+            r["id"],
+            r["name"],
+            tuple(json.loads(r["categories"] or "[]")),
+            r["description"],
+            self._member_ids("group_member", "group_id", r["id"]),
+        )
 
     def groups_covering(self, categories: Iterable[str]) -> list[SpecialistGroup]:
         wanted = tuple(categories)
@@ -393,6 +402,20 @@ class Directory:
         return self.group(group_id)
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _by_ref(self, table: str, text: str) -> list[dict[str, Any]]:
+        """The row whose id (a number) or name (any case) is ``text``; an id wins."""
+        if text.isdigit():
+            rows = self.store.query(f"SELECT * FROM {table} WHERE id = ?", [int(text)])
+            if rows:
+                return rows
+        return self.store.query(f"SELECT * FROM {table} WHERE name = ? COLLATE NOCASE", [text])
+
+    def _member_ids(self, table: str, key: str, owner: int) -> tuple[int, ...]:
+        rows = self.store.query(
+            f"SELECT person_id FROM {table} WHERE {key} = ? ORDER BY position", [owner]
+        )
+        return tuple(r["person_id"] for r in rows)
 
     def _exists(self, table: str, name: str) -> bool:
         return bool(

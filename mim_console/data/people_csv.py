@@ -28,7 +28,7 @@ from mim_console.domain.people import (
     parse_flag,
 )
 from mim_console.domain.phones import normalize_phone
-from mim_console.errors import UserError
+from mim_console.errors import NotFound, UserError
 
 COLUMNS = (
     "id",
@@ -388,9 +388,10 @@ def _snapshot(store: Store) -> tuple[Any, ...]:
 
 
 def _party_id(directory: Directory, name: str, report: ImportReport, line: int) -> int:
-    for party in directory.parties():
-        if party.name.casefold() == name.casefold():
-            return party.id
+    try:
+        return directory.party(name).id
+    except NotFound:
+        pass
     report.created_parties.append(name)
     report.notes.append(f'line {line}: created party "{name}"')
     return directory.add_party(name).id

@@ -40,6 +40,27 @@ def _quoted(text: str) -> str:
 def normalize_phone(text: str, region: str = "FI", *, mobile: bool = False) -> str:
     """The number as E.164, or ``PhoneError`` saying what is wrong with it.
 
+    Remembered results (also under their E.164 form) spare an import from parsing every number
+    twice: once reading the file, once storing the row.
+    """
+    key = (text, region, mobile)
+    found = _SEEN.get(key)
+    if found is not None:
+        return found
+    e164 = _normalize(text, region, mobile)
+    if len(_SEEN) > _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[key] = _SEEN[(e164, region, mobile)] = e164
+    return e164
+
+
+_SEEN: dict[tuple[str, str, bool], str] = {}
+_SEEN_MAX = 50_000
+
+
+def _normalize(text: str, region: str, mobile: bool) -> str:
+    """The number as E.164, or ``PhoneError`` saying what is wrong with it.
+
     ``region`` (ISO 3166 alpha-2) is used for numbers written without a country code.
     ``mobile=True`` also refuses numbers that cannot receive an SMS (fixed lines and the like).
     """
