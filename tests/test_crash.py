@@ -178,8 +178,8 @@ def crash_rounds(db_path: Path, standin: ThreadedStandIn, rounds: int, seed: int
     return left_in_doubt
 
 
-def test_kill_9_three_rounds(db_path: Path, standin: ThreadedStandIn) -> None:
-    crash_rounds(db_path, standin, rounds=3, seed=1)
+def test_kill_9_two_rounds(db_path: Path, standin: ThreadedStandIn) -> None:
+    crash_rounds(db_path, standin, rounds=2, seed=1)
 
 
 @pytest.mark.slow

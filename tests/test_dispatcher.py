@@ -317,3 +317,20 @@ async def test_listener_sees_progress(store: Store, standin: StandIn) -> None:
     d = make(store, standin, listener=seen.append)
     await run_until(d, lambda: bool(seen) and seen[-1].holder and seen[-1].counts["accepted"] == 10)
     assert seen[-1].counts["queued"] == 0 and seen[-1].reachable is True
+
+
+async def test_clean_stop_hands_back_unsent_claims(store: Store, standin: StandIn) -> None:
+    standin.set_latency(0.3)
+    queue(store, 12)
+    d = make(store, standin, replace(FAST, max_in_flight=3))
+    task = asyncio.create_task(d.run())
+    while len(d._sends) < 3:  # noqa: ASYNC110 - watching the dispatcher's own state
+        await asyncio.sleep(0.01)
+    d.stop()
+    await task
+    await d.notifier.aclose()  # type: ignore[union-attr]
+    c = counts(store)
+    assert c["sending"] == 0  # nothing left for a successor to look up
+    assert c["accepted"] >= 3 and c["accepted"] + c["queued"] == 12
+    assert store.query("SELECT * FROM lease") == []  # handed over at once
+    assert len(standin.messages(direction="outbound-api")) == c["accepted"]

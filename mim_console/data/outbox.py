@@ -274,6 +274,17 @@ def requeue_checked(db: Database, alert_id: int, now: datetime) -> None:
     )
 
 
+def release_claims(db: Database, alert_ids: list[int], holder: str) -> None:
+    """Claimed by ``holder`` but certainly never sent: back to the queue as they were."""
+    marks = ",".join("?" * len(alert_ids))
+    db.execute(
+        "UPDATE alert SET status = 'queued', attempts = MAX(attempts - 1, 0), claimed_at = NULL, "
+        f"claimed_by = NULL WHERE id IN ({marks}) AND status = 'sending' AND claimed_by = ? "
+        "AND provider_sid IS NULL",
+        [*alert_ids, holder],
+    )
+
+
 def clear_uncertain(db: Database, alert_id: int) -> None:
     db.execute("UPDATE alert SET uncertain = 0 WHERE id = ? AND provider_sid IS NULL", [alert_id])
 
