@@ -386,6 +386,12 @@ class Rotation:
     ) -> list[Handoff]:
         """The next ``count`` changes of who is on duty after ``after`` (overrides included)."""
         limit = after + (within if within is not None else timedelta(days=366 * 2))
+        # With at most one distinct member, nothing changes after the start and the last
+        # override: stop there instead of walking every shift up to ``limit``.
+        quiet_after: datetime | None = None
+        if len(set(self.members)) <= 1:
+            _, rest = self._segments
+            quiet_after = max(self.starts_at, rest[-1][0]) if rest else self.starts_at
         result: list[Handoff] = []
         current: int | None = None
         first = True
@@ -394,10 +400,11 @@ class Rotation:
                 break
             if first:
                 current, first = piece.person_id, False
-                continue
-            if piece.person_id != current:
+            elif piece.person_id != current:
                 result.append(Handoff(piece.starts_at, current, piece.person_id))
                 current = piece.person_id
+            if quiet_after is not None and piece.starts_at >= quiet_after:
+                break
         return result
 
     def shifts(self, start: datetime, end: datetime) -> list[Piece]:
