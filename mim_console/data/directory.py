@@ -79,10 +79,17 @@ class Directory:
         self.default_region = default_region
         self.clock = clock
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Like ``store.query`` without sqlite-utils' per-call parsing: imports make many."""
+        with self.store.read() as db:
+            cursor = db.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     # --- people: reads -----------------------------------------------------------------------
 
     def _people_where(self, where: str = "1", params: Sequence[Any] = ()) -> list[Person]:
-        rows = self.store.query(
+        rows = self._rows(
             f"SELECT * FROM person WHERE {where} ORDER BY name COLLATE NOCASE, id", params
         )
         return [_person(r) for r in rows]
@@ -97,7 +104,7 @@ class Directory:
         return self._people_where("active = 1" if active_only else "1")
 
     def count_people(self) -> int:
-        return int(self.store.query("SELECT count(*) AS n FROM person")[0]["n"])
+        return int(self._rows("SELECT count(*) AS n FROM person")[0]["n"])
 
     def people_by_ids(self, ids: Iterable[int]) -> dict[int, Person]:
         wanted = sorted(set(ids))
@@ -111,7 +118,7 @@ class Directory:
 
     def person_by_phone(self, e164: str) -> Person | None:
         """Who owns this number (mobile or second phone); active people first, then lowest id."""
-        found = self.store.query(
+        found = self._rows(
             "SELECT * FROM person WHERE mobile = ? OR phone2 = ? ORDER BY active DESC, id LIMIT 1",
             [e164, e164],
         )
@@ -191,8 +198,10 @@ class Directory:
             elif key == "notes":
                 out[key] = clean_text(value, "notes", MAX_NOTES_CHARS)
             elif key == "party_id":
-                if value is not None:
-                    self.party(int(value))
+                if value is not None and not self._rows(
+                    "SELECT 1 FROM party WHERE id = ?", [int(value)]
+                ):
+                    raise NotFound(f"no party with id {value}")
                 out[key] = None if value is None else int(value)
             elif key in ("decision_authority", "active"):
                 out[key] = 1 if value else 0
@@ -277,7 +286,7 @@ class Directory:
 
     def _members(self, table: str, key: str) -> dict[int, tuple[int, ...]]:
         out: dict[int, list[int]] = {}
-        for row in self.store.query(
+        for row in self._rows(
             f"SELECT {key} AS owner, person_id FROM {table} ORDER BY {key}, position"
         ):
             out.setdefault(row["owner"], []).append(row["person_id"])
@@ -287,7 +296,7 @@ class Directory:
         seats = self._members("party_member", "party_id")
         return [
             Party(r["id"], r["name"], r["description"], seats.get(r["id"], ()))
-            for r in self.store.query("SELECT * FROM party ORDER BY name COLLATE NOCASE, id")
+            for r in self._rows("SELECT * FROM party ORDER BY name COLLATE NOCASE, id")
         ]
 
     def party(self, ref: str | int) -> Party:
@@ -332,9 +341,7 @@ class Directory:
                 r["description"],
                 members.get(r["id"], ()),
             )
-            for r in self.store.query(
-                "SELECT * FROM specialist_group ORDER BY name COLLATE NOCASE, id"
-            )
+            for r in self._rows("SELECT * FROM specialist_group ORDER BY name COLLATE NOCASE, id")
         ]
 
     def group(self, ref: str | int) -> SpecialistGroup:
@@ -406,21 +413,19 @@ class Directory:
     def _by_ref(self, table: str, text: str) -> list[dict[str, Any]]:
         """The row whose id (a number) or name (any case) is ``text``; an id wins."""
         if text.isdigit():
-            rows = self.store.query(f"SELECT * FROM {table} WHERE id = ?", [int(text)])
+            rows = self._rows(f"SELECT * FROM {table} WHERE id = ?", [int(text)])
             if rows:
                 return rows
-        return self.store.query(f"SELECT * FROM {table} WHERE name = ? COLLATE NOCASE", [text])
+        return self._rows(f"SELECT * FROM {table} WHERE name = ? COLLATE NOCASE", [text])
 
     def _member_ids(self, table: str, key: str, owner: int) -> tuple[int, ...]:
-        rows = self.store.query(
+        rows = self._rows(
             f"SELECT person_id FROM {table} WHERE {key} = ? ORDER BY position", [owner]
         )
         return tuple(r["person_id"] for r in rows)
 
     def _exists(self, table: str, name: str) -> bool:
-        return bool(
-            self.store.query(f"SELECT 1 FROM {table} WHERE name = ? COLLATE NOCASE", [name])
-        )
+        return bool(self._rows(f"SELECT 1 FROM {table} WHERE name = ? COLLATE NOCASE", [name]))
 
     def _set_order(self, table: str, key: str, owner: int, person_ids: Sequence[int]) -> None:
         ids = [int(i) for i in person_ids]

@@ -503,7 +503,10 @@ def _apply_seats(directory: Directory, imported: list[tuple[PersonRow, int]]) ->
 def export_people(directory: Directory, *, delimiter: str = ",") -> str:
     """Every person (inactive too) in the import format, so the file re-imports unchanged."""
     parties = {p.id: p for p in directory.parties()}
-    groups = directory.groups()
+    member_of: dict[int, list[str]] = {}
+    for group in directory.groups():
+        for position, pid in enumerate(group.members, start=1):
+            member_of.setdefault(pid, []).append(f"{group.name}:{position}")
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -512,9 +515,6 @@ def export_people(directory: Directory, *, delimiter: str = ",") -> str:
         seat = ""
         if party is not None and person.id in party.representatives:
             seat = str(party.representatives.index(person.id) + 1)
-        member_of = [
-            f"{g.name}:{g.members.index(person.id) + 1}" for g in groups if person.id in g.members
-        ]
         writer.writerow(
             [
                 person.ext_id or "",
@@ -528,7 +528,7 @@ def export_people(directory: Directory, *, delimiter: str = ",") -> str:
                 "yes" if person.decision_authority else "no",
                 "yes" if person.active else "no",
                 person.notes,
-                "|".join(member_of),
+                "|".join(member_of.get(person.id, [])),
             ]
         )
     return out.getvalue()
