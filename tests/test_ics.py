@@ -155,9 +155,45 @@ def test_unknown_people_and_bad_events_are_reported_by_line_and_uid() -> None:
 def test_a_file_that_is_not_icalendar_is_one_problem_with_its_line() -> None:
     feed = parse_feed(b"BEGIN:VCALENDAR\nVERSION:2.0\nthis is not a content line\n", HEL)
     assert len(feed.problems) == 1 and feed.shifts == ()
-    assert "not valid iCalendar" in str(feed.problems[0])
+    assert str(feed.problems[0]).startswith("line 3: the file is not valid iCalendar")
     empty = parse_feed(b"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\nEND:VCALENDAR\n", HEL)
-    assert [p.message for p in empty.problems] == ["the file has no events"]
+    assert [str(p) for p in empty.problems] == ["the file has no events"]
+    assert [str(p) for p in parse_feed(b" \n", HEL).problems] == ["the file is empty"]
+    latin1 = "BEGIN:VCALENDAR\nVERSION:2.0\nSUMMARY:\xc4ino\n".encode("latin-1")
+    assert [str(p) for p in parse_feed(latin1, HEL).problems] == [
+        "line 3: the file is not UTF-8 text (RFC 5545 requires it)"
+    ]
+
+
+def _one_event(*lines: str) -> bytes:
+    body = "\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", "BEGIN:VEVENT", *lines])
+    return (body + "\nEND:VEVENT\nEND:VCALENDAR\n").encode()
+
+
+def test_times_without_a_known_zone_are_refused_not_guessed() -> None:
+    unknown = parse_feed(
+        _one_event(
+            "UID:u",
+            "DTSTART;TZID=Nowhere/Land:20260310T090000",
+            "DTEND;TZID=Nowhere/Land:20260311T090000",
+            "SUMMARY:On call: Bob Smith",
+        ),
+        HEL,
+    )
+    assert [str(p) for p in unknown.problems] == [
+        'line 4 (UID u): time zone "Nowhere/Land" is neither an IANA name nor defined in the file'
+    ]
+    floating = parse_feed(
+        _one_event(
+            "UID:f", "DTSTART:20260310T090000", "DURATION:PT12H", "SUMMARY:On call: Bob Smith"
+        ),
+        HEL,
+    )
+    assert floating.problems == ()
+    assert floating.shifts[0].starts_at == datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # 09:00 EET
+    assert floating.shifts[0].ends_at == datetime(2026, 3, 10, 19, 0, tzinfo=UTC)
+    no_end = parse_feed(_one_event("UID:n", "DTSTART:20260310T090000Z", "SUMMARY:x"), HEL)
+    assert [p.message for p in no_end.problems] == ["the event has neither DTEND nor DURATION"]
 
 
 def test_a_name_shared_by_two_people_asks_for_an_email() -> None:

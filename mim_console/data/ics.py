@@ -102,10 +102,10 @@ class FeedProblem:
     message: str
 
     def __str__(self) -> str:
-        where = f"line {self.line}"
+        where = f"line {self.line}" if self.line else ""
         if self.uid:
-            where += f" (UID {self.uid})"
-        return f"{where}: {self.message}"
+            where += f" (UID {self.uid})" if where else f"UID {self.uid}"
+        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclass(frozen=True)
@@ -150,15 +150,23 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
 
     ``zone`` reads floating times and all-day dates (the rotation's zone).
     """
-    text = data.decode("utf-8", errors="replace")
+    if not data.strip():
+        return Feed((), (FeedProblem(0, None, "the file is empty"),))
     try:
-        cal = Calendar.from_ical(data)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return Feed(
+            (), (FeedProblem(line, None, "the file is not UTF-8 text (RFC 5545 requires it)"),)
+        )
+    try:
+        cal = Calendar.from_ical(text)
     except ValueError as exc:
         line = _bad_line(text, str(exc))
-        message = f"not valid iCalendar: {exc}"
+        message = f"the file is not valid iCalendar: {exc}"
         return Feed((), (FeedProblem(line, None, message),))
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
-        return Feed((), (FeedProblem(1, None, "not an iCalendar file (no VCALENDAR)"),))
+        return Feed((), (FeedProblem(1, None, "the file is not iCalendar (no VCALENDAR)"),))
     lines = _event_lines(text)
     shifts: list[FeedShift] = []
     problems: list[FeedProblem] = []
@@ -191,6 +199,10 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
         start_value = _value(event, "dtstart")
         if start_value is None:
             problem("the event has no DTSTART")
+            continue
+        unknown_zone = _unknown_tzid(event)
+        if unknown_zone:
+            problem(f'time zone "{unknown_zone}" is neither an IANA name nor defined in the file')
             continue
         try:
             starts_at = _instant(start_value, zone)
@@ -226,6 +238,17 @@ def _value(event: Component, key: str) -> Any:
     """A property's decoded value (``.dt`` for times), None if absent."""
     prop = event.get(key)
     return None if prop is None else getattr(prop, "dt", None)
+
+
+def _unknown_tzid(event: Component) -> str | None:
+    """A TZID the library could not resolve leaves a naive time: refuse to guess its zone."""
+    for key in ("dtstart", "dtend"):
+        prop = event.get(key)
+        tzid = getattr(prop, "params", {}).get("TZID") if prop is not None else None
+        value = getattr(prop, "dt", None)
+        if tzid and isinstance(value, datetime) and value.tzinfo is None:
+            return str(tzid)
+    return None
 
 
 def _addresses(event: Component, key: str) -> list[vCalAddress]:
