@@ -26,7 +26,7 @@ from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.comms import DraftState, chat_payload
 from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
-from mim_console.notifiers.chat import ChatNotifier, ChatRouting, redact
+from mim_console.notifiers.chat import ChatRouting, redact, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.standin import DEFAULT_SENDER
 from mim_console.notifiers.twilio import TwilioNotifier
@@ -362,38 +362,50 @@ async def hooks() -> AsyncIterator[Hooks]:
     await server.runner.cleanup()
 
 
-async def test_chat_publication_queued_then_posted(svc: CommsService, hooks: Hooks) -> None:
+async def test_chat_publication_queued_then_posted(
+    svc: CommsService, hooks: Hooks, notifier: TwilioNotifier
+) -> None:
     seed(svc.ctx.store)
-    svc.add_webhook("ops-slack", "slack", f"{hooks.url}/hooks/slack")
+    svc.add_webhook("ops-slack", "slack", f"{hooks.url}/hooks/old")
     svc.add_webhook("teams", "teams", f"{hooks.url}/hooks/teams")
     version = approved_update(svc, "Update: <b>Payments</b> & cards")
     pub = svc.publish("MI-2026-007", "stakeholder_update", version, "chat")
-    assert pub.queued == 2
+    assert pub.queued == 2 and pub.target == "ops-slack, teams"
     rows = alerts(svc.ctx.store)
     assert {r["channel"] for r in rows} == {"chat"} and {r["purpose"] for r in rows} == {
         "stakeholder"
     }
-    notifier = ChatNotifier()
+    # The outbox names the webhook; its secret URL is looked up when sending.
+    assert sorted(r["to_number"] for r in rows) == ["chat:ops-slack", "chat:teams"]
+    # A URL corrected after queueing applies to the queued post.
+    svc.add_webhook("ops-slack", "slack", f"{hooks.url}/hooks/slack")
+    routing = ChatRouting(notifier, resolve=store_resolver(svc.ctx.store))
+    chat = routing.chat
     try:
         for row in rows:
-            result = await notifier.post(row["to_number"], row["body"])
+            result = await routing.send_sms(row["to_number"], row["body"])
             assert result.sid.startswith("chat-")
         received = dict(hooks.received)
         assert received["slack"] == {"text": "Update: &lt;b&gt;Payments&lt;/b&gt; &amp; cards"}
         assert received["teams"]["text"] == "Update: <b>Payments</b> & cards"
+        assert "old" not in received
 
+        url = f"{hooks.url}/hooks/slack"
         hooks.status = 503
         with pytest.raises(TransientSendError, match="HTTP 503") as transient:
-            await notifier.post(rows[0]["to_number"], rows[0]["body"])
+            await chat.post(url, rows[0]["body"])
         assert transient.value.retry_after == 7
         assert "/hooks/" not in str(transient.value)  # the secret path never shows
         hooks.status = 404
         with pytest.raises(PermanentSendError, match="refused the post"):
-            await notifier.post(rows[0]["to_number"], rows[0]["body"])
+            await chat.post(url, rows[0]["body"])
         with pytest.raises(TransientSendError, match="unreachable"):
-            await notifier.post("http://127.0.0.1:9/hooks/x", "{}")
+            await chat.post("http://127.0.0.1:9/hooks/x", "{}")
+        svc.remove_webhook("teams")
+        with pytest.raises(PermanentSendError, match='chat webhook "teams" no longer exists'):
+            await routing.send_sms("chat:teams", "{}")
     finally:
-        await notifier.aclose()
+        await chat.aclose()
 
 
 async def test_chat_down_then_back_goes_out_through_the_dispatcher(
@@ -417,7 +429,7 @@ async def test_chat_down_then_back_goes_out_through_the_dispatcher(
         drain_s=1.0,
         backoff=BackoffPolicy(base_s=0.05, cap_s=0.2, max_age_min=5),
     )
-    routing = ChatRouting(notifier)
+    routing = ChatRouting(notifier, resolve=store_resolver(svc.ctx.store))
     dispatcher = Dispatcher(svc.ctx.store, routing, config=config, sender=DEFAULT_SENDER)
     task = asyncio.create_task(dispatcher.run())
 

@@ -1,17 +1,20 @@
 """Posting outbox rows of channel ``chat`` to incoming webhooks (Slack, Teams, Mattermost).
 
-The row's ``to_number`` holds the webhook URL and ``body`` the JSON payload built when the
-update was published (``domain.comms.chat_payload``), so the dispatcher needs nothing but this
-module to send one. Errors follow the notifier convention: ``TransientSendError`` (timeouts,
-connection errors, 408/429/5xx: retry later, honouring Retry-After) and ``PermanentSendError``
-(other 4xx: the webhook was removed or refuses the payload; retrying will not help). Messages
-never contain the webhook URL's path, which is its secret.
+The row's ``to_number`` names the webhook (``chat:<name>``, looked up in the ``chat_webhook``
+table when sent, so the secret URL never shows in outbox listings or reports, and a corrected URL
+applies to posts still queued) and ``body`` is the JSON payload built when the update was
+published (``domain.comms.chat_payload``). Errors follow the notifier convention:
+``TransientSendError`` (timeouts, connection errors, 408/429/5xx: retry later, honouring
+Retry-After) and ``PermanentSendError`` (other 4xx: the webhook was removed or refuses the
+payload; retrying will not help). Messages never contain the webhook URL's path, its secret.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -25,15 +28,37 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 
+if TYPE_CHECKING:
+    from mim_console.data.store import Store
+
 TIMEOUT_S = 10.0
 
 
 CHAT_SID_PREFIX = "chat-"
+CHAT_TO_PREFIX = "chat:"
+
+
+def chat_address(name: str) -> str:
+    """What a chat row's ``to_number`` holds: the webhook's name, not its secret URL."""
+    return f"{CHAT_TO_PREFIX}{name}"
 
 
 def is_webhook(to: str) -> bool:
-    """Outbox rows of channel ``chat`` carry the webhook URL where SMS rows carry a number."""
-    return to.startswith(("https://", "http://"))
+    """A chat row's address (``chat:<name>``, or a URL given directly)."""
+    return to.startswith((CHAT_TO_PREFIX, "https://", "http://"))
+
+
+def store_resolver(store: Store) -> Callable[[str], str | None]:
+    """Webhook name → URL from the database, at the moment of sending."""
+
+    def resolve(name: str) -> str | None:
+        with store.read() as db:
+            rows = list(
+                db.query("SELECT url FROM chat_webhook WHERE name = ? COLLATE NOCASE", [name])
+            )
+        return str(rows[0]["url"]) if rows else None
+
+    return resolve
 
 
 def redact(url: str) -> str:
@@ -106,24 +131,44 @@ class ChatRouting:
     """A ``Notifier`` that posts chat rows itself and hands everything else to ``inner``.
 
     Why: the dispatcher sends every non-voice row with ``send_sms(to, body)``; wrapping its
-    notifier (``ChatRouting(TwilioNotifier(...))``) makes chat rows go to their webhook with no
-    change to the dispatcher. A chat post is final once the webhook answers 2xx, so its status is
-    ``delivered`` without polling; webhooks keep no log to reconcile against, so an uncertain
-    post is simply posted again (a duplicate chat message beats a lost update).
+    notifier (``ChatRouting(TwilioNotifier(...), resolve=store_resolver(store))``) makes chat
+    rows go to their webhook with no change to the dispatcher. A chat post is final once the
+    webhook answers 2xx, so its status is ``delivered`` without polling; webhooks keep no log
+    to reconcile against, so an uncertain post is simply posted again (a duplicate chat message
+    beats a lost update).
     """
 
-    def __init__(self, inner: Notifier, chat: ChatNotifier | None = None) -> None:
+    def __init__(
+        self,
+        inner: Notifier,
+        chat: ChatNotifier | None = None,
+        *,
+        resolve: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.inner = inner
         self.chat = chat or ChatNotifier()
+        self.resolve = resolve
+
+    def _url(self, to: str) -> str:
+        if not to.startswith(CHAT_TO_PREFIX):
+            return to
+        name = to[len(CHAT_TO_PREFIX) :]
+        url = self.resolve(name) if self.resolve is not None else None
+        if url is None:
+            raise PermanentSendError(
+                f'chat webhook "{name}" no longer exists: add it again with '
+                "`mim-console comms webhook add` and publish the update again"
+            )
+        return url
 
     async def send_sms(self, to: str, body: str) -> SendResult:
         if is_webhook(to):
-            return await self.chat.post(to, body)
+            return await self.chat.post(self._url(to), body)
         return await self.inner.send_sms(to, body)
 
     async def place_call(self, to: str, twiml: str) -> SendResult:
         if is_webhook(to):
-            raise PermanentSendError(f"{redact(to)} is a chat webhook: it cannot take a call")
+            raise PermanentSendError(f"{to.split('/')[0]} is a chat webhook: it cannot take a call")
         return await self.inner.place_call(to, twiml)
 
     async def message_status(self, sid: str) -> DeliveryStatus:

@@ -38,6 +38,7 @@ from mim_console.domain.comms import (
 )
 from mim_console.domain.incident import Incident, IncidentStatus
 from mim_console.errors import UserError
+from mim_console.notifiers.chat import chat_address
 from mim_console.services.context import Context
 
 TEMPLATE_SUFFIX = ".txt"
@@ -352,7 +353,7 @@ class CommsService:
                 for hook in hooks:
                     drafts.append(
                         AlertDraft(
-                            to_number=hook.url,
+                            to_number=chat_address(hook.name),
                             channel="chat",
                             purpose="stakeholder",
                             body=chat_payload(hook.kind, text),
