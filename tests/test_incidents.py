@@ -327,3 +327,42 @@ def test_the_timeline_is_append_only(svc: IncidentService, ctx: Context) -> None
 def test_markup_in_names_is_stored_as_given(svc: IncidentService, ctx: Context) -> None:
     code = declare(svc, title="[bold red]Cards[/] <b>down</b>")
     assert svc.incident(code).title == "[bold red]Cards[/] <b>down</b>"
+
+
+def add_duty_rotation(ctx: Context, members: list[str]) -> None:
+    """A daily duty-manager rotation starting well before the test's clock."""
+    from datetime import date, time
+
+    from mim_console.data.rotations import RotationSpec, create_rotation
+    from mim_console.domain.rotation import RotationRole, ShiftUnit
+
+    with ctx.store.write() as db:
+        ids = [
+            int(db.execute("SELECT id FROM person WHERE name = ?", [n]).fetchone()[0])
+            for n in members
+        ]
+        spec = RotationSpec(
+            name="Duty managers",
+            shift_unit=ShiftUnit.DAYS,
+            shift_length=1,
+            handoff_time=time(9, 0),
+            timezone="Europe/Helsinki",
+            start_date=date(2026, 1, 1),
+            role=RotationRole.DUTY_MANAGER,
+        )
+        create_rotation(db, spec, ids)
+
+
+def test_the_duty_manager_on_duty_is_paged_and_deputised(
+    svc: IncidentService, ctx: Context
+) -> None:
+    add_duty_rotation(ctx, ["Carol Ops", "Bob Ops"])
+    code = declare(svc)
+    rc = svc.roll_call(code)
+    [dm] = [s for s in rc.seats if s.participant.role.value == "duty_manager"]
+    on_duty = dm.person.name
+    assert on_duty in ("Carol Ops", "Bob Ops")
+    svc.mark_unable(code, [on_duty])
+    other = "Bob Ops" if on_duty == "Carol Ops" else "Carol Ops"
+    seat = next(s for s in svc.roll_call(code).seats if s.person.name == other)
+    assert seat.deputy_for == on_duty and seat.participant.role.value == "duty_manager"

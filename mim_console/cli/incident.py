@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,15 @@ def event_json(e: Event) -> dict[str, Any]:
 
 
 def _hhmm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.strftime("%H:%M:%S")
+    return "" if moment is None else moment.strftime("%H:%M")
 
 
 _ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"}
 
 
-def roll_call_renderable(rc: RollCall, now: datetime) -> Group:
+def roll_call_renderable(
+    rc: RollCall, now: datetime, recent: Sequence[Event] = (), *, phones: bool = False
+) -> Group:
     """The roll call as Rich renderables; every stored text shown literally."""
     inc = rc.incident
     head = Text()
@@ -131,14 +134,17 @@ def roll_call_renderable(rc: RollCall, now: datetime) -> Group:
         if rc.status_due(now):
             spoke.append(" (due)", style="bold")
     table = Table(show_lines=False, title_justify="left")
-    for col in ("person", "role", "party / group", "state", "since", "joined", "note"):
-        table.add_column(col, no_wrap=col != "note")
+    columns = ["person", "role", "party/group", "state", "since", "joined", "note"]
+    if phones:
+        columns.insert(1, "mobile")
+    for col in columns:
+        table.add_column(col, no_wrap=col not in ("note", "party/group"))
     for s in rc.seats:
         p = s.participant
         note = f"deputy for {s.deputy_for}" if s.deputy_for else ""
         if p.role is Role.MRT and s.person.decision_authority:
             note = ("auth " + note).strip()
-        table.add_row(
+        cells: list[Any] = [
             literal(s.person.name),
             _ROLE_SHORT[p.role],
             literal(s.unit),
@@ -146,7 +152,10 @@ def roll_call_renderable(rc: RollCall, now: datetime) -> Group:
             _hhmm(p.state_changed_at),
             _hhmm(p.joined_at),
             literal(note),
-        )
+        ]
+        if phones:
+            cells.insert(1, literal(s.person.mobile))
+        table.add_row(*cells)
     parts: list[Any] = [head, q, spoke, table]
     if rc.standby:
         sb = Text("On standby: ")
@@ -159,6 +168,10 @@ def roll_call_renderable(rc: RollCall, now: datetime) -> Group:
             )
         )
         parts.append(sb)
+    for e in recent:
+        line = Text(f"{e.at:%H:%M:%S} ")
+        line.append_text(literal(f"{e.actor}: {e.text}"))
+        parts.append(line)
     return Group(*parts)
 
 
@@ -213,6 +226,14 @@ def declare(
         emit_json(roll_call_json(rc, ctx.clock()))
     else:
         click.echo(inc.code)
+    missing = ctx.settings.twilio.missing()
+    if missing:
+        warn(
+            "alerts are queued but Twilio is not configured (missing "
+            + ", ".join(missing)
+            + "): nothing is sent until it is; "
+            + f"`mim-console status {inc.code} --phones` lists whom to call"
+        )
 
 
 @main.command()
@@ -247,15 +268,16 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
 
 @main.command()
 @click.argument("incident")
+@click.option("--phones", is_flag=True, help="Show each person's mobile number.")
 @json_option
 @pass_context
-def status(ctx: Context, incident: str, as_json: bool) -> None:
+def status(ctx: Context, incident: str, phones: bool, as_json: bool) -> None:
     """The roll call: who is alerted, joined, unable, on standby; quorum per party."""
     rc = IncidentService(ctx).roll_call(incident)
     if as_json:
         emit_json(roll_call_json(rc, ctx.clock()))
     else:
-        console().print(roll_call_renderable(rc, ctx.clock()))
+        console().print(roll_call_renderable(rc, ctx.clock(), phones=phones))
 
 
 def _roll_call_command(name: str, help_text: str) -> None:
@@ -448,8 +470,9 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
 @click.argument("incident")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Refresh seconds.")
 @click.option("--once", is_flag=True, help="Draw once and exit (for scripts and tests).")
+@click.option("--phones", is_flag=True, help="Show each person's mobile number.")
 @pass_context
-def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
+def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool) -> None:
     """A live roll call in the terminal (not full-screen); also runs the dispatcher."""
     service = IncidentService(ctx)
     code = service.incident(incident).code
@@ -457,7 +480,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
     previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
     try:
         with Live(
-            roll_call_renderable(service.roll_call(code), ctx.clock()),
+            roll_call_renderable(service.roll_call(code), ctx.clock(), service.timeline(code)[-8:]),
             console=console(),
             auto_refresh=False,
         ) as live:
@@ -466,7 +489,9 @@ def watch(ctx: Context, incident: str, interval: float, once: bool) -> None:
                 if runner is None:  # the dispatcher runs the timers when it is there
                     service.tick()
                 rc = service.roll_call(code)
-                live.update(roll_call_renderable(rc, ctx.clock()), refresh=True)
+                recent = service.timeline(code)[-8:]
+                view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones)
+                live.update(view, refresh=True)
     except KeyboardInterrupt:
         pass
     finally:

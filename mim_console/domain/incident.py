@@ -280,15 +280,23 @@ def _minutes(value: float) -> str:
 
 
 def choose_deputy(
-    order: Sequence[int], after: int, active: Collection[int], taken: Collection[int]
+    order: Sequence[int],
+    after: int,
+    active: Collection[int],
+    taken: Collection[int],
+    preferred: Sequence[int | None] = (),
 ) -> int | None:
-    """The next active person after ``after`` in ``order`` who is not already in the incident."""
-    if not order:
-        return None
+    """Who stands in for ``after``: the ``preferred`` people first (the duty board's deputy),
+    then the next active person after ``after`` in ``order``, never someone already paged."""
     start = order.index(after) + 1 if after in order else 0
-    for offset in range(len(order)):
-        candidate = order[(start + offset) % len(order)]
-        if candidate != after and candidate in active and candidate not in taken:
+    rotated = [order[(start + offset) % len(order)] for offset in range(len(order))]
+    for candidate in [*preferred, *rotated]:
+        if (
+            candidate is not None
+            and candidate != after
+            and candidate in active
+            and candidate not in taken
+        ):
             return candidate
     return None
 

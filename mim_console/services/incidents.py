@@ -376,16 +376,33 @@ class IncidentService:
             return
         repo.save_participant(db, replace(p, escalation_step=2))
         order: tuple[int, ...] = ()
+        preferred: list[int | None] = []
         unit_name: str | None = None
+        board = None
+        if p.role is not Role.SPECIALIST:
+            from mim_console.services.duty import load_board
+
+            board = load_board(self.store, now)
         if p.role is Role.MRT and p.party_id is not None:
             party: Party = self.directory.party(p.party_id)
             order, unit_name = tuple(party.representatives), party.name
+            seat = next((s for s in board.seats if s.party.id == party.id), None) if board else None
+            if seat is not None and seat.holder.person is not None:
+                # A rotation's order: whoever the board says deputises for the seat holder.
+                if seat.holder.person.id == person.id and seat.holder.deputy is not None:
+                    preferred.append(seat.holder.deputy.id)
         elif p.role is Role.SPECIALIST and p.group_id is not None:
             group: SpecialistGroup = self.directory.group(p.group_id)
             order, unit_name = tuple(group.members), group.name
+        elif p.role is Role.DUTY_MANAGER and board is not None:
+            unit_name = "the duty-manager rotation"
+            dm = board.duty_manager
+            preferred.append(dm.deputy.id if dm.deputy else None)
+            nxt = board.next_duty_manager.person
+            preferred.append(nxt.id if nxt else None)
         taken = {x.person_id for x in repo.participants(db, inc.id)}
         active = {x.id for x in self.directory.people(active_only=True)}
-        deputy_id = choose_deputy(order, person.id, active, taken)
+        deputy_id = choose_deputy(order, person.id, active, taken, preferred)
         if deputy_id is None:
             where = f" in {unit_name}" if unit_name is not None else ""
             repo.append_event(
