@@ -377,3 +377,41 @@ def test_duty_through_a_real_process(db_path: Path, rotas: Any) -> None:
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
     assert json.loads(out)["duty_manager"]["person"]["name"] == "[bold red]Eve[/]"
+
+
+def test_board_feeds_the_readiness_check(db_path: Path, rotas: dict[str, int]) -> None:
+    from datetime import UTC, datetime
+
+    from mim_console.domain.readiness import ReadinessInput, check
+    from mim_console.services.duty import (
+        has_duty_rotation,
+        load_board,
+        party_rotation_names,
+        rotation_gap_lines,
+    )
+
+    store = Store(db_path)
+    d = Directory(store)
+    d.deactivate_person(rotas["carol"])
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    board = load_board(store, at)
+    gaps = rotation_gap_lines(board)
+    assert gaps["Duty managers"] == []
+    assert gaps["Security seat"][0] == (
+        "2026-03-02 07:00–2026-03-03 02:30 EST: the person on duty is inactive"
+    )
+    data = ReadinessInput(
+        parties=d.parties(),
+        groups=[],
+        people={p.id: p for p in d.people()},
+        duty_rotation_exists=has_duty_rotation(board),
+        rotation_gaps=gaps,
+        party_rotations=party_rotation_names(board),
+    )
+    store.close()
+    assert data.party_rotations == {rotas["security"]: "Security seat"}
+    findings = check(data, at, lambda mobile: None)
+    failing = {(f.check, f.subject) for f in findings if not f.ok}
+    assert ("rotation_gap", "Security seat") in failing
+    assert ("rotation_gap", "Duty managers") not in failing
+    assert ("duty_rotation", "duty managers") not in failing

@@ -62,6 +62,7 @@ class DutyBoard:
     seats: tuple[Seat, ...] = ()
     gaps: tuple[RotationGaps, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    rotations: tuple[Rotation, ...] = ()  # the duty-manager rotation first, then party seats
 
 
 def _unique(order: Sequence[int]) -> tuple[int, ...]:
@@ -196,7 +197,9 @@ def build_board(
                 f"first {first.starts_at.astimezone(rotation.zone):%Y-%m-%d %H:%M %Z} "
                 f"({first.reason})"
             )
-    return DutyBoard(at, zone, now, upcoming, tuple(seats), tuple(gaps), tuple(warnings))
+    return DutyBoard(
+        at, zone, now, upcoming, tuple(seats), tuple(gaps), tuple(warnings), tuple(rotations)
+    )
 
 
 def load_board(store: Store, at: datetime) -> DutyBoard:
@@ -222,8 +225,9 @@ def load_board(store: Store, at: datetime) -> DutyBoard:
 
 
 def rotation_gap_lines(board: DutyBoard) -> dict[str, list[str]]:
-    """Rotation name → gaps in words, the shape ``domain.readiness`` takes."""
-    lines: dict[str, list[str]] = {}
+    """Rotation name → its gaps in words (an empty list: none), as ``domain.readiness`` takes
+    them for ``ReadinessInput.rotation_gaps``."""
+    lines: dict[str, list[str]] = {rotation.name: [] for rotation in board.rotations}
     for item in board.gaps:
         zone = item.rotation.zone
         lines[item.rotation.name] = [
@@ -232,6 +236,16 @@ def rotation_gap_lines(board: DutyBoard) -> dict[str, list[str]]:
             for g in item.gaps
         ]
     return lines
+
+
+def party_rotation_names(board: DutyBoard) -> dict[int, str]:
+    """Party id → the name of the rotation holding its seat (``ReadinessInput.party_rotations``)."""
+    return {seat.party.id: seat.rotation for seat in board.seats if seat.rotation is not None}
+
+
+def has_duty_rotation(board: DutyBoard) -> bool:
+    """``ReadinessInput.duty_rotation_exists``."""
+    return any(r.role.value == "duty_manager" for r in board.rotations)
 
 
 # --- importing an on-call feed ----------------------------------------------------------------
