@@ -118,6 +118,7 @@ def test_demo_is_rich_deterministic_and_refuses_real_data(tmp_path: object) -> N
         d = Directory(store)
         people = d.people()
         assert summary.people == len(people) >= 60
+        assert summary.rotations >= 2  # duty managers plus party seats
         assert len(d.parties()) >= 8 and len(d.groups()) >= 6
         assert len({p.name for p in people}) == len(people)
         assert sum(not p.active for p in people) == 1

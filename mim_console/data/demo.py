@@ -122,7 +122,7 @@ class _People:
         return person.id
 
 
-def seed_demo(store: Store, now: datetime, *, with_rotations: bool = False) -> DemoSummary:
+def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> DemoSummary:
     """Seed the demo organisation in one transaction; refuses a directory that has anyone."""
     directory = Directory(store, default_region="US", clock=lambda: now)
     with store.write() as db:
