@@ -3,12 +3,14 @@ other processes' writes is scheduled only after the previous poll finished."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
 from textual.screen import Screen
 from textual.worker import Worker
 
+from mim_console.data import outbox
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
@@ -42,7 +44,7 @@ class MimScreen(Screen[Any]):
         self._show_outbox(self.mim.outbox)
         self.reload()
         if self.POLL_CHANGES:
-            self.set_timer(POLL_SECONDS, self._poll)
+            self.call_after_refresh(self._poll)
 
     def reload(self) -> None:
         """Start loading the screen's data (in a worker); subclasses override."""
@@ -69,7 +71,21 @@ class MimScreen(Screen[Any]):
         version = self.context.store.data_version()
         changed = self._data_version is not None and version != self._data_version
         self._data_version = version
+        with self.context.store.read() as db:
+            counts = outbox.counts(db)
+        self.app.call_from_thread(self._outbox_counts, counts)
         return changed
+
+    def _outbox_counts(self, counts: dict[str, int]) -> None:
+        """The outbox as the database has it (any process's alerts), every poll."""
+        state = replace(
+            self.mim.outbox,
+            queued=counts.get("queued", 0),
+            failed=counts.get("failed", 0),
+            in_flight=max(self.mim.outbox.in_flight, counts.get("sending", 0)),
+        )
+        self.mim.outbox = state
+        self._show_outbox(state)
 
     async def _poll(self) -> None:
         if not self.is_attached:

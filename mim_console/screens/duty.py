@@ -108,7 +108,7 @@ def load_duty_view(context: Context) -> DutyView:
         elif rc.quorum.reached:
             quorum_words = "✔ quorum"
         else:
-            quorum_words = f"✖ {len(rc.quorum.missing)} party(ies) missing"
+            quorum_words = f"✖ {len(rc.quorum.missing)} short"
         incidents.append(
             IncidentRow(
                 id=inc.id,

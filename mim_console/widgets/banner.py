@@ -31,12 +31,12 @@ class OutboxChanged(Message):
 
 def describe(state: OutboxState) -> tuple[str, str]:
     """The banner's words and its CSS class; the words alone must carry the meaning."""
-    counts = f"outbox: {state.queued} queued · {state.in_flight} in flight · {state.failed} failed"
+    counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
     if not state.configured:
-        return f"⚠ Twilio NOT CONFIGURED: alerts wait in the outbox · {counts}", "-warn"
+        return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
     if state.reachable is False:
         tail = f" ({state.detail})" if state.detail else ""
-        return f"✖ Twilio UNREACHABLE{tail}: alerts wait and retry · {counts}", "-bad"
+        return f"✖ Twilio UNREACHABLE, alerts retry · {counts}{tail}", "-bad"
     if state.failed:
         return f"⚠ Twilio reachable · {counts}", "-warn"
     if state.detail and state.reachable is None:
@@ -48,7 +48,10 @@ def describe(state: OutboxState) -> tuple[str, str]:
 
 class OutboxBanner(Static):
     DEFAULT_CSS = """
-    OutboxBanner { height: 1; width: 1fr; padding: 0 1; background: $panel; }
+    OutboxBanner {
+        height: 1; width: 1fr; padding: 0 1; background: $panel;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     OutboxBanner.-ok { color: $success; }
     OutboxBanner.-warn { background: $warning 30%; text-style: bold; }
     OutboxBanner.-bad { background: $error 40%; text-style: bold reverse; }
