@@ -204,3 +204,12 @@ def test_through_a_real_subprocess(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.md"
     made = cli("report", code, "-o", str(out))
     assert made.returncode == 0 and f"Lessons learnt: {code}" in out.read_text()
+
+
+def test_close_with_an_unwritable_export_changes_nothing(db: Path, tmp_path: Path) -> None:
+    code = declare(db)
+    before = counts(db)
+    result = run(db, "close", code, "--problem-json", str(tmp_path / "nowhere" / "p.json"))
+    assert result.exit_code == 1 and "not a folder" in result.output
+    assert counts(db) == before
+    assert json.loads(run(db, "status", code, "--json").stdout)["incident"]["status"] == "active"

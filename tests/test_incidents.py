@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mim_console.config import BridgeSettings, Settings
 from mim_console.domain import sms
@@ -73,7 +77,7 @@ def reply(ctx: Context, name: str, code: str, meaning: str, body: str = "1") -> 
         cur = db.execute(
             "INSERT INTO inbound (provider_sid, from_number, body, received_at, person_id, "
             "incident_id, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [f"SM{name}{meaning}{body}{person}", mobile(name), body, "2026", person, inc, meaning],
+            [f"SM{uuid.uuid4().hex}", mobile(name), body, "2026", person, inc, meaning],
         )
         return int(cur.lastrowid or 0)
 
@@ -366,3 +370,63 @@ def test_the_duty_manager_on_duty_is_paged_and_deputised(
     other = "Bob Ops" if on_duty == "Carol Ops" else "Carol Ops"
     seat = next(s for s in svc.roll_call(code).seats if s.person.name == other)
     assert seat.deputy_for == on_duty and seat.participant.role.value == "duty_manager"
+
+
+ACTIONS = ("joined", "unable", "release", "recall", "escalate", "tick", "reply_join")
+NAMES = ("Alice Ops", "Dan Biz", "Frank Comms", "Sam Spec", "Tina Spec")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ACTIONS), st.sampled_from(NAMES), st.integers(0, 12)),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_random_roll_call_actions_keep_every_rule(
+    steps: list[tuple[str, str, int]],
+) -> None:
+    """Whatever the duty manager and the timers do, in any order: each action either applies
+    whole or changes nothing; states stay legal; each state change is on the timeline."""
+    with tempfile.TemporaryDirectory() as folder:
+        clock = FakeClock(FROZEN_NOW)
+        settings_ = Settings(db_path=Path(folder) / "mim.db")
+        ctx = Context(settings=settings_, clock=clock, actor="dm")
+        try:
+            seed(ctx.store, clock.now)
+            svc = IncidentService(ctx)
+            code = declare(svc)
+            for action, name, minutes in steps:
+                clock.advance(minutes=minutes)
+                before = snapshot(ctx)
+                try:
+                    if action == "joined":
+                        svc.mark_joined(code, [name])
+                    elif action == "unable":
+                        svc.mark_unable(code, [name])
+                    elif action == "release":
+                        svc.release(code, [name])
+                    elif action == "recall":
+                        svc.recall(code, [name])
+                    elif action == "escalate":
+                        svc.escalate(code, name)
+                    elif action == "tick":
+                        svc.tick()
+                    else:
+                        svc.apply_reply(reply(ctx, name, code, "joining", str(minutes)))
+                except UserError:
+                    assert snapshot(ctx) == before
+                for p in snapshot(ctx)["participant"]:
+                    assert p["state"] in {s.value for s in State}
+                    assert (p["state"] == "standby") == (p["standby_since"] is not None)
+                    if p["state"] == "joined":
+                        assert p["joined_at"] is not None
+            # Replaying the timeline's moves gives every participant's current state.
+            last: dict[int, str] = {}
+            for e in svc.timeline(code):
+                if "participant" in e.data and e.data.get("to"):
+                    last[int(str(e.data["participant"]))] = str(e.data["to"])
+            assert last == {p["id"]: p["state"] for p in snapshot(ctx)["participant"]}
+        finally:
+            ctx.close()

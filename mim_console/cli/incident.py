@@ -398,6 +398,9 @@ def close(
     problem_json: Path | None,
 ) -> None:
     """Close: stand everyone down, record the problem case."""
+    if problem_json is not None and not problem_json.parent.is_dir():
+        # Checked first: a close that cannot write its export must not happen half-way.
+        raise UserError(f"cannot write {problem_json}: {problem_json.parent} is not a folder")
     service = IncidentService(ctx)
     inc = service.close(
         incident,
