@@ -351,6 +351,8 @@ def party_set_reps(ctx: Context, party: str, people: tuple[str, ...], as_json: b
     for pid in updated.representatives:
         if not found[pid].decision_authority:
             warn(f"note: {found[pid].name} has no decision authority")
+        if not found[pid].active:
+            warn(f"note: {found[pid].name} is inactive and will be skipped")
 
 
 @main.group("group")
@@ -369,6 +371,8 @@ def group_add(
 ) -> None:
     """Add a specialist group covering the given categories."""
     group = directory_for(ctx).add_group(name, categories, description)
+    if not group.categories:
+        warn("note: no --category given: declaring an incident will never suggest this group")
     if as_json:
         emit_json(group_json(group, {}))
     else:
