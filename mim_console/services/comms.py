@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import phonenumbers
 from sqlite_utils import Database
@@ -22,6 +21,7 @@ from sqlite_utils import Database
 from mim_console.data import comms as repo
 from mim_console.data import incidents as incidents_repo
 from mim_console.data.outbox import AlertDraft, enqueue
+from mim_console.data.store import Store
 from mim_console.domain import templates
 from mim_console.domain.comms import (
     CHAT_KINDS,
@@ -65,7 +65,7 @@ class CommsService:
         self.ctx = ctx
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.ctx.store
 
     # --- templates ----------------------------------------------------------------------
