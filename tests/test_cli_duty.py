@@ -363,6 +363,17 @@ def test_bad_input_is_explained_and_changes_nothing(
     assert as_json(db_path, "rota", "list") == before
 
 
+def test_before_a_rotation_starts_nobody_is_on_duty_and_the_first_is_next(
+    db_path: Path, rotas: Any
+) -> None:
+    board = as_json(db_path, "duty", "--at", "2024-06-01T12:00:00Z")
+    assert board["duty_manager"]["person"] is None
+    assert board["duty_manager"]["note"] == "the rotation has not started"
+    assert board["duty_manager"]["until"] == "2026-03-02T07:00:00+00:00"
+    assert board["next_duty_manager"]["person"]["name"] == "Aino Virtanen"
+    assert board["next_duty_manager"]["since"] == "2026-03-02T07:00:00+00:00"
+
+
 def test_duty_without_any_rotation_says_so(db_path: Path, org: Any) -> None:
     board = as_json(db_path, "duty", "--at", "2026-03-10T12:00:00Z")
     assert board["duty_manager"]["person"] is None

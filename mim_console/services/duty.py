@@ -130,7 +130,18 @@ def rotation_duty(
             until=until,
             override=piece.override_id is not None,
         )
-    if not handoffs:
+    if not handoffs and at < rotation.starts_at and rotation.members:
+        first = rotation.piece_at(rotation.starts_at)
+        upcoming = _holder(
+            order,
+            first.person_id,
+            people,
+            active,
+            since=rotation.starts_at,
+            until=first.ends_at,
+            override=first.override_id is not None,
+        )
+    elif not handoffs:
         upcoming = OnDuty(None, note="no handoff in the next 400 days")
     else:
         following = rotation.handoffs(at, 2, within=HANDOFF_HORIZON)
