@@ -499,9 +499,15 @@ async def test_control_endpoint_drives_the_stand_in(
     assert [m["body"] for m in state["messages"]] == ["hi", "2"]
     async with http.post(control + "down", json={"for_seconds": 0.3}) as r:
         assert r.status == 200
-    await asyncio.sleep(0.15)
+    for _ in range(100):
+        if not standin.is_up:
+            break
+        await asyncio.sleep(0.02)
     assert not standin.is_up
-    await asyncio.sleep(0.5)
+    for _ in range(200):  # back after 0.3 s; allow for a loaded machine
+        if standin.is_up:
+            break
+        await asyncio.sleep(0.05)
     assert standin.is_up
 
 

@@ -28,7 +28,6 @@ import math
 import random
 import re
 import secrets
-import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -240,12 +239,14 @@ class StandIn:
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        if self.port == 0:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind((self.host, 0))
-                self.port = probe.getsockname()[1]
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        if self.port == 0:  # keep the port the system chose, so a restart comes back on it
+            self.port = int(runner.addresses[0][1])
         self._runner, self._site = runner, site
         return self
 

@@ -31,7 +31,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http import AsyncHttpClient
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -390,6 +394,10 @@ class TwilioNotifier:
             raise TransientSendError(f"Twilio did not answer within {self.timeout:g} s") from None
         except (aiohttp.ClientError, httpx.TransportError, OSError) as exc:
             raise TransientSendError(f"could not reach Twilio: {_network_reason(exc)}") from None
+        except TwilioServiceException as exc:  # RFC 9457 problem details
+            words = str(exc.detail or exc.title or "")
+            problem = TwilioRestException(int(exc.status), "", f"refused: {words}", exc.code)
+            raise self._classify(problem, slot) from None
         except TwilioException as exc:
             refused = _page_refusal(exc)
             if refused is not None:

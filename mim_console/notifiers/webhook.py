@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -82,16 +81,13 @@ class KeypressReceiver:
     async def start(self) -> KeypressReceiver:
         runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await runner.setup()
-        if self.port == 0:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind((self.host, 0))
-                self.port = int(probe.getsockname()[1])
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
         except OSError:
             await runner.cleanup()
             raise
+        self.port = int(runner.addresses[0][1])
         self._runner = runner
         return self
 
