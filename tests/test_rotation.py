@@ -413,3 +413,55 @@ def test_gaps_are_exactly_where_nobody_active_is_on_duty(
     for piece in r.pieces(at, at + horizon):
         inside = any(g.starts_at <= piece.starts_at < g.ends_at for g in gaps)
         assert inside == (piece.person_id not in active)
+
+
+def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(instant, offset before, offset after) of each UTC-offset change in ``year``."""
+    found = []
+    day = datetime(year, 1, 1, 12, tzinfo=UTC)
+    while day.year == year:
+        nxt = day + timedelta(days=1)
+        before, after = day.astimezone(zone).utcoffset(), nxt.astimezone(zone).utcoffset()
+        assert before is not None and after is not None
+        if before != after:
+            lo, hi = 0, 86400
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if (day + timedelta(seconds=mid)).astimezone(zone).utcoffset() == after:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            found.append((day + timedelta(seconds=lo), before, after))
+        day = nxt
+    return found
+
+
+@pytest.mark.parametrize(
+    "zone_name",
+    ["Europe/Helsinki", "America/New_York", "Australia/Lord_Howe", "Europe/Dublin",
+     "America/St_Johns", "America/Santiago"],
+)  # fmt: skip
+def test_a_daily_handoff_inside_every_skipped_or_repeated_hour_follows_the_rule(
+    zone_name: str,
+) -> None:
+    zone = ZoneInfo(zone_name)
+    checked = 0
+    for year in range(2024, 2028):
+        for instant, before, after in _transitions(zone, year):
+            if after > before:  # skipped wall times: [instant+before, instant+after)
+                wall = (instant + before).replace(tzinfo=None) + (after - before) / 2
+                expected = instant  # the moment the clock jumps
+            else:  # repeated wall times: [instant+after, instant+before)
+                wall = (instant + after).replace(tzinfo=None) + (before - after) / 2
+                expected = (wall - before).replace(tzinfo=UTC)  # the first occurrence
+            r = rot(
+                timezone=zone_name,
+                handoff_time=wall.time(),
+                start_date=wall.date() - timedelta(days=3),
+            )
+            assert r.boundary(3) == expected, (zone_name, instant)
+            assert r.boundary(2) < r.boundary(3) < r.boundary(4)
+            assert r.on_duty(expected - timedelta(seconds=1)) == r.member_for(2)
+            assert r.on_duty(expected) == r.member_for(3)
+            checked += 1
+    assert checked >= 8  # two changes a year in each of these zones
