@@ -102,7 +102,12 @@ def event_json(e: Event) -> dict[str, Any]:
 
 
 def _hhmm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.strftime("%H:%M")
+    return "" if moment is None else _local(moment).strftime("%H:%M")
+
+
+def _local(moment: datetime) -> datetime:
+    """Stored UTC, shown in the console's own time zone (the duty manager's wall clock)."""
+    return moment.astimezone()
 
 
 _ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"}
@@ -118,7 +123,7 @@ def roll_call_renderable(
         head.append("EXERCISE ", style="bold reverse")
     head.append(f"{inc.code} ", style="bold")
     head.append_text(literal(f"[{inc.reply_code}] {inc.severity} {inc.title}"))
-    head.append(f"  ({inc.status.value}, declared {inc.declared_at:%Y-%m-%d %H:%M} UTC)")
+    head.append(f"  ({inc.status.value}, declared {_local(inc.declared_at):%Y-%m-%d %H:%M %Z})")
     q = Text("Quorum: ")
     q.append(
         "REACHED" if rc.quorum.reached else "not yet", style="bold" if rc.quorum.reached else ""
@@ -130,7 +135,7 @@ def roll_call_renderable(
     spoke = Text("Spokesperson: ")
     spoke.append_text(literal(rc.spokesperson.name if rc.spokesperson else "-"))
     if inc.next_status_at:
-        spoke.append(f"   next status {inc.next_status_at:%H:%M} UTC")
+        spoke.append(f"   next status {_local(inc.next_status_at):%H:%M %Z}")
         if rc.status_due(now):
             spoke.append(" (due)", style="bold")
     table = Table(show_lines=False, title_justify="left")
@@ -169,7 +174,7 @@ def roll_call_renderable(
         )
         parts.append(sb)
     for e in recent:
-        line = Text(f"{e.at:%H:%M:%S} ")
+        line = Text(f"{_local(e.at):%H:%M:%S} ")
         line.append_text(literal(f"{e.actor}: {e.text}"))
         parts.append(line)
     return Group(*parts)
@@ -251,7 +256,7 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
         return
     print_table(
         "Incidents",
-        ["code", "reply", "status", "severity", "title", "declared (UTC)"],
+        ["code", "reply", "status", "severity", "title", "declared"],
         [
             (
                 ("EXERCISE " if i.exercise else "") + i.code,
@@ -259,7 +264,7 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
                 i.status.value,
                 i.severity,
                 i.title,
-                f"{i.declared_at:%Y-%m-%d %H:%M}",
+                f"{_local(i.declared_at):%Y-%m-%d %H:%M %Z}",
             )
             for i in found
         ],
@@ -349,7 +354,7 @@ def note(ctx: Context, incident: str, text: str) -> None:
 def status_report(ctx: Context, incident: str, text: str, next_in: float | None) -> None:
     """Log the spokesperson's status report and when the next one comes."""
     inc = IncidentService(ctx).status_report(incident, text, next_in)
-    due = f"; next status at {inc.next_status_at:%H:%M} UTC" if inc.next_status_at else ""
+    due = f"; next status at {_local(inc.next_status_at):%H:%M %Z}" if inc.next_status_at else ""
     say(f"status report logged{due}")
 
 
@@ -464,8 +469,8 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
         return
     print_table(
         "Timeline",
-        ["at (UTC)", "kind", "who", "what"],
-        [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.actor, e.text) for e in found],
+        ["at", "kind", "who", "what"],
+        [(f"{_local(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
     )
 
 

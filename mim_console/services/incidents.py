@@ -76,7 +76,9 @@ class IncidentService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
-        self.directory = Directory(ctx.store)
+        self.directory = Directory(
+            ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock
+        )
 
     # --- lookups ----------------------------------------------------------------------
 
