@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from mim_console.cli import main
@@ -149,3 +152,31 @@ def test_real_subprocess_import_and_people_json(db_path: Path, tmp_path: Path) -
     store = Store(db_path)
     assert len(Directory(store).people()) == 3
     store.close()
+
+
+@pytest.mark.slow
+def test_killed_import_leaves_the_database_as_it_was(db_path: Path, tmp_path: Path) -> None:
+    """SIGKILL in the middle of a real import: afterwards nobody or everybody is there."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from import_people import make_csv  # type: ignore[import-not-found]
+
+    store = Store(db_path)
+    Directory(store).add_person("Existing", "0401234567", email="x@example.org")
+    store.close()
+    csv_file = tmp_path / "big.csv"
+    csv_file.write_text(make_csv(8000), encoding="utf-8")
+    env = {**os.environ, "MIM_CONSOLE_DB": str(db_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mim_console", "import", "people", str(csv_file)],
+        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(3.0)  # well into the rows, well before the end
+        still_running = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    count = len(people_rows(db_path))
+    assert count in (1, 8001)
+    if still_running:
+        assert count == 1
