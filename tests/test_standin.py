@@ -28,6 +28,7 @@ from mim_console.notifiers.standin import (
     DEFAULT_SENDER,
     StandIn,
     ThreadedStandIn,
+    Timing,
     segments,
 )
 from tests.conftest import shared_path
@@ -287,11 +288,12 @@ async def test_list_filters(standin: StandIn, http: aiohttp.ClientSession) -> No
 
 
 async def test_call_list_filters(standin: StandIn, http: aiohttp.ClientSession) -> None:
+    standin.timing = Timing(call_ringing=1, call_answered=60)
     url = standin.url + BASE + "/Calls.json"
     for to in (ALICE, BOB):
         form = {"To": to, "From": DEFAULT_SENDER, "Twiml": "<Response/>"}
         assert (await _post(http, url, form))[0] == 201
-    standin.advance(1)
+    standin.advance(10)
     _, to_bob = await _get(http, url, {"To": BOB})
     assert [c["to"] for c in to_bob["calls"]] == [BOB]
     today = standin.now().strftime("%Y-%m-%d")
@@ -340,9 +342,9 @@ async def test_scripted_replies_times_and_never(
     await _send(standin, http, ALICE)
     await _send(standin, http, ALICE)
     await _send(standin, http, BOB)
-    standin.advance(29)
+    standin.advance(20)
     assert standin.messages(direction="inbound") == []
-    standin.advance(2)
+    standin.advance(11)
     (reply,) = standin.messages(direction="inbound")
     assert (reply.from_, reply.to, reply.body) == (ALICE, DEFAULT_SENDER, "1")
     standin.advance(3600)

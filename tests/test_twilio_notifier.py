@@ -14,11 +14,20 @@ from mim_console.config import TwilioSettings
 from mim_console.domain.twilio_errors import describe, describe_http
 from mim_console.errors import UserError
 from mim_console.notifiers.base import Notifier, PermanentSendError, TransientSendError
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn
+from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier, _retry_after
 from mim_console.notifiers.voice import alert_twiml
 from tests.twilio_fixtures import standin_twilio_settings
 
+# Status steps far apart, so a loaded machine cannot skip one between two requests.
+SLOW = Timing(
+    sms_sent=10,
+    sms_delivered=20,
+    call_ringing=10,
+    call_answered=20,
+    call_completed=40,
+    call_gave_up=50,
+)
 ALICE = "+358401234567"
 BOB = "+358407654321"
 
@@ -49,15 +58,16 @@ def test_unconfigured_settings_name_what_is_missing() -> None:
 async def test_send_sms_is_accepted_and_progresses(
     standin: StandIn, notifier: TwilioNotifier
 ) -> None:
+    standin.timing = SLOW
     result = await notifier.send_sms(ALICE, "MI-2026-001: payments down. Reply 1 to join.")
     assert result.sid.startswith("SM") and len(result.sid) == 34
     assert result.status == "queued"
     (stored,) = standin.messages(direction="outbound-api")
     assert (stored.to, stored.from_, stored.sid) == (ALICE, DEFAULT_SENDER, result.sid)
     assert (await notifier.message_status(result.sid)).status == "queued"
-    standin.advance(0.5)
+    standin.advance(15)
     assert (await notifier.message_status(result.sid)).status == "sent"
-    standin.advance(1.0)
+    standin.advance(10)
     assert (await notifier.message_status(result.sid)).status == "delivered"
 
 
@@ -76,15 +86,17 @@ async def test_undelivered_status_carries_error_code(
 async def test_voice_call_progresses_to_final_outcome(
     standin: StandIn, notifier: TwilioNotifier
 ) -> None:
+    standin.timing = SLOW
     standin.call_outcome(BOB, "no-answer")
     twiml = alert_twiml("MI-2026-001 payments down", None)
     joined = await notifier.place_call(ALICE, twiml)
     missed = await notifier.place_call(BOB, twiml)
     assert joined.sid.startswith("CA")
     assert standin.calls(to=ALICE)[0].twiml == twiml
-    standin.advance(1)
+    assert (await notifier.call_status(joined.sid)).status == "queued"
+    standin.advance(15)
     assert (await notifier.call_status(joined.sid)).status == "ringing"
-    standin.advance(5)
+    standin.advance(10)
     assert (await notifier.call_status(joined.sid)).status == "in-progress"
     standin.advance(60)
     assert (await notifier.call_status(joined.sid)).status == "completed"
@@ -95,12 +107,12 @@ async def test_inbound_since_returns_only_replies_newest_first(
     standin: StandIn, notifier: TwilioNotifier
 ) -> None:
     since = _since()
-    standin.script_reply(ALICE, "1", after=2)
-    standin.script_reply(BOB, " no ", after=4)
+    standin.script_reply(ALICE, "1", after=20)
+    standin.script_reply(BOB, " no ", after=40)
     await notifier.send_sms(ALICE, "alert")
     await notifier.send_sms(BOB, "alert")
     assert await notifier.inbound_since(since) == []
-    standin.advance(10)
+    standin.advance(60)
     replies = await notifier.inbound_since(since)
     assert [(r.from_number, r.body) for r in replies] == [(BOB, " no "), (ALICE, "1")]
     assert all(r.to_number == DEFAULT_SENDER for r in replies)
@@ -232,11 +244,11 @@ async def test_malformed_number_is_refused_by_twilio_as_21211(notifier: TwilioNo
 
 async def test_timeout_is_bounded_and_transient(standin: StandIn) -> None:
     notifier = TwilioNotifier(standin_twilio_settings(standin.url), timeout=0.3)
-    standin.fault("timeout", hold=5)
+    standin.fault("timeout", hold=30)
     started = time.monotonic()
     with pytest.raises(TransientSendError) as info:
         await notifier.send_sms(ALICE, "x")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # bounded by the 0.3 s timeout, not the 30 s hold
     assert "0.3 s" in str(info.value)
     await notifier.aclose()
     assert standin.messages() == []
