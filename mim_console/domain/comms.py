@@ -16,6 +16,12 @@ from enum import StrEnum
 KINDS = ("stakeholder_update", "press_release")
 CHANNELS = ("sms", "chat", "manual")
 CHAT_KINDS = ("slack", "teams", "mattermost")
+CHAT_TO_PREFIX = "chat:"
+
+
+def chat_address(name: str) -> str:
+    """What a chat outbox row's ``to_number`` holds: the webhook's name, not its secret URL."""
+    return f"{CHAT_TO_PREFIX}{name}"
 
 
 class DraftState(StrEnum):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from mim_console.domain.comms import CHAT_TO_PREFIX
 from mim_console.notifiers.base import (
     DeliveryStatus,
     InboundMessage,
@@ -35,12 +36,6 @@ TIMEOUT_S = 10.0
 
 
 CHAT_SID_PREFIX = "chat-"
-CHAT_TO_PREFIX = "chat:"
-
-
-def chat_address(name: str) -> str:
-    """What a chat row's ``to_number`` holds: the webhook's name, not its secret URL."""
-    return f"{CHAT_TO_PREFIX}{name}"
 
 
 def is_webhook(to: str) -> bool:

@@ -32,13 +32,13 @@ from mim_console.domain.comms import (
     Publication,
     StakeholderList,
     TemplateInfo,
+    chat_address,
     chat_payload,
     diff,
     kind_label,
 )
 from mim_console.domain.incident import Incident, IncidentStatus
 from mim_console.errors import UserError
-from mim_console.notifiers.chat import chat_address
 from mim_console.services.context import Context
 
 TEMPLATE_SUFFIX = ".txt"
