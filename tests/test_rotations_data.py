@@ -56,6 +56,7 @@ def test_create_and_read_back(store: Store, people: list[int]) -> None:
     ("changes", "message"),
     [
         ({"name": "  "}, "a rotation needs a name"),
+        ({"name": "x" * 500}, "rotation name is too long"),
         ({"handoff_weekday": None}, "weekly shifts need a handoff weekday"),
         ({"shift_unit": ShiftUnit.DAYS}, "weekday is for weekly shifts only"),
         ({"timezone": "Europe/Helsinky"}, 'time zone "Europe/Helsinky"'),

@@ -16,6 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
+from mim_console.domain.people import clean_name, clean_text
 from mim_console.domain.rotation import (
     Override,
     Rotation,
@@ -177,6 +178,7 @@ class RotationSpec:
     def check(self) -> Rotation:
         if not self.name.strip():
             raise UserError("a rotation needs a name")
+        clean_name(self.name, "rotation name")
         if self.shift_unit == ShiftUnit.WEEKS and self.handoff_weekday is None:
             raise UserError(f"rotation {self.name}: weekly shifts need a handoff weekday")
         if self.shift_unit != ShiftUnit.WEEKS and self.handoff_weekday is not None:
@@ -271,6 +273,7 @@ def add_override(
     source_uid: str | None = None,
 ) -> Override:
     Override(0, person_id, starts_at, ends_at)  # checks order and time zones
+    reason = clean_text(reason, "reason", 500)
     rotation_by_id(db, rotation_id)
     _check_people(db, [person_id])
     try:
