@@ -524,6 +524,8 @@ def test_threaded_stand_in_serves_the_sync_sdk(threaded_standin: ThreadedStandIn
     threaded_standin.come_up()
     fetched = client.messages(message.sid).fetch()
     assert fetched.body == "sync"
+    threaded_standin.timing = Timing(sms_sent=3600)
+    assert threaded_standin.standin.timing.sms_sent == 3600
     assert [m.body for m in threaded_standin.messages()] == ["sync"]
 
 

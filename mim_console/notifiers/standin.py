@@ -1014,6 +1014,9 @@ def _error(
     )
 
 
+_HANDLE_FIELDS = frozenset({"standin", "_loop", "_ready", "_error", "_thread"})
+
+
 class ThreadedStandIn:
     """A stand-in on its own loop in a daemon thread; control methods pass straight through."""
 
@@ -1058,6 +1061,13 @@ class ThreadedStandIn:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.standin, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``handle.timing = …`` must reach the stand-in, not stop at the handle."""
+        if name in _HANDLE_FIELDS:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.standin, name, value)
 
     def __enter__(self) -> ThreadedStandIn:
         return self
