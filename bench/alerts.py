@@ -4,8 +4,8 @@ TwilioNotifier → the stand-in (in its own process, so its CPU is not counted h
 For 50 and 100 in flight: wall time from the commit of 500 alerts until all are accepted (their
 SIDs stored), against the floor (alerts / in flight × latency); when the first request reached
 the stand-in after the commit; and this process's CPU time per alert (dispatcher bookkeeping,
-SQLite writes, the SDK and aiohttp together). Then, for comparison, a plain sequential loop over
-the SDK's default synchronous client.
+SQLite writes, the SDK and aiohttp together). For comparison, in the same run: the same creates
+through the SDK alone (no outbox), and a plain sequential loop over the SDK's synchronous client.
 
 Run: ``python bench/alerts.py [--alerts 500] [--latency-ms 150] [--rounds 3] [--sequential 40]``.
 """
@@ -98,6 +98,33 @@ async def _fan_out(url: str, alerts: int, in_flight: int) -> tuple[float, float,
     return wall, (first - committed).total_seconds() * 1000, cpu
 
 
+async def _raw(url: str, alerts: int, in_flight: int) -> tuple[float, float, float]:
+    """The same creates with no outbox, lease or bookkeeping: what the dispatcher adds to."""
+    settings = TwilioSettings(
+        account_sid=DEFAULT_ACCOUNT_SID,
+        auth_token=DEFAULT_AUTH_TOKEN,
+        sender=DEFAULT_SENDER,
+        api_url=url,
+    )
+    notifier = TwilioNotifier(settings, timeout=30)
+    await notifier.send_sms("+358400000000", "warm-up")
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await notifier.send_sms(f"+3584{i:08d}", "MI-2026-007 bench alert. Reply 1 to join.")
+
+    _control(url, "clear_log")
+    cpu0, wall0, started = time.process_time(), time.perf_counter(), utcnow()
+    await asyncio.gather(*(one(i) for i in range(alerts)))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    await notifier.aclose()
+    log = _control(url, "log")
+    assert isinstance(log, list)
+    first = min(from_iso(e["at"]) for e in log if e["method"] == "POST")
+    return wall, cpu, (first - started).total_seconds() * 1000
+
+
 def _sequential(url: str, requests: int) -> float:
     client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
     client.api.base_url = url
@@ -137,9 +164,10 @@ def main() -> None:
         print(f"{args.alerts} SMS alerts, {args.latency_ms:g} ms latency, median of {args.rounds}")
         print()
         print(
-            "| in flight | wall (s) | floor (s) | × floor | first request (ms) | CPU ms / alert |"
+            "| path | in flight | wall (s) | floor (s) | × floor | first request (ms) "
+            "| CPU ms / alert |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for in_flight in (50, 100):
             floor = args.alerts / in_flight * latency
             runs = []
@@ -150,15 +178,26 @@ def main() -> None:
             first = statistics.median(r[1] for r in runs)
             cpu_ms = statistics.median(r[2] for r in runs) / args.alerts * 1000
             print(
-                f"| {in_flight} | {wall:.2f} | {floor:.2f} | {wall / floor:.2f} | "
+                f"| dispatcher | {in_flight} | {wall:.2f} | {floor:.2f} | {wall / floor:.2f} | "
                 f"{first:.0f} | {cpu_ms:.2f} |"
+            )
+            raw = []
+            for _ in range(args.rounds):
+                _control(url, "reset")
+                raw.append(asyncio.run(_raw(url, args.alerts, in_flight)))
+            wall = statistics.median(r[0] for r in raw)
+            cpu_ms = statistics.median(r[1] for r in raw) / args.alerts * 1000
+            first = statistics.median(r[2] for r in raw)
+            print(
+                f"| SDK alone (no outbox) | {in_flight} | {wall:.2f} | {floor:.2f} | "
+                f"{wall / floor:.2f} | {first:.0f} | {cpu_ms:.2f} |"
             )
         if args.sequential:
             _control(url, "reset")
             per = _sequential(url, args.sequential) / args.sequential
             total = per * args.alerts
             print(
-                f"| sync SDK, sequential | {total:.1f} (from {args.sequential}) | "
+                f"| sync SDK, sequential | 1 | {total:.1f} (from {args.sequential}) | "
                 f"{args.alerts * latency:.1f} | {total / (args.alerts * latency):.2f} | | |"
             )
     finally:

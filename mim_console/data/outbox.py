@@ -109,53 +109,38 @@ _DISPLAY_FROM = (
 )
 
 
-def _alert(row: Any) -> Alert:
-    keys = row.keys()
+_PLAIN_COLUMNS = _COLUMNS.replace("a.", "")
+
+
+def _alert(v: Any) -> Alert:
+    """From a row in ``_COLUMNS`` order (plus the two display columns, when selected)."""
     return Alert(
-        id=row["id"],
-        to_number=row["to_number"],
-        channel=row["channel"],
-        purpose=row["purpose"],
-        body=row["body"],
-        status=row["status"],
-        attempts=row["attempts"],
-        created_at=from_iso(row["created_at"]),
-        next_attempt_at=from_iso(row["next_attempt_at"]),
-        incident_id=row["incident_id"],
-        person_id=row["person_id"],
-        provider_sid=row["provider_sid"],
-        claimed_at=_when(row["claimed_at"]),
-        claimed_by=row["claimed_by"],
-        uncertain=bool(row["uncertain"]),
-        sent_at=_when(row["sent_at"]),
-        final_at=_when(row["final_at"]),
-        last_error_code=row["last_error_code"],
-        last_error=row["last_error"],
-        incident_code=row["incident_code"] if "incident_code" in keys else None,
-        person_name=row["person_name"] if "person_name" in keys else None,
+        id=v[0],
+        to_number=v[1],
+        channel=v[2],
+        purpose=v[3],
+        body=v[4],
+        status=v[5],
+        attempts=v[6],
+        created_at=from_iso(v[7]),
+        next_attempt_at=from_iso(v[8]),
+        incident_id=v[9],
+        person_id=v[10],
+        provider_sid=v[11],
+        claimed_at=_when(v[12]),
+        claimed_by=v[13],
+        uncertain=bool(v[14]),
+        sent_at=_when(v[15]),
+        final_at=_when(v[16]),
+        last_error_code=v[17],
+        last_error=v[18],
+        incident_code=v[19] if len(v) > 19 else None,
+        person_name=v[20] if len(v) > 20 else None,
     )
 
 
 def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[Alert]:
-    cursor = db.conn.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [_alert(_Row(names, values)) for values in cursor.fetchall()]
-
-
-class _Row:
-    """A tiny mapping over a result tuple (the shared connection has no row factory)."""
-
-    __slots__ = ("_index", "_values")
-
-    def __init__(self, names: list[str], values: tuple[Any, ...]) -> None:
-        self._index = {name: i for i, name in enumerate(names)}
-        self._values = values
-
-    def keys(self) -> Iterable[str]:
-        return self._index.keys()
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[self._index[key]]
+    return [_alert(values) for values in db.conn.execute(sql, list(params)).fetchall()]
 
 
 def enqueue(db: Database, drafts: list[AlertDraft], now: datetime) -> list[int]:
@@ -192,33 +177,16 @@ def claim_due(
     if limit <= 0 or not lease_mod.holds(db, holder, now, lease_name):
         return []
     stamp = to_iso(now)
-    due = _rows(
+    claimed = _rows(
         db,
-        f"SELECT {_COLUMNS} FROM alert a WHERE a.status = 'queued' AND a.next_attempt_at <= ? "
-        "AND a.channel IN ('sms', 'voice') ORDER BY a.next_attempt_at, a.id LIMIT ?",
-        [stamp, limit],
-    )
-    if not due:
-        return []
-    ids = [a.id for a in due]
-    marks = ",".join("?" * len(ids))
-    db.execute(
         "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
-        f"attempts = attempts + 1 WHERE id IN ({marks})",
-        [stamp, holder, *ids],
+        "attempts = attempts + 1 WHERE id IN (SELECT id FROM alert WHERE status = 'queued' "
+        "AND next_attempt_at <= ? AND channel IN ('sms', 'voice') "
+        f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_PLAIN_COLUMNS}",
+        [stamp, holder, stamp, limit],
     )
-    return [
-        Alert(
-            **{
-                **a.__dict__,
-                "status": "sending",
-                "claimed_at": now,
-                "claimed_by": holder,
-                "attempts": a.attempts + 1,
-            }
-        )
-        for a in due
-    ]
+    # RETURNING gives no order: oldest due first, as selected.
+    return sorted(claimed, key=lambda a: (a.next_attempt_at, a.id))
 
 
 def mark_accepted(
@@ -246,6 +214,32 @@ def mark_accepted(
         ],
     )
     return cursor.rowcount == 1
+
+
+def mark_accepted_many(
+    db: Database, answers: Iterable[tuple[int, str, str, datetime]], poll_after_s: float = 2.0
+) -> None:
+    """``mark_accepted`` for (alert id, SID, provider status, when) in one statement."""
+    params = []
+    for alert_id, sid, status, at in answers:
+        stored = provider_status(status)
+        final = stored in FINAL_STATUSES
+        params.append(
+            [
+                stored,
+                sid,
+                to_iso(at),
+                to_iso(at) if final else None,
+                None if final else to_iso(at + timedelta(seconds=poll_after_s)),
+                alert_id,
+            ]
+        )
+    db.conn.executemany(
+        "UPDATE alert SET status = ?, provider_sid = ?, sent_at = ?, uncertain = 0, "
+        "last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ? "
+        "WHERE id = ? AND provider_sid IS NULL",
+        params,
+    )
 
 
 def mark_retry(
