@@ -41,6 +41,16 @@ def _settings(url: str) -> TwilioSettings:
     )
 
 
+def _cpu_of(pid: int) -> float | None:
+    """CPU seconds used so far by another process (Linux /proc), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _control(url: str, action: str) -> None:
     request = urllib.request.Request(
         f"{url}/_standin/{action}", data=b"{}", headers={"Content-Type": "application/json"}
@@ -104,22 +114,34 @@ def main() -> None:
         )
         print(f"{args.requests} creates, {args.latency_ms:g} ms latency, median of {args.rounds}")
         print()
-        print("| transport | in flight | wall (s) | floor (s) | × floor | CPU ms / request |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| transport | in flight | wall (s) | floor (s) | × floor | CPU ms / request "
+            "| stand-in CPU ms / request |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for in_flight in (50, 100):
             floor = args.requests / in_flight * latency
             for transport in ("aiohttp", "httpx"):
-                walls, cpus = [], []
+                walls, cpus, server_cpus = [], [], []
                 for _ in range(args.rounds):
                     _control(url, "reset")
+                    before = _cpu_of(server.pid)
                     wall, cpu = asyncio.run(_fan_out(url, transport, args.requests, in_flight))
+                    after = _cpu_of(server.pid)
                     walls.append(wall)
                     cpus.append(cpu)
+                    if before is not None and after is not None:
+                        server_cpus.append(after - before)
                 wall = statistics.median(walls)
                 cpu_ms = statistics.median(cpus) / args.requests * 1000
+                server_ms = (
+                    f"{statistics.median(server_cpus) / (args.requests + 1) * 1000:.2f}"
+                    if server_cpus
+                    else "n/a"
+                )
                 print(
                     f"| {transport} | {in_flight} | {wall:.2f} | {floor:.2f} | "
-                    f"{wall / floor:.2f} | {cpu_ms:.2f} |"
+                    f"{wall / floor:.2f} | {cpu_ms:.2f} | {server_ms} |"
                 )
         if args.sequential:
             _control(url, "reset")
@@ -128,7 +150,8 @@ def main() -> None:
             floor = args.requests * latency
             print(
                 f"| sync SDK, sequential | 1 | {projected:.1f} (from {args.sequential}) "
-                f"| {floor:.1f} | {projected / floor:.2f} | {cpu / args.sequential * 1000:.2f} |"
+                f"| {floor:.1f} | {projected / floor:.2f} | {cpu / args.sequential * 1000:.2f} "
+                "| |"
             )
     finally:
         server.terminate()
