@@ -305,6 +305,37 @@ def test_a_bad_feed_imports_nothing_and_names_each_problem(
     assert as_json(db_path, "rota", "overrides", "Duty managers", "--all") == []
 
 
+def _feed(*events: tuple[str, str, str]) -> str:
+    body = "".join(
+        f"BEGIN:VEVENT\nUID:{uid}\nDTSTART:{start}\nDTEND:{end}\n"
+        "SUMMARY:On call: Frank Ocean\nEND:VEVENT\n"
+        for uid, start, end in events
+    )
+    return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n{body}END:VCALENDAR\n"
+
+
+def test_prune_removes_imported_shifts_the_feed_dropped_and_nothing_else(
+    db_path: Path, rotas: Any, tmp_path: Path
+) -> None:
+    a = ("a", "20260310T070000Z", "20260311T070000Z")
+    b = ("b", "20260312T070000Z", "20260313T070000Z")
+    c = ("c", "20260314T070000Z", "20260315T070000Z")
+    feed = tmp_path / "feed.ics"
+    feed.write_text(_feed(a, b, c))
+    run(db_path, "rota", "import", "Duty managers", str(feed))
+    manual = as_json(db_path, "rota", "override", "add", "Duty managers", "Bob Smith",
+                     "--from", "2026-03-12T12:00Z", "--to", "2026-03-12T13:00Z")  # fmt: skip
+    feed.write_text(_feed(a, c))
+    kept = as_json(db_path, "rota", "import", "Duty managers", str(feed))
+    assert (kept["unchanged"], kept["removed"]) == (2, 0)
+    assert len(as_json(db_path, "rota", "overrides", "Duty managers", "--all")) == 4
+    pruned = as_json(db_path, "rota", "import", "Duty managers", str(feed), "--prune")
+    assert (pruned["unchanged"], pruned["removed"]) == (2, 1)
+    left = as_json(db_path, "rota", "overrides", "Duty managers", "--all")
+    assert sorted(str(o["source_uid"]) for o in left) == ["None", "a", "c"]
+    assert manual["id"] in {o["id"] for o in left}
+
+
 def test_dry_run_counts_without_writing(db_path: Path, rotas: Any, tmp_path: Path) -> None:
     feed = tmp_path / "feed.ics"
     feed.write_text(

@@ -545,9 +545,16 @@ def rota_export(
 @click.argument("rotation_ref", metavar="ROTATION")
 @click.argument("source", metavar="FILE.ics", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Check the file and report; change nothing.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove earlier imported overrides in the file's time span that it no longer has.",
+)
 @json_option
 @pass_context
-def rota_import(ctx: Context, rotation_ref: str, source: str, dry_run: bool, as_json: bool) -> None:
+def rota_import(
+    ctx: Context, rotation_ref: str, source: str, dry_run: bool, prune: bool, as_json: bool
+) -> None:
     """Import an on-call feed's shifts as overrides: all of the file or nothing.
 
     People are matched by e-mail, then by name. Re-importing a feed updates the overrides it
@@ -558,7 +565,7 @@ def rota_import(ctx: Context, rotation_ref: str, source: str, dry_run: bool, as_
         data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {source}: {exc.strerror}") from exc
-    result = duty_service.import_feed(ctx.store, rotation, data, dry_run=dry_run)
+    result = duty_service.import_feed(ctx.store, rotation, data, dry_run=dry_run, prune=prune)
     if as_json:
         emit_json(
             {
@@ -567,6 +574,7 @@ def rota_import(ctx: Context, rotation_ref: str, source: str, dry_run: bool, as_
                 "added": result.counts.added,
                 "updated": result.counts.updated,
                 "unchanged": result.counts.unchanged,
+                "removed": result.counts.removed,
                 "skipped_cancelled": result.skipped,
             }
         )
@@ -576,6 +584,7 @@ def rota_import(ctx: Context, rotation_ref: str, source: str, dry_run: bool, as_
         f"{verb} {result.counts.added + result.counts.updated + result.counts.unchanged} "
         f"shifts into {rotation.name}: {result.counts.added} new, {result.counts.updated} "
         f"updated, {result.counts.unchanged} unchanged"
+        + (f"; {result.counts.removed} no longer in the feed removed" if prune else "")
         + (f"; {result.skipped} cancelled skipped" if result.skipped else "")
     )
 

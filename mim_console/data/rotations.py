@@ -322,14 +322,18 @@ class ImportCounts:
     added: int
     updated: int
     unchanged: int
+    removed: int = 0
 
 
 def upsert_imported(
-    db: Database, rotation_id: int, shifts: Sequence[ImportedShift]
+    db: Database, rotation_id: int, shifts: Sequence[ImportedShift], *, prune: bool = False
 ) -> ImportCounts:
     """Add feed shifts as overrides; a UID seen before updates its override in place.
 
-    Call inside ``store.write()`` so the whole feed lands or nothing does.
+    ``prune`` also removes earlier imported overrides (those with a UID) that overlap the
+    feed's time span but whose UID the feed no longer has: a shift deleted at the source.
+    Overrides added by hand are never pruned. Call inside ``store.write()`` so the whole feed
+    lands or nothing does.
     """
     rotation_by_id(db, rotation_id)
     _check_people(db, [s.person_id for s in shifts])
@@ -365,7 +369,25 @@ def upsert_imported(
             [*values, old.id],
         )
         updated += 1
-    return ImportCounts(added, updated, unchanged)
+    removed = 0
+    if prune and shifts:
+        span_start = min(s.starts_at for s in shifts)
+        span_end = max(s.ends_at for s in shifts)
+        keep = {s.source_uid for s in shifts}
+        stale = [
+            row["id"]
+            for row in _rows(
+                db,
+                "SELECT id, source_uid FROM rotation_override WHERE rotation_id = ? "
+                "AND source_uid IS NOT NULL AND starts_at < ? AND ends_at > ?",
+                [rotation_id, to_iso(span_end), to_iso(span_start)],
+            )
+            if row["source_uid"] not in keep
+        ]
+        for override_id in stale:
+            db.execute("DELETE FROM rotation_override WHERE id = ?", [override_id])
+        removed = len(stale)
+    return ImportCounts(added, updated, unchanged, removed)
 
 
 def delete_rotation(db: Database, rotation_id: int) -> None:

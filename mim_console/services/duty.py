@@ -279,7 +279,7 @@ class _DryRun(Exception):
 
 
 def import_feed(
-    store: Store, rotation: Rotation, data: bytes, *, dry_run: bool = False
+    store: Store, rotation: Rotation, data: bytes, *, dry_run: bool = False, prune: bool = False
 ) -> FeedImport:
     """The feed's shifts become ``rotation``'s overrides, all of them or none.
 
@@ -308,7 +308,7 @@ def import_feed(
     ]
     try:
         with store.write() as db:
-            counts = upsert_imported(db, rotation.id, shifts)
+            counts = upsert_imported(db, rotation.id, shifts, prune=prune)
             if dry_run:
                 raise _DryRun(counts)
     except _DryRun as done:
