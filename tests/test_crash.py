@@ -208,3 +208,23 @@ def test_two_processes_send_once_and_hand_over(db_path: Path, standin: ThreadedS
                 p.kill()
                 p.wait(10)
     assert_exactly_once(db_path, standin, ["R0"])
+
+
+def test_dispatch_without_credentials_explains_and_stops_on_sigint(db_path: Path) -> None:
+    fan_out(db_path, "Q", n=3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mim_console", "--db", str(db_path), "dispatch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()  # printed once the loop is about to run
+    assert "dispatcher" in line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "TWILIO_ACCOUNT_SID" in err.decode() and "stay queued" in err.decode()
+    store = Store(db_path)
+    assert store.query("SELECT COUNT(*) AS n FROM alert WHERE status = 'queued'")[0]["n"] == 3
+    assert store.query("SELECT * FROM lease") == []
+    store.close()

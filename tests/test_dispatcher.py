@@ -16,7 +16,7 @@ from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
-from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig, start_in_thread
 from mim_console.notifiers.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -334,3 +334,33 @@ async def test_clean_stop_hands_back_unsent_claims(store: Store, standin: StandI
     assert c["accepted"] >= 3 and c["accepted"] + c["queued"] == 12
     assert store.query("SELECT * FROM lease") == []  # handed over at once
     assert len(standin.messages(direction="outbound-api")) == c["accepted"]
+
+
+def test_start_in_thread_for_watch(db_path: Path) -> None:
+    """`watch` runs the dispatcher on its own thread; the stopper ends it and frees the lease."""
+    from mim_console.services.context import Context
+
+    standin = StandIn.start_in_thread()
+    try:
+        settings = Settings(db_path=db_path, twilio=twilio_settings(standin.standin))
+        ctx = Context(settings=settings)
+        queue(ctx.store, 5)
+        ticks: list[object] = []
+        stop = start_in_thread(ctx, on_tick=ticks.append)
+        deadline = time.monotonic() + 15
+        while counts(ctx.store)["accepted"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop()
+        assert counts(ctx.store)["accepted"] == 5
+        assert ticks  # escalation timers ran while it held the lease
+        assert ctx.store.query("SELECT * FROM lease") == []
+        ctx.close()
+    finally:
+        standin.stop()
+
+
+def test_start_in_thread_without_credentials_says_why(context: object) -> None:
+    from mim_console.errors import UserError
+
+    with pytest.raises(UserError, match="TWILIO_ACCOUNT_SID"):
+        start_in_thread(context)

@@ -103,7 +103,7 @@ class Dispatcher:
         sender: str = "",
         blocked: str | None = None,
         on_reply: Callable[[int], object] | None = None,
-        on_tick: Callable[[datetime], None] | None = None,
+        on_tick: Callable[[datetime], object] | None = None,
         listener: Callable[[DispatcherSnapshot], None] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -734,7 +734,7 @@ def start_in_thread(
     ctx: Any,
     *,
     on_reply: Callable[[int], object] | None = None,
-    on_tick: Callable[[datetime], None] | None = None,
+    on_tick: Callable[[datetime], object] | None = None,
     listener: Callable[[DispatcherSnapshot], None] | None = None,
 ) -> Callable[[], None]:
     """Run a dispatcher on its own loop in a daemon thread (for `watch`); returns a stopper.
