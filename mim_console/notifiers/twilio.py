@@ -265,7 +265,6 @@ class TwilioNotifier:
             password,
             account_sid=settings.account_sid,
             http_client=self.http,
-            environment={},
         )
         if settings.api_url:
             self.client.api.base_url = settings.api_url.rstrip("/")
