@@ -353,7 +353,9 @@ class Dispatcher:
                 if not self.lease.held():
                     return
             self.requests += 1
-            result = await asyncio.wait_for(self._request(alert), self.config.request_timeout_s)
+            # asyncio.timeout, not wait_for: no extra task per request (measured on the hot path).
+            async with asyncio.timeout(self.config.request_timeout_s):
+                result = await self._request(alert)
         except PermanentSendError as exc:
             self._success()  # the provider answered: it is reachable
             with self.store.write() as db:
