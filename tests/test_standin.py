@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import cache
@@ -529,11 +530,10 @@ def test_threaded_stand_in_serves_the_sync_sdk(threaded_standin: ThreadedStandIn
     assert [m.body for m in threaded_standin.messages()] == ["sync"]
 
 
-def test_runs_standalone_and_prints_its_url() -> None:
+def test_runs_standalone_with_responders_driven_from_another_process() -> None:
+    command = [sys.executable, "-m", "mim_console.notifiers.standin", "--latency-ms", "5"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "mim_console.notifiers.standin", "--latency-ms", "5"],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*command, "--responders", "--seed", "3"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
@@ -541,7 +541,23 @@ def test_runs_standalone_and_prints_its_url() -> None:
         assert url.startswith("http://127.0.0.1:")
         client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
         client.api.base_url = url
-        assert client.messages.create(to=ALICE, from_=DEFAULT_SENDER, body="x").status == "queued"
+        numbers = [f"+3584020{i:05d}" for i in range(12)]
+        for number in numbers:
+            assert client.messages.create(to=number, from_=DEFAULT_SENDER, body="x").sid
+        # The demo's people answer within a minute: skip ahead through the control endpoint.
+        request = urllib.request.Request(
+            url + "/_standin/advance",
+            data=json.dumps({"seconds": 61}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["ok"] is True
+        replies = {m.from_: m.body for m in client.messages.list(to=DEFAULT_SENDER, limit=50)}
+        plan = StandIn()
+        plan.responders(seed=3)
+        expected = {n: plan.responder_plan(n)[0] for n in numbers}
+        assert replies == {n: r for n, r in expected.items() if r is not None}
+        assert set(replies.values()) <= {"1", "2"} and "1" in replies.values()
     finally:
         process.terminate()
         process.wait(10)
