@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -94,13 +95,15 @@ def build(path: Path, rotations: int, years: int, seed: int = 11) -> int:
     return overrides
 
 
-def per_call_us(func: object, args: list[object], repeat: int = 3) -> float:
+def per_call_us(
+    func: Callable[[datetime], object], args: Sequence[datetime], repeat: int = 3
+) -> float:
     """Best of ``repeat`` runs, microseconds per call."""
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
         for arg in args:
-            func(arg)  # type: ignore[operator]
+            func(arg)
         best = min(best, (time.perf_counter() - started) / len(args))
     return best * 1e6
 

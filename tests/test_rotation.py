@@ -50,8 +50,8 @@ def rot(**kw: object) -> Rotation:
     return Rotation(**base)  # type: ignore[arg-type]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, ss, tzinfo=UTC)
 
 
 def wall(y: int, m: int, d: int, hh: int, mm: int) -> datetime:
