@@ -284,6 +284,15 @@ def test_export_parses_back_and_imports_into_another_rotation_once(
         assert seat(board, "Vendors")["representative"]["name"] == who(board)
 
 
+def test_export_to_stdout_with_the_default_range(db_path: Path, rotas: Any) -> None:
+    data = run(db_path, "rota", "export", "Security seat", "-").stdout_bytes
+    events = Calendar.from_ical(data).events
+    # Default: 30 days back to 180 days ahead of now, one event per daily shift (or part).
+    assert 205 <= len(events) <= 212
+    assert all(str(e["summary"]).startswith("On call: ") for e in events)
+    assert str(Calendar.from_ical(data)["x-wr-timezone"]) == "America/New_York"
+
+
 def test_a_bad_feed_imports_nothing_and_names_each_problem(
     db_path: Path, rotas: Any, tmp_path: Path
 ) -> None:
