@@ -364,3 +364,15 @@ def test_start_in_thread_without_credentials_says_why(context: object) -> None:
 
     with pytest.raises(UserError, match="TWILIO_ACCOUNT_SID"):
         start_in_thread(context)
+
+
+async def test_wrong_credentials_keep_alerts_queued(store: Store, standin: StandIn) -> None:
+    """A 401 is about our account, not the alert: nothing is failed, the reason is visible."""
+    queue(store, 2)
+    bad = replace(twilio_settings(standin), auth_token="wrong")
+    d = Dispatcher(store, TwilioNotifier(bad), config=FAST)
+    await run_until(d, lambda: d.snapshot().last_error is not None and counts(store)["queued"] == 2)
+    rows = store.query("SELECT status, last_error FROM alert")
+    assert all(r["status"] == "queued" and r["last_error"] for r in rows)
+    assert d.snapshot().reachable is False
+    assert standin.messages(direction="outbound-api") == []

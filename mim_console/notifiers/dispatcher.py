@@ -39,6 +39,7 @@ from mim_console.notifiers.base import (
     InboundMessage,
     Notifier,
     PermanentSendError,
+    SendError,
     SendResult,
     SentRecord,
     TransientSendError,
@@ -131,6 +132,7 @@ class Dispatcher:
         self._ready: deque[Alert] = deque()  # claimed by us, request not started yet
         self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
         self._inbound_since: datetime | None = None
         self._last_success: datetime | None = None
         self._last_failure: datetime | None = None
@@ -235,7 +237,10 @@ class Dispatcher:
             self._holding = False
         if self._holding and not was:
             log.info("dispatcher %s holds the lease", self.lease.holder)
-            await self._reconcile()
+            # In the background: the heartbeat must go on while lookups wait on the provider.
+            # New alerts can be sent meanwhile; only `sending` ones are being settled.
+            if self._reconcile_task is None or self._reconcile_task.done():
+                self._reconcile_task = asyncio.create_task(self._reconcile())
             self._notify()
         elif was and not self._holding:
             log.warning("dispatcher %s lost the lease", self.lease.holder)
@@ -264,10 +269,13 @@ class Dispatcher:
         async def settle(alerts: list[Alert]) -> None:
             async with sem:
                 for alert in alerts:
+                    if not self.lease.held():
+                        return
                     try:
                         found = await self._lookup(alert)
-                    except (TransientSendError, TimeoutError, OSError) as exc:
-                        self._failure(str(exc))
+                    except (SendError, TimeoutError, OSError) as exc:
+                        # Still unknown: stays marked uncertain, looked up again before a send.
+                        self._failure(str(exc) or "lookup timed out")
                         self._retry(alert, None, f"lookup failed: {exc}", uncertain=True)
                         continue
                     now = self.clock()
@@ -276,7 +284,13 @@ class Dispatcher:
                             continue
                         outbox.requeue_checked(db, alert.id, now)
 
-        await asyncio.gather(*(settle(alerts) for alerts in by_number.values()))
+        try:
+            await asyncio.gather(*(settle(alerts) for alerts in by_number.values()))
+        except UserError as exc:  # storage trouble: whatever is left is settled next takeover
+            log.error("reconcile: %s", exc)
+        except Exception:  # noqa: BLE001 - never let a bug here stop the dispatcher
+            log.exception("reconcile failed")
+        self._wake.set()
 
     # ---------------------------------------------------------------- sending
     def _fill(self, now: datetime) -> None:
@@ -358,6 +372,11 @@ class Dispatcher:
                 result = await self._request(alert)
         except PermanentSendError as exc:
             self._success()  # the provider answered: it is reachable
+            if exc.status in (401, 403):
+                # Our credentials, not this alert: keep it queued and say so, do not fail it.
+                self._failure(str(exc))
+                self._retry(alert, None, str(exc), code=exc.code, uncertain=alert.uncertain)
+                return
             with self.store.write() as db:
                 outbox.mark_failed(db, alert.id, self.clock(), code=exc.code, reason=str(exc))
             log.info("alert %d refused: %s", alert.id, exc)
@@ -689,8 +708,9 @@ class Dispatcher:
     async def _shutdown(self) -> None:
         """Let requests already sent finish (so their SIDs are stored), then hand over."""
         pending = [*self._sends.values(), *self._polls.values()]
-        if self._inbound_task is not None:
-            pending.append(self._inbound_task)
+        for extra in (self._inbound_task, self._reconcile_task):
+            if extra is not None and not extra.done():
+                pending.append(extra)
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.config.drain_s)
             for task in late:
