@@ -270,3 +270,51 @@ def test_seats_and_call_positions_follow_the_file(directory: Directory) -> None:
 def test_seat_without_party_is_rejected(directory: Directory) -> None:
     report = import_people(directory, "id,name,mobile,party,seat\n1,A,0401234561,,1\n")
     assert [str(r) for r in report.rejected] == ["line 2: seat is given but party is empty"]
+
+
+_NAME = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"),
+    min_size=1,
+    max_size=30,
+).filter(lambda s: s.strip() != "" and s == s.strip())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(_NAME, st.integers(0, 99), st.booleans(), st.booleans(), st.text(max_size=20)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([",", ";"]),
+)
+def test_export_import_round_trip_for_any_names(
+    people: list[tuple[str, int, bool, bool, str]], delimiter: str
+) -> None:
+    """Names with quotes, delimiters, markup, newlines or control bytes survive the round trip."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source_store, target_store = Store(Path(tmp) / "a.db"), Store(Path(tmp) / "b.db")
+        source = Directory(source_store)
+        for i, (name, number, authority, active, notes) in enumerate(people):
+            source.add_person(
+                name,
+                f"+1201555{number:04d}",
+                ext_id=f"E{i}",
+                decision_authority=authority,
+                active=active,
+                notes=notes.strip(),
+            )
+        text = export_people(source, delimiter=delimiter)
+        target = Directory(target_store)
+        report = import_people(target, text)
+        assert report.rejected == []
+        fields = lambda p: (p.ext_id, p.name, p.mobile, p.decision_authority, p.active, p.notes)  # noqa: E731
+        assert sorted(map(fields, target.people()), key=str) == sorted(
+            map(fields, source.people()), key=str
+        )
+        assert import_people(target, text).unchanged == len(people)
+        source_store.close()
+        target_store.close()

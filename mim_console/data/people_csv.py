@@ -508,7 +508,8 @@ def export_people(directory: Directory, *, delimiter: str = ",") -> str:
         for position, pid in enumerate(group.members, start=1):
             member_of.setdefault(pid, []).append(f"{group.name}:{position}")
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    # CRLF (RFC 4180) also makes the writer quote a lone \r inside a value.
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for person in directory.people():
         party = parties.get(person.party_id) if person.party_id is not None else None
