@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from mim_console.errors import UserError
+from mim_console.notifiers.standin import StandIn, Timing
+from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.notifiers.voice import (
     JOINED,
     NO_CALLBACK,
@@ -25,6 +29,7 @@ from mim_console.notifiers.webhook import KeypressReceiver
 TOKEN = "webhook-auth-token"
 PUBLIC = "https://mim.example.org/twilio/voice?incident=MI-2026-007"
 CALL_SID = "CA" + "1" * 32
+BOB_NUMBER = "+358407654321"
 
 
 class Recorder:
@@ -191,3 +196,66 @@ def test_digit_meanings() -> None:
     assert meaning_of_digit("1") == "joined"
     assert meaning_of_digit(" 2 ") == "unable"
     assert meaning_of_digit("3") is None
+
+
+async def test_stand_in_plays_twilio_calling_the_receiver(standin: StandIn) -> None:
+    """End to end: voice alert with a Gather, the person presses 2, the receiver records it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public = f"http://127.0.0.1:{port}/voice?alert=17"
+    seen: list[tuple[str, str]] = []
+    receiver = KeypressReceiver(
+        auth_token=standin.auth_token,
+        public_url=public,
+        on_keypress=lambda sid, digit: seen.append((sid, digit)),
+        port=port,
+    )
+    await receiver.start()
+    standin.timing = Timing(call_answered=0.05)
+    standin.script_keypress(BOB_NUMBER, "2", after=0.05)
+    notifier = TwilioNotifier(standin.twilio_settings(), timeout=5)
+    try:
+        call = await notifier.place_call(BOB_NUMBER, alert_twiml("MI-2026-007 payments", public))
+        for _ in range(200):
+            if standin.keypress_log:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await notifier.aclose()
+        await receiver.stop()
+    assert seen == [(call.sid, "2")]
+    (attempt,) = standin.keypress_log
+    assert (attempt.status, attempt.url) == (200, public)
+    assert UNABLE in attempt.answer
+
+
+async def test_receiver_with_another_token_refuses_the_stand_ins_keypress(
+    standin: StandIn,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public = f"http://127.0.0.1:{port}/voice"
+    seen: list[tuple[str, str]] = []
+    receiver = KeypressReceiver(
+        auth_token="not-the-accounts-token",
+        public_url=public,
+        on_keypress=lambda sid, digit: seen.append((sid, digit)),
+        port=port,
+    )
+    await receiver.start()
+    standin.timing = Timing(call_answered=0.05)
+    standin.script_keypress(BOB_NUMBER, "1", after=0.0)
+    notifier = TwilioNotifier(standin.twilio_settings(), timeout=5)
+    try:
+        await notifier.place_call(BOB_NUMBER, alert_twiml("MI-2026-007", public))
+        for _ in range(200):
+            if standin.keypress_log:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await notifier.aclose()
+        await receiver.stop()
+    assert [a.status for a in standin.keypress_log] == [403]
+    assert seen == []

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import email.utils
 import hashlib
+import html
 import json
 import math
 import random
@@ -35,7 +36,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
+from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
 
@@ -119,6 +122,17 @@ class LoggedRequest:
     fault: str | None = None
 
 
+@dataclass(frozen=True)
+class KeypressAttempt:
+    """The stand-in played Twilio posting a keypress to the call's Gather action."""
+
+    call_sid: str
+    digit: str
+    url: str
+    status: int | None  # the receiver's HTTP status; None if it could not be reached
+    answer: str  # the TwiML it answered with
+
+
 @dataclass
 class Record:
     """A message or a call as the stand-in keeps it."""
@@ -196,6 +210,8 @@ class StandIn:
         self._number_errors: dict[str, tuple[int, str]] = {}  # to -> (code, "sms"|"voice"|"any")
         self._delivery: dict[str, tuple[str, int | None]] = {}  # to -> (final status, error code)
         self._call_outcomes: dict[str, str] = {}
+        self._keypresses: dict[str, tuple[str, float]] = {}
+        self.keypress_log: list[KeypressAttempt] = []
         self._replies: dict[str, list[_ScriptedReply]] = {}
         self._pending: list[_PendingInbound] = []
         self._log: list[LoggedRequest] = []
@@ -362,6 +378,16 @@ class StandIn:
         with self._lock:
             self._call_outcomes[number] = outcome
 
+    def script_keypress(self, number: str, digit: str, after: float = 1.0) -> None:
+        """Calls to ``number`` are answered and ``digit`` is pressed ``after`` seconds later.
+
+        Like Twilio, the stand-in then POSTs the ``<Gather action=…>`` URL of the call's TwiML,
+        signed with ``X-Twilio-Signature``. Real time, not :meth:`advance`: the POST really
+        happens (``call_answered + after`` seconds after the call was created).
+        """
+        with self._lock:
+            self._keypresses[number] = (digit, after)
+
     def script_reply(
         self, number: str, body: str | None, after: float = 0.0, times: int | None = 1
     ) -> None:
@@ -443,6 +469,8 @@ class StandIn:
             self._number_errors.clear()
             self._delivery.clear()
             self._call_outcomes.clear()
+            self._keypresses.clear()
+            self.keypress_log.clear()
             self._replies.clear()
             self._pending.clear()
             self._log.clear()
@@ -803,8 +831,42 @@ class StandIn:
                 record.outcome = "no-answer" if reply is None else "completed"
             else:
                 record.outcome = "completed"
+            pressed = self._keypresses.get(to)
+            action = _gather_action(twiml)
+            if pressed is not None:
+                record.outcome = "completed"
             payload = self._call_json(record, self.now())
+        if pressed is not None and action is not None:
+            digit, after = pressed
+            delay = self.timing.call_answered + after
+            self._spawn(lambda: self._press(record, action, digit, delay))
         return web.json_response(payload, status=201)
+
+    async def _press(self, record: Record, url: str, digit: str, delay: float) -> None:
+        """Play Twilio calling the Gather action: a signed, form-encoded POST."""
+        await asyncio.sleep(delay)
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": record.sid,
+            "CallStatus": "in-progress",
+            "Digits": digit,
+            "Direction": "outbound-api",
+            "From": record.from_,
+            "To": record.to,
+        }
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        status: int | None = None
+        answer = ""
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+                session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as r,
+            ):
+                status, answer = r.status, await r.text()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
+        with self._lock:
+            self.keypress_log.append(KeypressAttempt(record.sid, digit, url, status, answer))
 
     async def _not_found(self, request: web.Request) -> web.Response:
         return _error(404, 20404, f"The requested resource {request.path} was not found")
@@ -935,6 +997,7 @@ class StandIn:
             "undeliverable": self.undeliverable,
             "call_outcome": self.call_outcome,
             "script_reply": self.script_reply,
+            "script_keypress": self.script_keypress,
             "inject_inbound": self.inject_inbound,
             "responders": self.responders,
             "reset": self.reset,
@@ -969,6 +1032,11 @@ class StandIn:
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True, "result": result})
+
+
+def _gather_action(twiml: str) -> str | None:
+    match = re.search(r"<Gather\b[^>]*\baction=\"([^\"]+)\"", twiml)
+    return html.unescape(match.group(1)) if match else None
 
 
 def _date_ok(stamp_text: str | None, filters: list[tuple[str, datetime, bool]]) -> bool:
