@@ -376,3 +376,21 @@ async def test_wrong_credentials_keep_alerts_queued(store: Store, standin: Stand
     assert all(r["status"] == "queued" and r["last_error"] for r in rows)
     assert d.snapshot().reachable is False
     assert standin.messages(direction="outbound-api") == []
+
+
+async def test_call_status_is_tracked_to_the_end(store: Store) -> None:
+    timing = Timing(call_ringing=0.05, call_answered=0.1, call_completed=0.2, call_gave_up=0.2)
+    async with StandIn(timing=timing) as standin:
+        standin.call_outcome("+358400000001", "no-answer")
+        queue(store, 2, channel="voice")
+        d = make(store, standin)
+
+        def final() -> bool:
+            return all(r["final_at"] for r in store.query("SELECT final_at FROM alert"))
+
+        await run_until(d, final)
+    rows = {r["to_number"]: r for r in store.query("SELECT to_number, status FROM alert")}
+    assert rows["+358400000000"]["status"] == "completed"
+    assert rows["+358400000001"]["status"] == "no-answer"
+    with store.read() as db:
+        assert outbox.counts(db) == {"queued": 0, "sending": 0, "accepted": 1, "failed": 1}
