@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
+from mim_console.config import TwilioSettings
 from mim_console.errors import UserError
 from mim_console.notifiers.standin import StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
@@ -163,6 +164,18 @@ def test_needs_the_auth_token_and_a_full_url() -> None:
         KeypressReceiver(auth_token=TOKEN, public_url="mim.example.org", on_keypress=Recorder())
     receiver = KeypressReceiver(auth_token=TOKEN, public_url=PUBLIC, on_keypress=Recorder())
     assert TOKEN not in repr(receiver)
+
+
+def test_from_settings() -> None:
+    with pytest.raises(UserError, match="MIM_TWILIO_CALLBACK_URL"):
+        KeypressReceiver.from_settings(TwilioSettings(auth_token=TOKEN), Recorder())
+    settings = TwilioSettings(auth_token=TOKEN, callback_url=PUBLIC)
+    receiver = KeypressReceiver.from_settings(settings, Recorder(), port=0)
+    assert receiver.public_url == PUBLIC and receiver.path == "/twilio/voice"
+    with pytest.raises(UserError, match="TWILIO_AUTH_TOKEN"):
+        KeypressReceiver.from_settings(
+            TwilioSettings(api_key="SK1", api_secret="x", callback_url=PUBLIC), Recorder()
+        )
 
 
 # ---------------------------------------------------------------- the TwiML it pairs with

@@ -22,6 +22,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from twilio.request_validator import RequestValidator
 
+from mim_console.config import TwilioSettings
 from mim_console.errors import UserError
 from mim_console.notifiers.voice import LANGUAGE, keypress_twiml
 
@@ -64,6 +65,28 @@ class KeypressReceiver:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        twilio: TwilioSettings,
+        on_keypress: KeypressHandler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> KeypressReceiver:
+        """The receiver for ``MIM_TWILIO_CALLBACK_URL``; a ``UserError`` if there is none."""
+        if not twilio.callback_url:
+            raise UserError(
+                "no MIM_TWILIO_CALLBACK_URL is set, so voice alerts ask people to answer by SMS"
+            )
+        return cls(
+            auth_token=twilio.auth_token,
+            public_url=twilio.callback_url,
+            on_keypress=on_keypress,
+            host=host,
+            port=port,
+        )
 
     def __repr__(self) -> str:
         return f"KeypressReceiver(public_url={self.public_url!r})"
