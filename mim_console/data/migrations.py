@@ -170,6 +170,7 @@ CREATE TABLE alert (
 );
 CREATE INDEX alert_due ON alert(status, next_attempt_at);
 CREATE INDEX alert_incident ON alert(incident_id);
+CREATE INDEX alert_person ON alert(person_id, incident_id);  -- what a replier was alerted for
 CREATE INDEX alert_poll ON alert(next_poll_at) WHERE next_poll_at IS NOT NULL;
 
 CREATE TABLE inbound (
