@@ -182,6 +182,20 @@ async def test_sent_to_finds_what_twilio_holds(standin: StandIn, notifier: Twili
     assert await notifier.sent_to(ALICE, datetime.now(UTC) + timedelta(hours=1), "sms") == []
 
 
+async def test_sent_to_allows_for_whole_second_timestamps(
+    standin: StandIn, notifier: TwilioNotifier
+) -> None:
+    """Twilio reports 08:00:00 for a message created at 08:00:00.9; since=08:00:00.7 must see it."""
+    sms = await notifier.send_sms(ALICE, "alert")
+    (stored,) = standin.messages()
+    since = stored.created_at - timedelta(microseconds=1)  # just before, to the microsecond
+    if since.microsecond == 999_999:  # the rare case where "just before" is the second before
+        since = stored.created_at
+    assert [r.sid for r in await notifier.sent_to(ALICE, since, "sms")] == [sms.sid]
+    later = stored.created_at.replace(microsecond=0) + timedelta(seconds=1)
+    assert await notifier.sent_to(ALICE, later, "sms") == []
+
+
 async def test_sent_to_sees_a_create_whose_answer_was_lost(
     standin: StandIn, notifier: TwilioNotifier
 ) -> None:

@@ -345,9 +345,12 @@ class TwilioNotifier:
         """What Twilio already holds for ``to`` created on or after ``since``, newest first.
 
         No date filter is sent: a message still ``queued`` has no ``date_sent`` and Twilio's
-        date filters would hide exactly the one a crash left unrecorded.
+        date filters would hide exactly the one a crash left unrecorded. Pass as ``since`` the
+        moment before the send was attempted.
         """
-        cutoff = _utc(since)
+        # Twilio's timestamps are whole seconds: a message created at 08:00:00.9 reads
+        # 08:00:00, so compare against the second ``since`` falls in, or it would be missed.
+        cutoff = _utc(since).replace(microsecond=0)
         if channel == "sms":
             items = await self._call(
                 self.client.messages.list_async, to=to, limit=limit, page_size=min(limit, MAX_PAGE)
