@@ -254,6 +254,27 @@ def participants(db: Database, incident_id: int) -> list[Participant]:
     ]
 
 
+def awaiting_answer(db: Database, incident_id: int) -> list[Participant]:
+    """Participants an escalation timer may act on (the tick reads only these)."""
+    return [
+        _participant(r)
+        for r in _rows(
+            db,
+            "SELECT * FROM participant WHERE incident_id = ? "
+            "AND state IN ('alerted', 'escalated', 'unable') AND escalation_step < 2 ORDER BY id",
+            [incident_id],
+        )
+    ]
+
+
+def person_ids_in(db: Database, incident_id: int) -> set[int]:
+    """Everyone already in the incident's roll call (a deputy is never paged twice)."""
+    return {
+        int(r["person_id"])
+        for r in _rows(db, "SELECT person_id FROM participant WHERE incident_id = ?", [incident_id])
+    }
+
+
 def participant_for(db: Database, incident_id: int, person_id: int) -> Participant | None:
     rows = _rows(
         db,
@@ -287,7 +308,7 @@ def active_incidents_with_open_roll_call(db: Database) -> list[int]:
             db,
             "SELECT DISTINCT p.incident_id FROM participant p JOIN incident i "
             "ON i.id = p.incident_id WHERE i.status = 'active' "
-            "AND p.state IN ('alerted', 'escalated', 'unable')",
+            "AND p.state IN ('alerted', 'escalated', 'unable') AND p.escalation_step < 2",
         )
     ]
 

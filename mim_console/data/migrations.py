@@ -198,6 +198,7 @@ CREATE TABLE event (
     data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX event_incident ON event(incident_id, at);
+CREATE INDEX event_person ON event(incident_id, person_id, kind);  -- "was this reply applied?"
 CREATE TRIGGER event_no_update BEFORE UPDATE ON event
 BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: events cannot be changed'); END;
 CREATE TRIGGER event_no_delete BEFORE DELETE ON event

@@ -402,8 +402,9 @@ class IncidentService:
             preferred.append(dm.deputy.id if dm.deputy else None)
             nxt = board.next_duty_manager.person
             preferred.append(nxt.id if nxt else None)
-        taken = {x.person_id for x in repo.participants(db, inc.id)}
-        active = {x.id for x in self.directory.people(active_only=True)}
+        taken = repo.person_ids_in(db, inc.id)
+        candidates = {c for c in (*preferred, *order) if c is not None}
+        active = {pid for pid, x in self.directory.people_by_ids(candidates).items() if x.active}
         deputy_id = choose_deputy(order, person.id, active, taken, preferred)
         if deputy_id is None:
             where = f" in {unit_name}" if unit_name is not None else ""
@@ -449,14 +450,18 @@ class IncidentService:
         taken = 0
         with self.store.read() as db:
             ids = repo.active_incidents_with_open_roll_call(db)
+        policy = self.ctx.settings.escalation
         for incident_id in ids:
+            with self.store.read() as db:  # most ticks find nothing due: no write lock taken
+                due = escalation_actions(repo.awaiting_answer(db, incident_id), policy, at)
+            if not due:
+                continue
             with self.store.write() as db:
                 inc = repo.incident_by_id(db, incident_id)
                 if inc.status is not IncidentStatus.ACTIVE:
                     continue
-                parts = {p.id: p for p in repo.participants(db, inc.id)}
-                actions = escalation_actions(parts.values(), self.ctx.settings.escalation, at)
-                for action in actions:
+                # Decided again inside the transaction: another console may have acted since.
+                for action in escalation_actions(repo.awaiting_answer(db, inc.id), policy, at):
                     p = repo.participant_by_id(db, action.participant_id)
                     person = self.directory.person(p.person_id)
                     if action.kind is ActionKind.VOICE:
@@ -476,14 +481,16 @@ class IncidentService:
             if not rows:
                 return "unknown reply"
             row = rows[0]
+            if row["person_id"] is None or row["incident_id"] is None:
+                return "nothing to do"
             done = list(
                 db.query(
-                    "SELECT 1 FROM event WHERE kind = 'reply' "
-                    "AND json_extract(data, '$.inbound') = ?",
-                    [inbound_id],
+                    "SELECT 1 FROM event WHERE incident_id = ? AND person_id = ? "
+                    "AND kind = 'reply' AND json_extract(data, '$.inbound') = ?",
+                    [row["incident_id"], row["person_id"], inbound_id],
                 )
             )
-            if done or row["person_id"] is None or row["incident_id"] is None:
+            if done:
                 return "nothing to do"
             inc = repo.incident_by_id(db, row["incident_id"])
             person = self.directory.person(row["person_id"])
