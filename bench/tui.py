@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,23 +52,24 @@ def child_empty() -> None:
 
 
 def child_duty(db: str) -> None:
-    from mim_console.app import make_app
+    """The console's own start path (`mim-console` with no command), headless."""
+    from mim_console.app import run
     from mim_console.config import Settings
-    from mim_console.screens.duty import DutyScreen
     from mim_console.services.context import Context
 
-    context = Context(settings=Settings(db_path=Path(db)))
-    app = make_app(context, dispatch=False)
+    def watch(app: Any) -> None:
+        from mim_console.screens.duty import DutyScreen
 
-    def check() -> None:
-        screen = app.screen
-        if isinstance(screen, DutyScreen) and screen.shown_once:
-            app.call_after_refresh(app.exit)
-        else:
-            app.set_timer(0.002, check)
+        def check() -> None:
+            screen = app.screen
+            if isinstance(screen, DutyScreen) and screen.shown_once:
+                app.call_after_refresh(app.exit)
+            else:
+                app.set_timer(0.002, check)
 
-    app.call_later(check)
-    app.run(headless=True)
+        check()
+
+    run(Context(settings=Settings(db_path=Path(db))), headless=True, on_start=watch)
     print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -124,13 +124,17 @@ async def directory_filter(db: Path, text: str) -> dict[str, Any]:
         assert isinstance(screen, DirectoryScreen)
         await until(lambda: screen.shown_once)
         screen.query_one("#dir-filter", Input).focus()
+        await pilot.pause()
         for ch in text:
             generation = screen.generation
+            painted = asyncio.Event()
             started = time.perf_counter()
-            await pilot.press(ch)
+            app.simulate_key(ch)
             await until(lambda g=generation: screen.generation != g)  # type: ignore[misc]
-            await pilot.pause()
+            app.call_after_refresh(painted.set)
+            await painted.wait()
             latencies.append(time.perf_counter() - started)
+            await pilot.pause()
         rows = screen.query_one("#dir-table").row_count  # type: ignore[attr-defined]
     context.close()
     return {
@@ -167,23 +171,23 @@ def busy_incident(db: Path, participants: int) -> tuple[int, list[int]]:
     return incident_id, ids
 
 
-def churn(
-    db: Path, ids: list[int], per_second: int, stop: threading.Event, done: list[int]
-) -> None:
-    """Another process's writes: ``per_second`` state changes a second, in small commits."""
-    conn = sqlite3.connect(db, timeout=10)
-    states = ["joined", "alerted", "unable", "escalated"]
-    n = 0
-    batch = max(1, per_second // 20)
-    while not stop.is_set():
-        tick = time.perf_counter()
-        rows = [(states[(n + k) % 4], ids[(n + k) % len(ids)]) for k in range(batch)]
-        conn.executemany("UPDATE participant SET state = ? WHERE id = ?", rows)
-        conn.commit()
-        n += batch
-        time.sleep(max(0.0, 0.05 - (time.perf_counter() - tick)))
-    conn.close()
-    done.append(n)
+CHURN = """
+import sqlite3, sys, time
+db, incident = sys.argv[1], int(sys.argv[2])
+per_second, seconds = int(sys.argv[3]), float(sys.argv[4])
+conn = sqlite3.connect(db, timeout=10)
+ids = [r[0] for r in conn.execute("SELECT id FROM participant WHERE incident_id = ?", [incident])]
+states = ["joined", "alerted", "unable", "escalated"]
+n, batch, end = 0, max(1, per_second // 20), time.monotonic() + seconds
+while time.monotonic() < end:
+    tick = time.monotonic()
+    rows = [(states[(n + k) % 4], ids[(n * 7 + k * 13) % len(ids)]) for k in range(batch)]
+    conn.executemany("UPDATE participant SET state = ? WHERE id = ?", rows)
+    conn.commit()
+    n += batch
+    time.sleep(max(0.0, 0.05 - (time.monotonic() - tick)))
+print(n)
+"""
 
 
 async def busy_roll_call(
@@ -196,13 +200,10 @@ async def busy_roll_call(
     from mim_console.screens.rollcall import RollCallScreen
     from mim_console.services.context import Context
 
-    incident_id, ids = busy_incident(db, participants)
+    incident_id, _ = busy_incident(db, participants)
     context = Context(settings=Settings(db_path=db))
     app = make_app(context, dispatch=False)
     latencies: list[float] = []
-    reloads_before = 0
-    stop = threading.Event()
-    written: list[int] = []
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         app.go(RollCallScreen(str(incident_id)))
@@ -210,25 +211,29 @@ async def busy_roll_call(
         assert isinstance(screen, RollCallScreen)
         await until(lambda: screen.view is not None)
         reloads_before = screen.loads
-        writer = threading.Thread(target=churn, args=(db, ids, per_second, stop, written))
-        writer.start()
+        writer = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-c", CHURN, str(db), str(incident_id), str(per_second)],
+            str(seconds),
+            stdout=asyncio.subprocess.PIPE,
+        )
         table = screen.query_one("#rc-table", DataTable)
         deadline = time.perf_counter() + seconds
+        key = "down"
         while time.perf_counter() < deadline:
             row = table.cursor_row
             started = time.perf_counter()
-            await pilot.press("down")
+            app.simulate_key(key)
+            await until(lambda r=row: table.cursor_row != r)  # type: ignore[misc]
             latencies.append(time.perf_counter() - started)
-            assert table.cursor_row != row or row == table.row_count - 1
+            key = "up" if table.cursor_row >= table.row_count - 1 else key
             await asyncio.sleep(0.05)
-        stop.set()
-        writer.join()
+        written = int((await writer.communicate())[0].decode().strip() or 0)
         reloads = screen.loads - reloads_before
     context.close()
     return {
         "participants": participants,
         "changes_per_s_target": per_second,
-        "changes_written": written[0] if written else 0,
+        "changes_written": written,
         "seconds": seconds,
         "reloads_seen": reloads,
         "keys": len(latencies),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
@@ -19,7 +21,7 @@ from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxChanged, OutboxState
-from mim_console.widgets.dispatch import DispatchLink
+from mim_console.widgets.dispatch import DispatchLink, ToTextualLog
 
 
 class ActionCommands(Provider):
@@ -91,6 +93,8 @@ class MimConsole(App[None]):
             self.set_keymap(dict(context.settings.keymap))
 
     def on_mount(self) -> None:
+        self._log_handler = ToTextualLog(self.log.warning)
+        logging.getLogger("mim_console").addHandler(self._log_handler)
         self.push_screen(DutyScreen())
         if self.link is not None:
             self.run_worker(
@@ -100,6 +104,7 @@ class MimConsole(App[None]):
     async def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop()
+        logging.getLogger("mim_console").removeHandler(self._log_handler)
 
     # -- the outbox ----------------------------------------------------------------------------
 
@@ -150,3 +155,37 @@ def make_app(context: Context, *, dispatch: bool = True, dispatch_config: Any = 
     ``dispatch_config`` (a ``DispatcherConfig``) lets tests poll faster.
     """
     return MimConsole(context, dispatch=dispatch, dispatch_config=dispatch_config)
+
+
+def run(
+    context: Context,
+    *,
+    headless: bool = False,
+    on_start: Callable[[MimConsole], None] | None = None,
+) -> None:
+    """Start the console: what `mim-console` with no command does.
+
+    The database is opened (integrity check, migrations) and the services are imported on a
+    second thread while this one builds the app: the check runs in SQLite's C code, so the two
+    overlap. A damaged or newer database is still reported in plain words before the screen is
+    taken over. ``on_start`` lets the benchmark watch the running app.
+    """
+    failure: list[BaseException] = []
+
+    def warm_up() -> None:
+        try:
+            _ = context.store
+            import mim_console.services.duty  # noqa: F401
+            import mim_console.services.incidents  # noqa: F401
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            failure.append(exc)
+
+    opener = threading.Thread(target=warm_up, name="mim-open", daemon=True)
+    opener.start()
+    app = make_app(context)
+    opener.join()
+    if failure:
+        raise failure[0]
+    if on_start is not None:
+        app.call_later(on_start, app)
+    app.run(headless=headless)

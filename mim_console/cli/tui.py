@@ -12,11 +12,10 @@ from mim_console.services.context import Context
 
 
 def run_console(ctx: Context) -> None:
-    """Open the full-screen app on the configured database."""
-    from mim_console.app import make_app
+    """Open the full-screen app on the configured database (see ``mim_console.app.run``)."""
+    from mim_console.app import run
 
-    _ = ctx.store  # open (and migrate) first, so a damaged file is reported in plain words
-    make_app(ctx).run()
+    run(ctx)
 
 
 @main.command()

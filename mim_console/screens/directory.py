@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,7 +24,7 @@ from mim_console.domain.text import one_line
 from mim_console.screens.base import MimScreen
 from mim_console.widgets.literal import lit
 
-SHOWN = 200
+SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,17 @@ class Entry:
     person: Person
     party: str
     haystack: str  # everything searchable, case-folded
+    cells: tuple[Text, ...] = ()  # the row as shown, built once per load (not per keystroke)
+
+
+COLUMNS = (
+    ("name", 28),
+    ("mobile", 15),
+    ("party", 22),
+    ("title", 18),
+    ("authority", 9),
+    ("status", 10),
+)
 
 
 def entries(people: list[Person], parties: dict[int, str]) -> list[Entry]:
@@ -51,7 +63,15 @@ def entries(people: list[Person], parties: dict[int, str]) -> list[Entry]:
             )
             if x
         )
-        out.append(Entry(p, party, text.casefold()))
+        cells = (
+            lit(p.name),
+            lit(p.mobile),
+            lit(party),
+            lit(p.title),
+            lit("✔ decides" if p.decision_authority else ""),
+            lit("active" if p.active else "✖ INACTIVE", "" if p.active else "dim"),
+        )
+        out.append(Entry(p, party, text.casefold(), cells))
     return out
 
 
@@ -104,6 +124,7 @@ class DirectoryScreen(MimScreen):
         super().__init__()
         self.items: list[Entry] = []
         self.parties: list[Party] = []
+        self._last: tuple[str, list[Entry]] = ("", [])
         self.shown: list[Entry] = []
         self.shown_once = False
         self.generation = 0  # bumps each time the table shows a new filter result
@@ -116,9 +137,10 @@ class DirectoryScreen(MimScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#dir-table", DataTable).add_columns(
-            "name", "mobile", "party", "title", "authority", "status"
-        )
+        table = self.query_one("#dir-table", DataTable)
+        for label, width in COLUMNS:
+            # Fixed widths: a keystroke never re-measures 200 rows of text.
+            table.add_column(label, width=width)
         self.query_one("#dir-filter", Input).focus()
         super().on_mount()
 
@@ -136,6 +158,7 @@ class DirectoryScreen(MimScreen):
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         self.items = message.items
+        self._last = ("", self.items)
         self.shown_once = True
         self._filter()
 
@@ -145,22 +168,17 @@ class DirectoryScreen(MimScreen):
 
     def _filter(self) -> None:
         query = self.query_one("#dir-filter", Input).value
-        found = matches(self.items, query)
+        # Typing forward only narrows: search the previous matches, not all 10,000 again.
+        last_query, last_found = self._last
+        narrower = last_query and query.casefold().startswith(last_query.casefold())
+        found = matches(last_found if narrower else self.items, query)
+        self._last = (query, found)
         table = self.query_one("#dir-table", DataTable)
         current = self.selected()
         table.clear()
         self.shown = found[:SHOWN]
         for entry in self.shown:
-            p = entry.person
-            table.add_row(
-                lit(p.name),
-                lit(p.mobile),
-                lit(entry.party),
-                lit(p.title),
-                lit("✔ decides" if p.decision_authority else ""),
-                lit("active" if p.active else "✖ INACTIVE", "" if p.active else "dim"),
-                key=str(p.id),
-            )
+            table.add_row(*entry.cells, key=str(entry.person.id))
         if current is not None:
             ids = [e.person.id for e in self.shown]
             if current.id in ids:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from textual import on, work
@@ -17,9 +17,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.screens.base import MimScreen
 from mim_console.services.context import Context
-from mim_console.services.duty import OnDuty
 from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.literal import lit
+
+if TYPE_CHECKING:
+    from mim_console.services.duty import OnDuty
 
 
 @dataclass(frozen=True)

@@ -65,19 +65,21 @@ DELIVERY_WORDS = {
     "canceled": "✖ canceled",
 }
 ROLE_ORDER = {Role.DUTY_MANAGER: 0, Role.MRT: 1, Role.SPECIALIST: 2}
-COLUMNS = ("mark", "unit", "name", "state", "delivery", "since alert", "joined", "phone")
+COLUMNS = ("mark", "unit", "name", "state", "delivery", "since", "joined", "phone")
+WIDTHS = (1, 16, 20, 12, 12, 5, 6, 13)
 CURVE_BUCKETS = 30
 
 
 def ago(now: datetime, then: datetime | None) -> str:
+    """Whole minutes: a 1,000-row roll call then changes its times once a minute, not per reload."""
     if then is None:
         return ""
-    seconds = max(0, int((now - then).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    minutes = max(0, int((now - then).total_seconds())) // 60
+    if minutes < 1:
+        return "<1m"
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def local_hm(moment: datetime | None) -> str:
@@ -147,7 +149,7 @@ def build_view(rc: RollCall, alerts: list[dict[str, Any]], now: datetime) -> Rol
         unit = seat.unit
         if p.role is Role.MRT:
             ok = party_ok.get(name_to_party.get(unit, -1))
-            unit = f"{unit} {'✔' if ok else '✖'}"
+            unit = f"{'✔' if ok else '✖'} {unit}"
         name = seat.person.name
         if seat.deputy_for:
             name = f"{name} (for {seat.deputy_for})"
@@ -352,8 +354,9 @@ class RollCallScreen(MimScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#rc-table", DataTable)
-        for name in COLUMNS:
-            table.add_column(name if name != "mark" else "✓", key=name)
+        for name, width in zip(COLUMNS, WIDTHS, strict=True):
+            # Fixed widths: live updates never re-measure 1,000 rows.
+            table.add_column(name if name != "mark" else "✓", key=name, width=width)
         table.focus()
         super().on_mount()
 

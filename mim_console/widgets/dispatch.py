@@ -9,6 +9,7 @@ to reload, because replies it applies are written through this process's own con
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -69,3 +70,18 @@ class DispatchLink:
     def stop(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.stop()
+
+
+class ToTextualLog(logging.Handler):
+    """Log records from the dispatcher go to Textual's log, never to the terminal the screen
+    is drawn on (Python's last-resort handler would print warnings across the UI)."""
+
+    def __init__(self, sink: Callable[[str], object]) -> None:
+        super().__init__(level=logging.INFO)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break the console
+            pass
