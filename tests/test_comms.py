@@ -204,7 +204,9 @@ def test_draft_approve_publish_then_immutable(svc: CommsService) -> None:
 
     kinds = [
         e["kind"]
-        for e in store.query("SELECT kind FROM event WHERE incident_id = ?", [ids["incident"]])
+        for e in store.query(
+            "SELECT kind FROM event WHERE incident_id = ? ORDER BY id", [ids["incident"]]
+        )
     ]
     assert kinds == ["comms_draft", "comms_draft", "comms_approved", "comms_published"] + [
         "comms_draft"

@@ -110,22 +110,23 @@ _SPECS = (
         "Stakeholder update",
         "text",
         INCIDENT | {"update_time", "spokesperson"},
-        "{organisation} incident update {incident_code} ({severity}): {title}. "
-        "Status: {status}. Next update: {next_update}.",
+        "Incident update {incident_code} ({severity}): {title}. Status: {status}. "
+        "Next update: {next_update}.",
     ),
     TemplateSpec(
         "press_release",
         "Press release",
         "text",
         INCIDENT | {"update_time", "spokesperson"},
-        "{organisation}: {title}\n"
+        "{title}\n"
         "\n"
-        "{organisation} is aware of a disruption affecting {title}. Our teams are working to "
-        "restore normal service. Current status: {status}.\n"
+        "We are aware of a disruption: {title}. Our teams are working to restore normal "
+        "service. Current status: {status}.\n"
         "\n"
-        "We will publish the next update by {next_update}.\n"
+        "The next update will follow by {next_update}.\n"
         "\n"
-        "Media contact: {spokesperson}\n",
+        "Media contact: {spokesperson}\n"
+        "{organisation}\n",
     ),
     TemplateSpec(
         "test",
@@ -306,10 +307,11 @@ def render(
         out = _fill(pieces, vals)
         if template.sms:
             out = _one_line(sms.to_gsm7(out, typography_only=True))
+        elif template.channel == "voice":
+            out = _one_line(out)
         else:
-            out = out.strip("\n") if template.channel == "voice" else out
-            if template.channel == "voice":
-                out = _one_line(out)
+            # An empty value must not leave stray spaces at a line's end or the text's ends.
+            out = "\n".join(line.rstrip() for line in out.strip().splitlines())
         if exercise and not out.startswith(EXERCISE_PREFIX):
             out = f"{EXERCISE_PREFIX} {out}" if template.sms else f"{EXERCISE_PREFIX}: {out}"
         return out

@@ -175,11 +175,11 @@ class CommsService:
             "title": inc.title,
             "severity": inc.severity,
             "bridge": templates.bridge_text(bridge.number, bridge.pin, bridge.url),
-            "next_update": local_time(inc.next_update_at),
+            "next_update": local_time(inc.next_update_at) or "to be announced",
             "status": _status_words(inc.status),
             "organisation": self.ctx.settings.organisation,
             "update_time": local_time(self.ctx.clock()),
-            "spokesperson": spokesperson,
+            "spokesperson": spokesperson or "the major incident response team",
             "exercise": inc.exercise,
         }
 
