@@ -137,3 +137,11 @@ def test_title_is_never_cut_below_the_minimum() -> None:
         assert title.startswith(shown)
     else:
         assert shown == title
+
+
+@pytest.mark.parametrize("name", ["stakeholder_update", "press_release"])
+def test_empty_values_leave_no_stray_spaces(name: str) -> None:
+    text = render(name, None, {"title": "Payments down"}, exercise=True)
+    assert text.startswith("EXERCISE: ")
+    assert all(line == line.strip() for line in text.splitlines())
+    assert not text.endswith("\n")
