@@ -140,3 +140,21 @@ def test_report_of_a_fresh_incident(ctx: Context) -> None:
     assert "| Time to first join | - |" in md
     assert "Nobody was released to standby." in md
     assert "<svg" in report.render(ctx, code, "html")
+
+
+def test_published_statements_are_in_the_report(ctx: Context, clock: FakeClock) -> None:
+    from mim_console.services.comms import CommsService
+
+    svc = IncidentService(ctx)
+    code = svc.declare(title="Cards down", severity="SEV1", categories=["cards"]).code
+    comms = CommsService(ctx)
+    draft = comms.draft(code, "press_release", "We are <restoring> card payments.")
+    comms.approve(code, "press_release", draft.version, "Alice Ops")
+    comms.publish(code, "press_release", draft.version, "manual", "newsroom")
+    unpublished = comms.draft(code, "stakeholder_update", "Never sent")
+    assert unpublished.published_at is None
+    md = report.render(ctx, code, "md")
+    assert "press release v1, approved by Alice Ops, published on manual" in md
+    assert "We are \\<restoring\\> card payments." in md and "Never sent" not in md
+    page = report.render(ctx, code, "html")
+    assert "We are &lt;restoring&gt; card payments." in page

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mim_console.data import comms as comms_repo
 from mim_console.data import incidents as repo
+from mim_console.domain.comms import Draft
 from mim_console.domain.incident import Event, Incident, State
 from mim_console.domain.report import (
     CurvePoint,
@@ -38,6 +40,7 @@ class ReportData:
     people: dict[int, str]
     alerts: Sequence[dict[str, Any]]
     generated_at: datetime
+    statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
 
     @property
     def end(self) -> datetime:
@@ -57,6 +60,8 @@ def build(ctx: Context, ref: str) -> ReportData:
     with ctx.store.read() as db:
         events = repo.events(db, inc.id)
         alerts = repo.alert_rows(db, inc.id)
+        statements = [d for d in comms_repo.drafts(db, inc.id) if d.published_at is not None]
+        statements.sort(key=lambda d: (d.published_at or d.created_at, d.id))
     moves = [
         Move(e.at, int(str(e.data["participant"])), State(str(e.data["to"])))
         for e in events
@@ -80,7 +85,7 @@ def build(ctx: Context, ref: str) -> ReportData:
         elif kind == "group":
             names[key] = groups.get(int(ident), f"group {ident}")
     people = {s.person.id: s.person.name for s in rc.seats}
-    return ReportData(inc, rc, events, figures, names, people, alerts, ctx.clock())
+    return ReportData(inc, rc, events, figures, names, people, alerts, ctx.clock(), statements)
 
 
 def _when(alert: dict[str, Any]) -> datetime | None:
@@ -154,6 +159,19 @@ def _comms(data: ReportData) -> list[tuple[str, str, str, str, str]]:
     ]
 
 
+def _statements(data: ReportData) -> list[tuple[str, str, str]]:
+    """(when, what, text) for each published stakeholder update or press release."""
+    out = []
+    for d in data.statements:
+        what = f"{d.kind.replace('_', ' ')} v{d.version}"
+        if d.approved_by_name:
+            what += f", approved by {d.approved_by_name}"
+        if d.channel:
+            what += f", published on {d.channel}"
+        out.append((_t(d.published_at), what, d.text))
+    return out
+
+
 def _by_kind(data: ReportData, kind: str) -> list[Event]:
     return [e for e in data.events if e.kind == kind]
 
@@ -215,7 +233,12 @@ def markdown(data: ReportData) -> str:
             "None."
         ]
         out.append("")
-    out += ["## Communications issued", ""]
+    out += ["## Communications issued", "", "### Stakeholder updates and press releases", ""]
+    statements = _statements(data)
+    out += [f"- {md_escape(w)} ({md_escape(k)}): {md_escape(t)}" for w, k, t in statements] or [
+        "None published."
+    ]
+    out += ["", "### Alerts and messages to the response team", ""]
     comms = _comms(data)
     if comms:
         out += ["| Queued | To | Kind | Status | Text |", "|---|---|---|---|---|"]
@@ -323,6 +346,13 @@ def html(data: ReportData) -> str:
         else:
             out.append("<p>None.</p>")
     out.append("<h2>Communications issued</h2>")
+    out.append("<h3>Stakeholder updates and press releases</h3>")
+    statements = _statements(data)
+    if statements:
+        table(("Published", "What", "Text"), statements)
+    else:
+        out.append("<p>None published.</p>")
+    out.append("<h3>Alerts and messages to the response team</h3>")
     comms = _comms(data)
     if comms:
         table(("Queued", "To", "Kind", "Status", "Text"), comms)
