@@ -145,3 +145,28 @@ def test_empty_values_leave_no_stray_spaces(name: str) -> None:
     assert text.startswith("EXERCISE: ")
     assert all(line == line.strip() for line in text.splitlines())
     assert not text.endswith("\n")
+
+
+_LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(_LITERAL, st.sampled_from(sorted(SPECS["press_release"].placeholders))),
+        max_size=6,
+    ),
+    _LITERAL,
+)
+def test_render_matches_plain_substitution(parts: list[tuple[str, str]], tail: str) -> None:
+    """Any literal text (braces doubled) around allowed placeholders renders as substituted."""
+    values = {name: f"<{name}>" for name in SPECS["press_release"].placeholders}
+    source = "".join(
+        lit.replace("{", "{{").replace("}", "}}") + "{" + name + "}" for lit, name in parts
+    ) + tail.replace("{", "{{").replace("}", "}}")
+    expected = "".join(lit + values[name] for lit, name in parts) + tail
+    if not expected.strip():
+        return
+    validate("press_release", source)
+    tidy = "\n".join(line.rstrip() for line in expected.strip().splitlines())
+    assert render("press_release", source, values) == tidy
