@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import email.utils
 import hashlib
@@ -568,6 +569,7 @@ class StandIn:
         final_error = status in ("undelivered", "failed")
         base = f"{API_PREFIX}{self.account_sid}/Messages/{record.sid}"
         priced = status not in ("queued", "accepted")
+        parts = segments(record.body)
         return {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
@@ -581,8 +583,8 @@ class StandIn:
             "from": record.from_,
             "messaging_service_sid": record.messaging_service_sid,
             "num_media": "0",
-            "num_segments": str(segments(record.body)),
-            "price": f"-{0.0075 * segments(record.body):.5f}" if priced else None,
+            "num_segments": str(parts),
+            "price": f"-{0.0075 * parts:.5f}" if priced else None,
             "price_unit": "USD",
             "sid": record.sid,
             "status": status,
@@ -741,8 +743,6 @@ class StandIn:
                 401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'}
             )
         try:
-            import base64
-
             user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
             return _error(401, 20003, "Authenticate")
