@@ -430,3 +430,27 @@ def test_random_roll_call_actions_keep_every_rule(
             assert last == {p["id"]: p["state"] for p in snapshot(ctx)["participant"]}
         finally:
             ctx.close()
+
+
+def test_a_voice_keypress_answers_like_a_reply(
+    svc: IncidentService, ctx: Context, clock: FakeClock
+) -> None:
+    code = declare(svc)
+    clock.advance(minutes=5)
+    svc.tick()  # everyone silent gets a call
+    with ctx.store.write() as db:  # the dispatcher stores the call's SID when Twilio accepts it
+        db.execute(
+            "UPDATE alert SET provider_sid = 'CA' || id, status = 'in-progress' "
+            "WHERE channel = 'voice'"
+        )
+    call = ctx.store.query(
+        "SELECT provider_sid FROM alert WHERE channel = 'voice' AND to_number = ?",
+        [mobile("Dan Biz")],
+    )[0]["provider_sid"]
+    assert svc.apply_keypress(call, "2") == "unable"
+    assert states(svc, code)["Erin Biz"] == "alerted"  # the deputy, at once
+    assert svc.apply_keypress(call, "2") == "already unable"
+    assert svc.apply_keypress(call, "7") == "logged"
+    assert svc.apply_keypress("CAnothing", "1") == "unknown call"
+    texts = [e.text for e in svc.timeline(code) if e.kind == "reply"]
+    assert texts[0] == "voice keypress from Dan Biz: key 2 -> unable"

@@ -21,6 +21,7 @@ from mim_console.data.outbox import AlertDraft, enqueue
 from mim_console.domain.incident import (
     ActionKind,
     Event,
+    IllegalTransition,
     Incident,
     IncidentStatus,
     Participant,
@@ -39,11 +40,12 @@ from mim_console.domain.incident import (
 )
 from mim_console.domain.people import Party, Person, SpecialistGroup
 from mim_console.errors import UserError
+from mim_console.notifiers.voice import meaning_of_digit
 from mim_console.services import messages
 from mim_console.services.context import Context
 
 CHANNELS = ("sms", "voice", "both")
-JOIN_MEANINGS = {"join", "joining", "joined", "yes", "accept"}
+JOIN_MEANINGS = {"join", "joining", "joined", "yes", "accept"}  # replies.Meaning, keypresses
 UNABLE_MEANINGS = {"unable", "no", "decline", "declined"}
 
 
@@ -494,41 +496,91 @@ class IncidentService:
                 return "nothing to do"
             inc = repo.incident_by_id(db, row["incident_id"])
             person = self.directory.person(row["person_id"])
-            p = repo.participant_for(db, inc.id, person.id)
-            meaning = str(row["meaning"]).lower()
-            target = (
-                State.JOINED
-                if meaning in JOIN_MEANINGS
-                else State.UNABLE
-                if meaning in UNABLE_MEANINGS
-                else None
-            )
-            outcome = "logged"
-            if p is None:
-                outcome = "not a participant"
-            elif inc.status is IncidentStatus.CLOSED:
-                outcome = "incident closed"
-            elif target is not None and p.state is target:
-                outcome = f"already {target.value}"
-            elif target is not None and p.state is State.STANDBY:
-                outcome = "on standby: recall them to rejoin"
-            elif target is not None:
-                try:
-                    self._move(db, inc, p, person, target, now, via="sms reply", actor=person.name)
-                    outcome = target.value
-                except UserError as exc:
-                    outcome = f"not applied: {exc}"
-            repo.append_event(
+            return self._answer(
                 db,
-                incident_id=inc.id,
-                at=now,
-                actor=person.name,
-                kind="reply",
-                person_id=person.id,
-                text=f"reply from {person.name}: {row['body']!s} -> {outcome}",
-                data={"inbound": inbound_id, "meaning": meaning, "outcome": outcome},
+                inc,
+                person,
+                str(row["meaning"]).lower(),
+                now,
+                via="sms reply",
+                said=str(row["body"]),
+                marker={"inbound": inbound_id},
             )
-            return outcome
+
+    def apply_keypress(self, call_sid: str, digit: str) -> str:
+        """A key pressed during a voice alert (the webhook receiver's ``on_keypress``)."""
+        meaning = meaning_of_digit(digit) or "unrecognised"
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            rows = list(
+                db.query(
+                    "SELECT incident_id, person_id FROM alert WHERE provider_sid = ? "
+                    "AND channel = 'voice'",
+                    [call_sid],
+                )
+            )
+            if not rows or rows[0]["incident_id"] is None or rows[0]["person_id"] is None:
+                return "unknown call"
+            inc = repo.incident_by_id(db, rows[0]["incident_id"])
+            person = self.directory.person(rows[0]["person_id"])
+            return self._answer(
+                db,
+                inc,
+                person,
+                meaning,
+                now,
+                via="voice keypress",
+                said=f"key {digit}",
+                marker={"call": call_sid, "digit": digit},
+            )
+
+    def _answer(
+        self,
+        db: Database,
+        inc: Incident,
+        person: Person,
+        meaning: str,
+        now: datetime,
+        *,
+        via: str,
+        said: str,
+        marker: dict[str, Any],
+    ) -> str:
+        """Apply a person's own answer and log it (every answer is on the timeline)."""
+        p = repo.participant_for(db, inc.id, person.id)
+        target = (
+            State.JOINED
+            if meaning in JOIN_MEANINGS
+            else State.UNABLE
+            if meaning in UNABLE_MEANINGS
+            else None
+        )
+        outcome = "logged"
+        if p is None:
+            outcome = "not a participant"
+        elif inc.status is IncidentStatus.CLOSED:
+            outcome = "incident closed"
+        elif target is not None and p.state is target:
+            outcome = f"already {target.value}"
+        elif target is not None and p.state is State.STANDBY:
+            outcome = "on standby: recall them to rejoin"
+        elif target is not None:
+            try:
+                self._move(db, inc, p, person, target, now, via=via, actor=person.name)
+                outcome = target.value
+            except IllegalTransition as exc:  # refused before anything was written
+                outcome = f"not applied: {exc}"
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=person.name,
+            kind="reply",
+            person_id=person.id,
+            text=f"{via} from {person.name}: {said} -> {outcome}",
+            data={**marker, "meaning": meaning, "outcome": outcome, "via": via},
+        )
+        return outcome
 
     # --- spokesperson, notes, status ----------------------------------------------------
 
