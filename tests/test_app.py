@@ -287,3 +287,58 @@ async def test_csv_import_reports_each_bad_line(context: Context, tmp_path: Path
         await pilot.press("escape")
     names = {p.name for p in Directory(context.store).people()}
     assert names == {"Good One", "[b]Two[/b]"}
+
+
+# --- another process writes; the console notices ----------------------------------------------
+
+
+async def test_roll_call_notices_another_process_writing(context: Context, db_path: Path) -> None:
+    """A CLI or a second console commits through its own connection: the roll call follows
+    through ``PRAGMA data_version`` polling without a key press."""
+    seed_small(context.store, FROZEN_NOW)
+    code = IncidentService(context).declare(title="Other writer", severity="SEV2").code
+    other = Context(settings=Settings(db_path=db_path), clock=lambda: FROZEN_NOW, actor="cli")
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        await wait_for(lambda: roll.view is not None)
+        assert not any(s.state is State.JOINED for s in roll.view.seats)  # type: ignore[union-attr]
+        IncidentService(other).mark_joined(code, ["Aino Aalto"])  # the other connection
+        await wait_for(
+            lambda: any(
+                s.name == "Aino Aalto" and s.state is State.JOINED
+                for s in roll.view.seats  # type: ignore[union-attr]
+            ),
+            seconds=5,
+        )
+        # Duty shows the same when we go back.
+        await pilot.press("escape")
+        assert isinstance(app.screen, DutyScreen)
+    other.close()
+
+
+async def test_lost_twilio_shows_a_banner_not_a_freeze(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    from mim_console.widgets.banner import OutboxBanner
+
+    settings = Settings(db_path=db_path, twilio=standin_twilio_settings(threaded_standin.url))
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, actor="tester")
+    seed_small(ctx.store, FROZEN_NOW)
+    threaded_standin.go_down()
+    service = IncidentService(ctx)
+    service.declare(title="Twilio is gone", severity="SEV2")
+    app = make_app(ctx, dispatch_config=FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one(OutboxBanner)
+        await wait_for(lambda: "UNREACHABLE" in str(banner.render()), seconds=10)
+        # Still responsive: help opens and closes while the outbox retries.
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DutyScreen)
+    ctx.close()
