@@ -158,3 +158,11 @@ def test_published_statements_are_in_the_report(ctx: Context, clock: FakeClock) 
     assert "We are \\<restoring\\> card payments." in md and "Never sent" not in md
     page = report.render(ctx, code, "html")
     assert "We are &lt;restoring&gt; card payments." in page
+
+
+def test_roll_call_shows_the_state_at_close(ctx: Context, clock: FakeClock) -> None:
+    code = run_incident(ctx, clock)
+    md = report.render(ctx, code, "md")
+    assert "| Uma Spec | specialist | Payments | standby, stood down |" in md
+    assert "| Dan Biz | mrt | Business | unable, stood down |" in md
+    assert "| Alice Ops | mrt | IT Operations | joined, stood down |" in md

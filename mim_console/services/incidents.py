@@ -297,7 +297,7 @@ class IncidentService:
             actor=actor,
             kind="state",
             person_id=person.id,
-            text=f"{person.name}: {p.state.value} -> {target.value} ({via})",
+            text=f"{person.name}: {_words(p.state)} -> {_words(target)} ({via})",
             data={"participant": p.id, "from": p.state.value, "to": target.value, "via": via},
         )
         if target is State.STANDBY:
@@ -835,6 +835,10 @@ class IncidentService:
             incident_id=inc.id,
             person_id=person.id,
         )
+
+
+def _words(state: State) -> str:
+    return state.value.replace("_", " ")
 
 
 def on_duty(

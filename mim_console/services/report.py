@@ -25,7 +25,7 @@ from mim_console.domain.report import (
 )
 from mim_console.domain.text import html_escape, md_escape, one_line
 from mim_console.services.context import Context
-from mim_console.services.incidents import IncidentService, RollCall
+from mim_console.services.incidents import IncidentService, RollCall, Seat
 
 _TO_FILL = "(to be filled in by the duty manager: `mim-console lessons INCIDENT`)"
 
@@ -41,6 +41,14 @@ class ReportData:
     alerts: Sequence[dict[str, Any]]
     generated_at: datetime
     statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
+
+    def state_at_close(self, participant_id: int) -> str:
+        """What someone was when the incident closed ("joined", "on standby"…), not just
+        "stood down" for everyone."""
+        for e in reversed(self.events):
+            if e.data.get("participant") == participant_id and e.data.get("to") == "stood_down":
+                return str(e.data.get("from") or "").replace("_", " ") + ", stood down"
+        return ""
 
     @property
     def end(self) -> datetime:
@@ -172,6 +180,13 @@ def _statements(data: ReportData) -> list[tuple[str, str, str]]:
     return out
 
 
+def _final(data: ReportData, seat: Seat) -> str:
+    state = seat.participant.state
+    if state is State.STOOD_DOWN:
+        return data.state_at_close(seat.participant.id) or "stood down"
+    return state.value.replace("_", " ")
+
+
 def _by_kind(data: ReportData, kind: str) -> list[Event]:
     return [e for e in data.events if e.kind == kind]
 
@@ -223,7 +238,7 @@ def markdown(data: ReportData) -> str:
         )
         out.append(
             f"| {md_escape(seat.person.name)} | {md_escape(role)} | {md_escape(seat.unit)} "
-            f"| {p.state.value.replace('_', ' ')} | {_t(p.joined_at)} |"
+            f"| {_final(data, seat)} | {_t(p.joined_at)} |"
         )
     out.append("")
     for title, kind in (("Status reports", "status_report"), ("Directives", "directive")):
@@ -330,7 +345,7 @@ def html(data: ReportData) -> str:
                 s.participant.role.value.replace("_", " ")
                 + (f" (deputy for {s.deputy_for})" if s.deputy_for else ""),
                 s.unit,
-                s.participant.state.value.replace("_", " "),
+                _final(data, s),
                 _t(s.participant.joined_at),
             )
             for s in data.roll_call.seats
@@ -406,7 +421,12 @@ def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
     out.append(
         f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">time (UTC)</text>'
     )
-    for i, (key, points) in enumerate(sorted(f.curve.items())):
+    order = {"party": 0, "group": 1}
+    series = sorted(
+        f.curve.items(),
+        key=lambda kv: (order.get(kv[0].split(":")[0], 2), data.series_names.get(kv[0], kv[0])),
+    )
+    for i, (key, points) in enumerate(series):
         colour, dash = _COLOURS[i % len(_COLOURS)], _DASHES[i % len(_DASHES)]
         out.append(_step_path(points, end, x, y, colour, dash))
         ly = top + 14 + i * 18
