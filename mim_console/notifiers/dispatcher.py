@@ -129,6 +129,8 @@ class Dispatcher:
         self._sends: dict[int, asyncio.Task[None]] = {}
         self._polls: dict[int, asyncio.Task[None]] = {}
         self._unrecorded: dict[int, tuple[SendResult, datetime]] = {}  # answered, not yet stored
+        self._recording: dict[int, tuple[SendResult, datetime]] = {}  # being stored right now
+        self._flusher: asyncio.Task[None] | None = None
         self._ready: deque[Alert] = deque()  # claimed by us, request not started yet
         self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
@@ -213,7 +215,7 @@ class Dispatcher:
                     if mono >= next_tick:
                         next_tick = mono + self.config.tick_s
                         self._tick(now)
-                    self._fill(now)
+                    await self._fill(now)
                     if mono >= self._next_poll_check:
                         self._next_poll_check = mono + 0.2
                         self._poll_statuses(now)
@@ -231,7 +233,9 @@ class Dispatcher:
     async def _heartbeat(self) -> None:
         was = self._holding
         try:
-            self._holding = self.lease.try_acquire()
+            # In a thread: a commit can stall for tens of ms on a busy disk (WAL checkpoint
+            # fsync, measured up to 46 ms here), and the loop may be the console's.
+            self._holding = await asyncio.to_thread(self.lease.try_acquire)
         except UserError as exc:  # database busy or unwritable: try again next beat
             log.warning("lease heartbeat failed: %s", exc)
             self._holding = False
@@ -239,26 +243,30 @@ class Dispatcher:
             log.info("dispatcher %s holds the lease", self.lease.holder)
             # In the background: the heartbeat must go on while lookups wait on the provider.
             # New alerts can be sent meanwhile; only `sending` ones are being settled.
-            if self._reconcile_task is None or self._reconcile_task.done():
-                self._reconcile_task = asyncio.create_task(self._reconcile())
+            # The list is taken now, before this process claims anything as holder: an alert
+            # claimed later is ours in flight, never "in doubt" (a race that doubled sends).
+            doubtful = self._in_doubt()
+            if doubtful and (self._reconcile_task is None or self._reconcile_task.done()):
+                self._reconcile_task = asyncio.create_task(self._reconcile(doubtful))
             self._notify()
         elif was and not self._holding:
             log.warning("dispatcher %s lost the lease", self.lease.holder)
             self._ready.clear()  # no longer ours to release: the new holder reconciles them
             self._notify()
 
-    async def _reconcile(self) -> None:
-        """Every ``sending`` alert without a SID (not ours in flight): look before resending."""
-        with self.store.read() as db:
-            doubtful = [
-                a
-                for a in outbox.in_doubt(db)
-                if a.id not in self._sends
-                and a.id not in self._unrecorded
-                and a.id not in {r.id for r in self._ready}
-            ]
-        if not doubtful:
-            return
+    def _in_doubt(self) -> list[Alert]:
+        """Every ``sending`` alert without a SID that this process is not still handling."""
+        try:
+            with self.store.read() as db:
+                found = outbox.in_doubt(db)
+        except UserError as exc:
+            log.error("reconcile: %s", exc)
+            return []
+        ours = {*self._sends, *self._unrecorded, *self._recording, *(a.id for a in self._ready)}
+        return [a for a in found if a.id not in ours]
+
+    async def _reconcile(self, doubtful: list[Alert]) -> None:
+        """Look each doubtful alert up at the provider before it may be sent again."""
         log.info("reconciling %d alert(s) claimed but not confirmed", len(doubtful))
         # One number at a time so two alerts with the same text never adopt the same SID.
         by_number: dict[str, list[Alert]] = {}
@@ -293,7 +301,7 @@ class Dispatcher:
         self._wake.set()
 
     # ---------------------------------------------------------------- sending
-    def _fill(self, now: datetime) -> None:
+    async def _fill(self, now: datetime) -> None:
         """Start sends up to the concurrency bound, from a buffer of claimed alerts.
 
         Claims come in batches of up to ``max_in_flight`` (one transaction each) rather than one
@@ -305,7 +313,8 @@ class Dispatcher:
         if room <= 0:
             return
         if len(self._ready) < room:
-            self._claim(now, self.config.max_in_flight - len(self._ready))
+            await self._claim(now, self.config.max_in_flight - len(self._ready))
+            room = self.config.max_in_flight - len(self._sends)
         budget = self.config.start_per_turn
         while room > 0 and self._ready and budget > 0:
             alert = self._ready.popleft()
@@ -319,16 +328,19 @@ class Dispatcher:
             # at once, the first request waited for every other's preparation (measured).
             self._wake.set()
 
-    def _claim(self, now: datetime, limit: int) -> None:
+    async def _claim(self, now: datetime, limit: int) -> None:
+        try:
+            self._ready.extend(await asyncio.to_thread(self._claim_sync, now, limit))
+        except UserError as exc:
+            log.warning("cannot claim alerts: %s", exc)
+
+    def _claim_sync(self, now: datetime, limit: int) -> list[Alert]:
         with self.store.read() as db:
             due = outbox.next_due_at(db)
         if due is None or due > now:
-            return
-        try:
-            with self.store.write() as db:
-                self._ready.extend(outbox.claim_due(db, self.lease.holder, now, limit))
-        except UserError as exc:
-            log.warning("cannot claim alerts: %s", exc)
+            return []
+        with self.store.write() as db:
+            return outbox.claim_due(db, self.lease.holder, now, limit)
 
     def _release_ready(self) -> None:
         """Hand back claimed alerts this process never sent (clean stop)."""
@@ -401,16 +413,30 @@ class Dispatcher:
         self._record_accepted(alert.id, result)
 
     def _record_accepted(self, alert_id: int, result: SendResult) -> None:
-        """Store the SID at the end of this loop turn, together with every other answer that
-        arrived in the same turn: one transaction for many (measured: the fan-out's biggest
-        cost was one commit per alert). A crash before it commits is what reconciliation is for.
+        """Store the SID at once, together with every other answer that arrives meanwhile: one
+        transaction for many (measured: one commit per alert was the fan-out's biggest cost).
+        A crash before it commits is what reconciliation is for.
         """
         self._unrecorded[alert_id] = (result, self.clock())
-        if len(self._unrecorded) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_accepted)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded, {}
+            self._recording = batch
+            try:
+                await asyncio.to_thread(self._write_accepted, batch)
+            finally:
+                self._recording = {}
+            self._notify()
 
     def _flush_accepted(self) -> None:
+        """Synchronously, on the way out."""
         batch, self._unrecorded = self._unrecorded, {}
+        self._write_accepted(batch)
+
+    def _write_accepted(self, batch: dict[int, tuple[SendResult, datetime]]) -> None:
         if not batch:
             return
         try:
@@ -422,7 +448,6 @@ class Dispatcher:
                 )
         except UserError as exc:  # rows stay `sending`: reconciled by lookup, never resent blind
             log.error("could not record %d accepted alert(s): %s", len(batch), exc)
-        self._notify()
 
     async def _request(self, alert: Alert) -> SendResult:
         assert self.notifier is not None
@@ -708,7 +733,7 @@ class Dispatcher:
     async def _shutdown(self) -> None:
         """Let requests already sent finish (so their SIDs are stored), then hand over."""
         pending = [*self._sends.values(), *self._polls.values()]
-        for extra in (self._inbound_task, self._reconcile_task):
+        for extra in (self._inbound_task, self._reconcile_task, self._flusher):
             if extra is not None and not extra.done():
                 pending.append(extra)
         if pending:
@@ -717,6 +742,8 @@ class Dispatcher:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+        if self._flusher is not None and not self._flusher.done():  # started by the last sends
+            await asyncio.wait([self._flusher], timeout=5.0)
         self._flush_accepted()
         if self._holding and self.lease.held(margin_s=0):
             self._release_ready()
