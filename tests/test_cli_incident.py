@@ -108,6 +108,8 @@ def test_roll_call_commands(db: Path) -> None:
         (("recall", "{code}", "Alice Ops"), "only someone on standby"),
         (("spokesperson", "{code}", "Alice Ops"), "specialist"),
         (("note", "{code}", "   "), "empty"),
+        (("joined", "{code}", "Alice Ops", "Spec"), "Sam Spec"),  # ambiguous: lists candidates
+        (("status-report", "{code}", "x", "--next-in", "-5"), "between"),
     ],
 )
 def test_refusals_exit_1_and_change_nothing(db: Path, args: tuple[str, ...], message: str) -> None:
