@@ -454,3 +454,13 @@ def test_a_voice_keypress_answers_like_a_reply(
     assert svc.apply_keypress("CAnothing", "1") == "unknown call"
     texts = [e.text for e in svc.timeline(code) if e.kind == "reply"]
     assert texts[0] == "voice keypress from Dan Biz: key 2 -> unable"
+
+
+def test_declare_with_nobody_to_page_says_what_to_do(db_path: Path) -> None:
+    ctx = Context(settings=Settings(db_path=db_path), clock=FakeClock(FROZEN_NOW))
+    try:
+        with pytest.raises(UserError, match="nobody to page.*import people"):
+            IncidentService(ctx).declare(title="x", severity="SEV1")
+        assert ctx.store.query("SELECT count(*) AS n FROM incident")[0]["n"] == 0
+    finally:
+        ctx.close()

@@ -171,8 +171,10 @@ class IncidentService:
         recipients = self.plan_recipients(cats, group_refs, now)
         if not recipients:
             raise UserError(
-                "nobody to page: no duty manager, party representative or specialist group "
-                "found; add people and parties (`mim-console people`), or pick a group"
+                "nobody to page: no duty manager on duty, no party representative and no "
+                "specialist group for these categories; import people (`mim-console import "
+                "people FILE.csv`), seat parties (`mim-console party set-reps`), or name a "
+                "group with --group"
             )
         people = self.directory.people_by_ids([r.person_id for r in recipients])
         with self.store.write() as db:
