@@ -464,3 +464,40 @@ def test_declare_with_nobody_to_page_says_what_to_do(db_path: Path) -> None:
         assert ctx.store.query("SELECT count(*) AS n FROM incident")[0]["n"] == 0
     finally:
         ctx.close()
+
+
+def test_two_consoles_acting_at_once_lose_nothing(db_path: Path, ctx: Context) -> None:
+    """Two processes' worth of connections on one file: every action lands, none is lost."""
+    import threading
+
+    code = declare(IncidentService(ctx))
+    errors: list[BaseException] = []
+
+    def console(names: list[str]) -> None:
+        other = Context(settings=Settings(db_path=db_path), actor="other")
+        try:
+            svc = IncidentService(other)
+            for _ in range(5):
+                for name in names:
+                    svc.mark_joined(code, [name])
+                    svc.note(code, f"{name} on the bridge")
+                    svc.release(code, [name])
+                    svc.recall(code, [name])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            other.close()
+
+    threads = [
+        threading.Thread(target=console, args=(["Alice Ops", "Sam Spec"],)),
+        threading.Thread(target=console, args=(["Tina Spec", "Uma Spec"],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    svc = IncidentService(ctx)
+    kinds = [e.kind for e in svc.timeline(code)]
+    assert kinds.count("note") == 20 and kinds.count("state") == 60
+    assert {states(svc, code)[n] for n in ("Alice Ops", "Sam Spec", "Tina Spec")} == {"recalled"}
