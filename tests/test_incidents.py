@@ -501,3 +501,39 @@ def test_two_consoles_acting_at_once_lose_nothing(db_path: Path, ctx: Context) -
     kinds = [e.kind for e in svc.timeline(code)]
     assert kinds.count("note") == 20 and kinds.count("state") == 60
     assert {states(svc, code)[n] for n in ("Alice Ops", "Sam Spec", "Tina Spec")} == {"recalled"}
+
+
+def test_a_party_rotation_chooses_the_seat_and_its_deputy(
+    svc: IncidentService, ctx: Context
+) -> None:
+    """IT Operations' seat follows its rotation (Carol, Bob), not the fixed order (Alice first);
+    the deputy is the rotation's next person, not the fixed order's."""
+    from datetime import date, time
+
+    from mim_console.data.rotations import RotationSpec, create_rotation
+    from mim_console.domain.rotation import RotationRole, ShiftUnit
+
+    with ctx.store.write() as db:
+        ids = {
+            n: int(db.execute("SELECT id FROM person WHERE name = ?", [n]).fetchone()[0])
+            for n in ("Carol Ops", "Bob Ops")
+        }
+        party = int(db.execute("SELECT id FROM party WHERE name = 'IT Operations'").fetchone()[0])
+        spec = RotationSpec(
+            name="IT seat",
+            shift_unit=ShiftUnit.WEEKS,
+            shift_length=1,
+            handoff_time=time(9, 0),
+            timezone="Europe/Helsinki",
+            start_date=date(2026, 3, 2),  # a Monday: Carol's first week started at 09:00
+            role=RotationRole.PARTY,
+            party_id=party,
+            handoff_weekday=0,
+        )
+        create_rotation(db, spec, [ids["Carol Ops"], ids["Bob Ops"]])
+    code = declare(svc)
+    s = states(svc, code)
+    assert s["Carol Ops"] == "alerted" and "Alice Ops" not in s
+    svc.mark_unable(code, ["Carol Ops"])
+    seat = next(x for x in svc.roll_call(code).seats if x.deputy_for == "Carol Ops")
+    assert seat.person.name == "Bob Ops"  # fixed order would have wrapped to Alice
