@@ -560,7 +560,8 @@ def test_runs_standalone_with_responders_driven_from_another_process() -> None:
         assert set(replies.values()) <= {"1", "2"} and "1" in replies.values()
     finally:
         process.terminate()
-        process.wait(10)
+        # SIGTERM (a service manager's stop) is a clean exit, not a crash.
+        assert process.wait(10) == 0
 
 
 def test_standalone_reports_a_busy_port(threaded_standin: ThreadedStandIn) -> None:

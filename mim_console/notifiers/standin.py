@@ -30,6 +30,7 @@ import math
 import random
 import re
 import secrets
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -1175,8 +1176,11 @@ def _main(argv: list[str] | None = None) -> None:
                 f"cannot listen on {standin.host}:{args.port}: {exc.strerror}"
             ) from exc
         print(standin.url, flush=True)
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await standin.stop()
 
