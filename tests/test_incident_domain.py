@@ -261,3 +261,43 @@ def test_format_duration() -> None:
     assert format_duration(timedelta(seconds=42)) == "42 s"
     assert format_duration(timedelta(minutes=4, seconds=5)) == "4 min 05 s"
     assert format_duration(timedelta(hours=1, minutes=2)) == "1 h 02 min"
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 2), st.booleans()), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 5), st.sampled_from(list(State)), st.integers(0, 600))),
+)
+def test_figures_agree_with_a_replay(
+    seats: list[tuple[int, bool]], attempts: list[tuple[int, State, int]]
+) -> None:
+    """Legal move sequences only (as the service makes them); the figures must agree."""
+    parts = [part(i, 100 + i, party=party) for i, (party, _) in enumerate(seats)]
+    authority = {100 + i for i, (_, a) in enumerate(seats) if a}
+    current = {p.id: p for p in parts}
+    moves = [Move(T0, p.id, State.ALERTED) for p in parts]
+    now = T0
+    for index, target, seconds in attempts:
+        if index >= len(parts):
+            continue
+        now += timedelta(seconds=seconds)
+        try:
+            current[index] = move(current[index], target, now)
+        except IllegalTransition:
+            continue
+        moves.append(Move(now, index, target))
+    f = response_figures(T0, parts, moves, authority)
+    joined_now = sum(1 for p in current.values() if p.state is State.JOINED)
+    assert sum(points[-1].joined for points in f.curve.values()) == joined_now
+    for points in f.curve.values():
+        assert all(pt.joined >= 0 for pt in points)
+        assert [pt.at for pt in points] == sorted(pt.at for pt in points)
+    assert f.counts["alerted"] == len(parts)
+    assert f.counts["joined"] <= len(parts)
+    assert len(f.standby_periods) == sum(1 for m in moves if m.state is State.STANDBY)
+    if f.quorum_after is not None:
+        assert all(
+            after is not None and after <= f.quorum_after for after in f.party_quorum_after.values()
+        )
+    final = quorum(current.values(), authority)
+    if final.reached:
+        assert f.quorum_at is not None
