@@ -223,8 +223,10 @@ class Dispatcher:
                         next_inbound = mono + self.config.inbound_poll_s
                         self._inbound_task = asyncio.create_task(self._poll_inbound())
                 timeout = self.config.idle_poll_s if self._holding else self.config.heartbeat_s
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                if not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(timeout):
+                            await self._wake.wait()
                 self._wake.clear()
         finally:
             await self._shutdown()
