@@ -317,18 +317,24 @@ class Dispatcher:
         if len(self._ready) < room:
             await self._claim(now, self.config.max_in_flight - len(self._ready))
             room = self.config.max_in_flight - len(self._sends)
-        budget = self.config.start_per_turn
-        while room > 0 and self._ready and budget > 0:
-            alert = self._ready.popleft()
-            self._sends[alert.id] = asyncio.create_task(self._send(alert))
-            room -= 1
-            budget -= 1
-        if budget < self.config.start_per_turn:
-            self._notify()
-        if room > 0 and self._ready:
+        if self._start_ready(self.config.start_per_turn) and self._ready:
             # Let the first requests reach the wire before preparing the next ones: started all
             # at once, the first request waited for every other's preparation (measured).
             self._wake.set()
+
+    def _start_ready(self, budget: int) -> int:
+        """Start up to ``budget`` claimed alerts within the concurrency bound; how many."""
+        if not self._holding:
+            return 0
+        started = 0
+        room = self.config.max_in_flight - len(self._sends)
+        while started < min(room, budget) and self._ready:
+            alert = self._ready.popleft()
+            self._sends[alert.id] = asyncio.create_task(self._send(alert))
+            started += 1
+        if started:
+            self._notify()
+        return started
 
     async def _claim(self, now: datetime, limit: int) -> None:
         try:
@@ -363,7 +369,10 @@ class Dispatcher:
                 self._retry(alert, None, "unexpected error (see the log)", uncertain=True)
         finally:
             self._sends.pop(alert.id, None)
-            self._wake.set()
+            # The next claimed alert goes out from here, without a turn of the main loop
+            # (measured: one loop turn per finished request was a third of the bookkeeping).
+            if self._stop.is_set() or not self._start_ready(1) or len(self._ready) < 2:
+                self._wake.set()
             self._notify()
 
     async def _send_one(self, alert: Alert) -> None:
