@@ -17,6 +17,7 @@ from textual.widgets import Input, TextArea
 
 from mim_console.app import MimConsole, make_app
 from mim_console.config import Settings
+from mim_console.data import outbox
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
@@ -70,6 +71,15 @@ def settle(then: Callable[[Pilot[Any]], Awaitable[None]] | None = None) -> Any:
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
+        # The banner's outbox counts arrive with the first poll: wait for them.
+        with app.context.store.read() as db:
+            queued = outbox.counts(db)["queued"]
+        for _ in range(100):
+            if app.outbox.queued == queued:
+                break
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         for widget in app.screen.query("Input, TextArea"):
             if isinstance(widget, Input | TextArea):
                 widget.cursor_blink = False

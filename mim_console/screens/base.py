@@ -31,6 +31,7 @@ class MimScreen(Screen[Any]):
     def __init__(self) -> None:
         super().__init__()
         self._data_version: int | None = None
+        self._stale = False
 
     @property
     def mim(self) -> MimConsole:
@@ -51,6 +52,19 @@ class MimScreen(Screen[Any]):
 
     def on_screen_resume(self) -> None:
         self._show_outbox(self.mim.outbox)
+        if self._stale:
+            self._stale = False
+            self.reload()
+
+    @property
+    def showing(self) -> bool:
+        """On top (a modal above still counts): screens underneath do not reload."""
+        for screen in reversed(self.app.screen_stack):
+            if screen is self:
+                return True
+            if not screen.is_modal:
+                return False
+        return False
 
     def _show_outbox(self, state: OutboxState) -> None:
         for banner in self.query(OutboxBanner):
@@ -60,7 +74,10 @@ class MimScreen(Screen[Any]):
         """The dispatcher moved something; screens that show alert states also reload."""
         self._show_outbox(message.state)
         if self.RELOAD_ON_OUTBOX:
-            self.reload()
+            if self.showing:
+                self.reload()
+            else:
+                self._stale = True
 
     @on(Worker.StateChanged)
     def _forward_worker_state(self, event: Worker.StateChanged) -> None:
@@ -96,6 +113,9 @@ class MimScreen(Screen[Any]):
         except Exception:  # noqa: BLE001 - the app's handler already shows the failure
             changed = False
         if changed and self.is_attached:
-            self.reload()
+            if self.showing:
+                self.reload()
+            else:
+                self._stale = True  # reload when it is shown again
         if self.is_attached:
             self.set_timer(POLL_SECONDS, self._poll)

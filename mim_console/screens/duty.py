@@ -192,10 +192,19 @@ class DutyScreen(MimScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Fixed widths: the header never lags behind rows measured later, at any size.
         incidents = self.query_one("#incidents", DataTable)
-        incidents.add_columns("incident", "title", "severity", "quorum", "joined")
+        for label, width in (
+            ("incident", 12),
+            ("title", 28),
+            ("severity", 8),
+            ("quorum", 10),
+            ("joined", 11),
+        ):
+            incidents.add_column(label, width=width)
         seats = self.query_one("#seats", DataTable)
-        seats.add_columns("party", "representative", "deputy")
+        for label, width in (("party", 24), ("representative", 24), ("deputy", 24)):
+            seats.add_column(label, width=width)
         super().on_mount()
 
     def reload(self) -> None:

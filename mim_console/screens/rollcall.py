@@ -7,7 +7,7 @@ replies a second) never rebuilds the whole table under the duty manager's cursor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -107,6 +107,7 @@ class RollCallView:
     curve: list[float]
     seats: list[SeatView] = field(default_factory=list)
     standby_refs: list[str] = field(default_factory=list)
+    rows: Mapping[tuple[Any, ...], SeatView] = field(default_factory=dict)
 
 
 def assembly_curve(declared: datetime, joined: Sequence[datetime], now: datetime) -> list[float]:
@@ -124,8 +125,16 @@ def assembly_curve(declared: datetime, joined: Sequence[datetime], now: datetime
     return points
 
 
-def build_view(rc: RollCall, alerts: list[dict[str, Any]], now: datetime) -> RollCallView:
-    """Turn the service's roll call into rows of literal text (runs in a worker thread)."""
+def build_view(
+    rc: RollCall,
+    alerts: list[dict[str, Any]],
+    now: datetime,
+    previous: Mapping[tuple[Any, ...], SeatView] | None = None,
+) -> RollCallView:
+    """Turn the service's roll call into rows of literal text (runs in a worker thread).
+
+    ``previous`` is the last load's rows (``RollCallView.rows``): unchanged rows are reused."""
+    cache: dict[tuple[Any, ...], SeatView] = {}
     inc = rc.incident
     delivery: dict[int, str] = {}
     for row in alerts:  # ordered by id: the latest alert per person wins
@@ -155,17 +164,21 @@ def build_view(rc: RollCall, alerts: list[dict[str, Any]], now: datetime) -> Rol
             name = f"{name} (for {seat.deputy_for})"
         if rc.spokesperson is not None and rc.spokesperson.id == seat.person.id:
             name = f"{name} ★"
-        cells = (
-            lit(unit),
-            lit(name),
-            lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
-            lit(delivery.get(seat.person.id, "")),
-            lit(ago(now, p.alerted_at) if p.state not in (State.STOOD_DOWN,) else ""),
-            lit(local_hm(p.joined_at)),
-            lit(seat.person.mobile),
-        )
-        seats.append(
-            SeatView(
+        since = ago(now, p.alerted_at) if p.state is not State.STOOD_DOWN else ""
+        words = delivery.get(seat.person.id, "")
+        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile)
+        view = previous.get(key) if previous is not None else None
+        if view is None:  # unchanged rows keep their cells: a reload builds only what moved
+            cells = (
+                lit(unit),
+                lit(name),
+                lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
+                lit(words),
+                lit(since),
+                lit(local_hm(p.joined_at)),
+                lit(seat.person.mobile),
+            )
+            view = SeatView(
                 participant_id=p.id,
                 person_ref=str(seat.person.id),
                 name=seat.person.name,
@@ -173,7 +186,8 @@ def build_view(rc: RollCall, alerts: list[dict[str, Any]], now: datetime) -> Rol
                 cells=cells,
                 group=(ROLE_ORDER.get(p.role, 9), seat.unit.casefold()),
             )
-        )
+        cache[key] = view
+        seats.append(view)
     seats.sort(key=lambda s: (s.group, s.name.casefold()))
     missing = [rc.party_names.get(pid, str(pid)) for pid in rc.quorum.missing]
     if inc.status is IncidentStatus.CLOSED:
@@ -224,6 +238,7 @@ def build_view(rc: RollCall, alerts: list[dict[str, Any]], now: datetime) -> Rol
         curve=assembly_curve(inc.declared_at, joined_times, now),
         seats=seats,
         standby_refs=[str(s.person.id) for s in rc.standby],
+        rows=cache,
     )
 
 
@@ -240,12 +255,14 @@ def displayed(seats: Sequence[SeatView]) -> list[tuple[Text, ...]]:
     return out
 
 
-def load_view(context: Context, ref: str) -> RollCallView:
+def load_view(
+    context: Context, ref: str, previous: Mapping[tuple[Any, ...], SeatView] | None = None
+) -> RollCallView:
     service = IncidentService(context)
     rc = service.roll_call(ref)
     with context.store.read() as db:
         alerts = incident_repo.alert_rows(db, rc.incident.id)
-    return build_view(rc, alerts, context.clock())
+    return build_view(rc, alerts, context.clock(), previous)
 
 
 class RollCallScreen(MimScreen):
@@ -367,7 +384,8 @@ class RollCallScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="rollcall-load", exit_on_error=False)
     def _load(self) -> None:
-        self.post_message(self.Loaded(load_view(self.context, self.incident_ref)))
+        previous = self.view.rows if self.view is not None else None
+        self.post_message(self.Loaded(load_view(self.context, self.incident_ref, previous)))
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:

@@ -113,8 +113,11 @@ class RotationsScreen(MimScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#rot-list", DataTable).add_columns("rotation", "role")
-        self.query_one("#rot-shifts", DataTable).add_columns("from", "until", "on duty", "")
+        # Fixed widths: rows arrive after the first paint and the header must not lag behind.
+        for label, width in (("rotation", 16), ("role", 12)):
+            self.query_one("#rot-list", DataTable).add_column(label, width=width)
+        for label, width in (("from", 20), ("until", 20), ("on duty", 24), ("", 8)):
+            self.query_one("#rot-shifts", DataTable).add_column(label, width=width)
         self.query_one("#rot-list", DataTable).focus()
         super().on_mount()
 

@@ -52,7 +52,8 @@ class TimelineScreen(MimScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("time (local)", "who", "what", "text")
+        for label, width in (("time (local)", 19), ("who", 12), ("what", 12), ("text", 100)):
+            table.add_column(label, width=width)
         table.focus()
         super().on_mount()
 
