@@ -234,7 +234,7 @@ class DutyScreen(MimScreen):
                 key=str(row.id),
             )
         if not view.incidents:
-            incidents.add_row(lit("—"), lit("no active incident (n declares one)"), "", "", "")
+            incidents.add_row(lit("none"), lit("n declares an incident"), lit(""), lit(""), lit(""))
         elif keep < len(view.incidents):
             incidents.move_cursor(row=keep)
         seats = self.query_one("#seats", DataTable)
