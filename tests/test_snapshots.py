@@ -23,8 +23,8 @@ from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
 from tests.ui_data import seed_small
 
-# 80x24 is the size that must work; 100x30 runs with the slow set.
-SIZES = [(80, 24), pytest.param((100, 30), marks=pytest.mark.slow)]
+# Every snapshot runs by default: skipping one would leave its file unused, which syrupy fails.
+SIZES = [(80, 24), (100, 30)]
 
 
 @pytest.fixture(autouse=True)
@@ -142,14 +142,12 @@ def test_directory(snap_compare: Any, snap_context: Context) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle(keys("p", "down")))
 
 
-@pytest.mark.slow
 def test_timeline(snap_compare: Any, snap_context: Context) -> None:
     with_incident(snap_context)
     app = make_app(snap_context, dispatch=False)
     assert snap_compare(app, terminal_size=(100, 30), run_before=settle(keys("t")))
 
 
-@pytest.mark.slow
 def test_rotations(snap_compare: Any, snap_context: Context) -> None:
     app = make_app(snap_context, dispatch=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle(keys("o")))
