@@ -134,7 +134,7 @@ class DirectoryScreen(MimScreen):
         yield Input(id="dir-filter", placeholder="type to filter people…", compact=True)
         yield Static(Content(""), id="dir-count")
         yield DataTable(id="dir-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#dir-table", DataTable)

@@ -189,7 +189,7 @@ class DutyScreen(MimScreen):
             yield Static(Content("MRT seats"), classes="section-title")
             yield DataTable(id="seats", cursor_type="row", zebra_stripes=True)
             yield Static(Content(""), id="warnings")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # Fixed widths: the header never lags behind rows measured later, at any size.

@@ -42,7 +42,7 @@ class ReportScreen(MimScreen):
             yield Markdown(
                 f"Building the report of {self.incident_ref}…", id="report-md", open_links=False
             )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

@@ -367,7 +367,7 @@ class RollCallScreen(MimScreen):
                 yield Static(Content(""), id="rc-speaker")
             yield Sparkline([0.0], id="rc-curve", summary_function=max)
         yield DataTable(id="rc-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#rc-table", DataTable)

@@ -110,7 +110,7 @@ class RotationsScreen(MimScreen):
             yield DataTable(id="rot-list", cursor_type="row")
             yield DataTable(id="rot-shifts", cursor_type="row", zebra_stripes=True)
         yield Static(Content(""), id="rot-hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # Fixed widths: rows arrive after the first paint and the header must not lag behind.

@@ -48,7 +48,7 @@ class TimelineScreen(MimScreen):
         yield Header()
         yield Static(Content(f"Timeline of {self.incident_ref}"), id="tl-title")
         yield DataTable(id="tl-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
