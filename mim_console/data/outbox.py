@@ -26,7 +26,8 @@ from sqlite_utils import Database
 from mim_console.clock import from_iso, to_iso
 from mim_console.data import lease as lease_mod
 
-SENDABLE_CHANNELS = ("sms", "voice")
+# chat rows go out through the same notifier wrapped in ``notifiers.chat.ChatRouting``.
+SENDABLE_CHANNELS = ("sms", "voice", "chat")
 # Provider statuses after which nothing changes any more.
 FINAL_STATUSES = frozenset(
     {"delivered", "undelivered", "failed", "completed", "busy", "no-answer", "canceled", "read"}
@@ -181,7 +182,7 @@ def claim_due(
         db,
         "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
         "attempts = attempts + 1 WHERE id IN (SELECT id FROM alert WHERE status = 'queued' "
-        "AND next_attempt_at <= ? AND channel IN ('sms', 'voice') "
+        "AND next_attempt_at <= ? AND channel IN ('sms', 'voice', 'chat') "
         f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_PLAIN_COLUMNS}",
         [stamp, holder, stamp, limit],
     )
@@ -354,7 +355,7 @@ def next_due_at(db: Database) -> datetime | None:
     """When the earliest queued alert becomes due: how long the dispatcher may sleep."""
     row = db.execute(
         "SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' "
-        "AND channel IN ('sms', 'voice')"
+        "AND channel IN ('sms', 'voice', 'chat')"
     ).fetchone()
     return _when(row[0])
 

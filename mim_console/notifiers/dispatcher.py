@@ -497,6 +497,8 @@ class Dispatcher:
     async def _lookup(self, alert: Alert) -> SentRecord | None:
         """The provider's record of this alert, if an earlier try reached it."""
         assert self.notifier is not None
+        if alert.channel not in ("sms", "voice"):
+            return None  # chat webhooks keep no log: a doubtful post is posted again
         since = alert.created_at - timedelta(seconds=self.config.reconcile_margin_s)
         self.requests += 1
         records = await asyncio.wait_for(
@@ -764,20 +766,25 @@ class Dispatcher:
         self._holding = False
 
 
-def make_notifier(settings: Any) -> Notifier | None:
-    """The Twilio notifier, or None without credentials (the dispatcher then says why)."""
+def make_notifier(settings: Any, store: Store | None = None) -> Notifier | None:
+    """Twilio, with chat rows routed to their webhooks; None without Twilio credentials (the
+    dispatcher then says why)."""
     if not settings.twilio.configured:
         return None
+    from mim_console.notifiers.chat import ChatRouting, store_resolver
     from mim_console.notifiers.twilio import TwilioNotifier
 
-    return TwilioNotifier(settings.twilio)
+    resolve = store_resolver(store) if store is not None else None
+    return ChatRouting(TwilioNotifier(settings.twilio), resolve=resolve)
 
 
 def for_context(ctx: Any, **kwargs: Any) -> Dispatcher:
     """A dispatcher for a ``Context``: its store and settings, the real clock (leases span
     processes, so a test's frozen clock must not reach them). Call inside the running loop:
     the notifier's connection pool belongs to it."""
-    return Dispatcher.from_settings(ctx.store, make_notifier(ctx.settings), ctx.settings, **kwargs)
+    return Dispatcher.from_settings(
+        ctx.store, make_notifier(ctx.settings, ctx.store), ctx.settings, **kwargs
+    )
 
 
 async def run_with_context(ctx: Any, dispatcher: Dispatcher | None = None, **kwargs: Any) -> None:
