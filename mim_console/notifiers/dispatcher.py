@@ -135,6 +135,9 @@ class Dispatcher:
         self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
+        self._look = True  # look at the outbox on the next turn (see _should_look)
+        self._next_look = 0.0
+        self._data_version = -1
         self._inbound_since: datetime | None = None
         self._last_success: datetime | None = None
         self._last_failure: datetime | None = None
@@ -171,10 +174,15 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look at the outbox now (call after enqueueing in this process)."""
-        self._wake.set()
+        self._poke()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def _poke(self) -> None:
+        """Something may be due: look at the outbox on the next loop turn."""
+        self._look = True
         self._wake.set()
 
     def snapshot(self) -> DispatcherSnapshot:
@@ -217,7 +225,7 @@ class Dispatcher:
                         self._tick(now)
                     await self._fill(now)
                     if mono >= self._next_poll_check:
-                        self._next_poll_check = mono + 0.2
+                        self._next_poll_check = mono + 0.5
                         self._poll_statuses(now)
                     if mono >= next_inbound and self._inbound_task is None:
                         next_inbound = mono + self.config.inbound_poll_s
@@ -300,7 +308,7 @@ class Dispatcher:
             log.error("reconcile: %s", exc)
         except Exception:  # noqa: BLE001 - never let a bug here stop the dispatcher
             log.exception("reconcile failed")
-        self._wake.set()
+        self._poke()
 
     # ---------------------------------------------------------------- sending
     async def _fill(self, now: datetime) -> None:
@@ -320,7 +328,7 @@ class Dispatcher:
         if self._start_ready(self.config.start_per_turn) and self._ready:
             # Let the first requests reach the wire before preparing the next ones: started all
             # at once, the first request waited for every other's preparation (measured).
-            self._wake.set()
+            self._poke()
 
     def _start_ready(self, budget: int) -> int:
         """Start up to ``budget`` claimed alerts within the concurrency bound; how many."""
@@ -336,19 +344,46 @@ class Dispatcher:
             self._notify()
         return started
 
-    async def _claim(self, now: datetime, limit: int) -> None:
+    def _should_look(self, mono: float) -> bool:
+        """Whether the outbox may hold something due: asked to, another process committed,
+        a retry fell due, or a second passed. Idle, this keeps the dispatcher near 0 % CPU
+        (measured: looking every 20 ms cost ~5 % of a core)."""
+        if self._look or mono >= self._next_look:
+            return True
         try:
-            self._ready.extend(await asyncio.to_thread(self._claim_sync, now, limit))
+            version = self.store.data_version()
+        except UserError:
+            return True
+        if version != self._data_version:
+            self._data_version = version
+            return True
+        return False
+
+    async def _claim(self, now: datetime, limit: int) -> None:
+        mono = time.monotonic()
+        if not self._should_look(mono):
+            return
+        self._look = False
+        try:
+            claimed, next_due = await asyncio.to_thread(self._claim_sync, now, limit)
         except UserError as exc:
             log.warning("cannot claim alerts: %s", exc)
+            self._next_look = mono + 1.0
+            return
+        self._ready.extend(claimed)
+        wait = 1.0 if next_due is None else (next_due - now).total_seconds()
+        self._next_look = mono + min(1.0, max(0.0, wait))
+        if len(claimed) == limit:
+            self._look = True  # there may be more
 
-    def _claim_sync(self, now: datetime, limit: int) -> list[Alert]:
+    def _claim_sync(self, now: datetime, limit: int) -> tuple[list[Alert], datetime | None]:
         with self.store.read() as db:
             due = outbox.next_due_at(db)
         if due is None or due > now:
-            return []
+            return [], due
         with self.store.write() as db:
-            return outbox.claim_due(db, self.lease.holder, now, limit)
+            claimed = outbox.claim_due(db, self.lease.holder, now, limit)
+            return claimed, outbox.next_due_at(db)
 
     def _release_ready(self) -> None:
         """Hand back claimed alerts this process never sent (clean stop)."""
@@ -372,7 +407,7 @@ class Dispatcher:
             # The next claimed alert goes out from here, without a turn of the main loop
             # (measured: one loop turn per finished request was a third of the bookkeeping).
             if self._stop.is_set() or not self._start_ready(1) or len(self._ready) < 2:
-                self._wake.set()
+                self._poke()
             self._notify()
 
     async def _send_one(self, alert: Alert) -> None:
@@ -492,7 +527,7 @@ class Dispatcher:
                 # A try that may have landed stays findable: keep its uncertainty visible.
             else:
                 outbox.mark_retry(db, alert.id, when, code=code, error=reason, uncertain=uncertain)
-        self._wake.set()
+        self._poke()
 
     async def _lookup(self, alert: Alert) -> SentRecord | None:
         """The provider's record of this alert, if an earlier try reached it."""
@@ -659,7 +694,7 @@ class Dispatcher:
                     ],
                     now,
                 )
-                self._wake.set()
+                self._poke()
         if meaning == "unknown_number":
             log.info("reply from an unknown number %s logged, not acted on", message.from_number)
         answered = meaning in (Meaning.JOINING, Meaning.UNABLE) and incident_id is not None
