@@ -138,6 +138,7 @@ class Dispatcher:
         self._look = True  # look at the outbox on the next turn (see _should_look)
         self._next_look = 0.0
         self._data_version = -1
+        self._changes = -1
         self._inbound_since: datetime | None = None
         self._last_success: datetime | None = None
         self._last_failure: datetime | None = None
@@ -345,10 +346,14 @@ class Dispatcher:
         return started
 
     def _should_look(self, mono: float) -> bool:
-        """Whether the outbox may hold something due: asked to, another process committed,
-        a retry fell due, or a second passed. Idle, this keeps the dispatcher near 0 % CPU
-        (measured: looking every 20 ms cost ~5 % of a core)."""
+        """Whether the outbox may hold something due: asked to, this process or another one
+        wrote, a retry fell due, or a second passed. Idle, this roughly halves the dispatcher's
+        CPU (measured: looking every 20 ms cost ~5 % of a core)."""
         if self._look or mono >= self._next_look:
+            return True
+        changes = self.store.db.conn.total_changes  # writes through our own connection
+        if changes != self._changes:
+            self._changes = changes
             return True
         try:
             version = self.store.data_version()
@@ -754,6 +759,7 @@ class Dispatcher:
             self.on_tick(now)
         except Exception:  # noqa: BLE001 - escalation bugs must not stop sending
             log.exception("on_tick failed")
+        self._poke()  # escalation may have queued alerts
 
     def _success(self) -> None:
         self._last_success = self.clock()
