@@ -722,12 +722,15 @@ class Dispatcher:
             (int(r[0]), str(r[1]))
             for r in db.execute("SELECT id, reply_code FROM incident WHERE status = 'active'")
         ]
+        # The provider stamps replies to the whole second while alerts carry microseconds: a
+        # "1" sent within the alert's own second is stamped before it. One second of slack.
+        before = message.received_at.replace(microsecond=0) + timedelta(seconds=1)
         alerted = {
             int(r[0])
             for r in db.execute(
                 "SELECT DISTINCT incident_id FROM alert WHERE person_id = ? "
-                "AND incident_id IS NOT NULL AND purpose != 'help' AND created_at <= ?",
-                [person_id, to_iso(message.received_at)],
+                "AND incident_id IS NOT NULL AND purpose != 'help' AND created_at < ?",
+                [person_id, to_iso(before)],
             )
         }
         codes = [code for incident_id, code in active if incident_id in alerted] or [
