@@ -17,7 +17,7 @@ def test_demo_keeps_its_own_database_beside_the_real_one() -> None:
     result = CliRunner().invoke(main, ["demo", "--seed-only"])
     assert result.exit_code == 0, result.output
     demo_db = default_db_path().with_name("demo.db")
-    assert str(demo_db) in result.stdout
+    assert str(demo_db) in result.stdout.replace("\n", "")
     assert not default_db_path().exists()
     assert _people(demo_db) == 61
 
