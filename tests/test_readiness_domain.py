@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from mim_console.domain.people import Party, Person, SpecialistGroup
-from mim_console.domain.readiness import ReadinessInput, check, failures
+from mim_console.domain.readiness import Problem, ReadinessInput, check, failures
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 FRESH = NOW - timedelta(days=10)
@@ -61,7 +61,9 @@ def test_each_gap_is_flagged_with_a_fix() -> None:
         rotation_gaps={"Duty managers": ["2026-03-09 09:00 to 2026-03-16 09:00"]},
         bridge_configured=False,
         criteria="",
-        template_problems=['template "alert_sms": unknown placeholder {titel}'],
+        template_problems=[
+            Problem('template "alert_sms": unknown placeholder {titel}', "fix it", "alert_sms")
+        ],
     )
     bad = failures(check(crafted, NOW, _valid))
     by_check = {(f.check, f.subject) for f in bad}
@@ -72,7 +74,7 @@ def test_each_gap_is_flagged_with_a_fix() -> None:
     assert ("rotation_gap", "Duty managers") in by_check
     assert ("criteria", "declaration criteria") in by_check
     assert ("bridge", "conference bridge") in by_check
-    assert ("templates", "templates") in by_check
+    assert ("templates", "alert_sms") in by_check
     assert all(f.fix for f in bad), "every failure says how to fix it"
     it = next(f for f in bad if f.subject == "IT")
     assert "deputy" in it.message

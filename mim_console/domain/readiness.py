@@ -1,11 +1,13 @@
 """The readiness check: what preparation is missing before a major incident can be run well.
 
 "It is too late to begin planning when a MIM case is triggered." Each failing finding names the
-thing to fix and the command that fixes it.
+thing to fix and the command (or config key) that fixes it; every command named here exists, with
+the arguments shown. Pure: the caller gathers the input (``services/readiness.py``).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +26,15 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A configuration problem found by the caller (templates), with its fix."""
+
+    message: str
+    fix: str
+    subject: str = "templates"
+
+
+@dataclass(frozen=True)
 class ReadinessInput:
     parties: Sequence[Party]
     groups: Sequence[SpecialistGroup]
@@ -34,8 +45,19 @@ class ReadinessInput:
     party_rotations: Mapping[int, str] = field(default_factory=dict)  # party id -> rotation name
     bridge_configured: bool = False
     criteria: str = ""
-    template_problems: Sequence[str] = ()
+    template_problems: Sequence[Problem] = ()
     verify_within_days: int = 90
+    # People on the duty-manager rotation and on party seat rotations: alerted like the MRT, so
+    # their mobiles and verification are checked too.
+    rotation_members: Sequence[int] = ()
+
+
+CONFIG_FILE = "the config file (`mim-console config path` prints where)"
+
+
+def _q(text: str) -> str:
+    """A name as one shell word, so a fix can be pasted as typed."""
+    return shlex.quote(text)
 
 
 def check(
@@ -54,7 +76,7 @@ def check(
                 False,
                 "declaration criteria",
                 "the criteria for declaring a major incident are not written down",
-                "set `declare_criteria` in the config file (`mim-console config path`)",
+                f'set declare_criteria = "…" in {CONFIG_FILE}',
             )
         )
 
@@ -63,6 +85,16 @@ def check(
         return person if person is not None and person.active else None
 
     mrt_ids: set[int] = set()
+    if not data.parties:
+        add(
+            Finding(
+                "party_seat",
+                False,
+                "parties",
+                "no party has an MRT seat: nobody would be alerted as the response team",
+                "`mim-console party add NAME`, then `mim-console party set-reps NAME PERSON…`",
+            )
+        )
     for party in data.parties:
         reps = [p for p in (active(i) for i in party.representatives) if p is not None]
         mrt_ids.update(p.id for p in reps)
@@ -78,8 +110,9 @@ def check(
                     False,
                     party.name,
                     f'party "{party.name}" has no active representative with decision authority',
-                    f'`mim-console party set-reps "{party.name}" PERSON…` with someone who has '
-                    "decision authority (`mim-console person edit PERSON --authority`)",
+                    f"`mim-console person edit PERSON --authority` for a representative, or "
+                    f"`mim-console party set-reps {_q(party.name)} PERSON…` with someone who has "
+                    "decision authority",
                 )
             )
         elif len(reps) < 2:
@@ -89,13 +122,24 @@ def check(
                     False,
                     party.name,
                     f'party "{party.name}" has no deputy',
-                    f'`mim-console party set-reps "{party.name}" PRIMARY DEPUTY…`',
+                    f"`mim-console party set-reps {_q(party.name)} PRIMARY DEPUTY…`",
                 )
             )
         else:
             add(Finding("party_seat", True, party.name, f"{len(reps)} representatives"))
 
     specialist_ids: set[int] = set()
+    if not data.groups:
+        add(
+            Finding(
+                "group_size",
+                False,
+                "specialist groups",
+                "no specialist group is defined: nobody would be alerted to fix the service",
+                "`mim-console group add NAME --category CATEGORY`, then "
+                "`mim-console group set-members NAME PERSON PERSON…`",
+            )
+        )
     for group in data.groups:
         members = [p for p in (active(i) for i in group.members) if p is not None]
         specialist_ids.update(p.id for p in members)
@@ -107,14 +151,17 @@ def check(
                     group.name,
                     f'specialist group "{group.name}" has {len(members)} active member(s); '
                     "it needs at least two",
-                    f'`mim-console group set-members "{group.name}" PERSON PERSON…`',
+                    f"`mim-console group set-members {_q(group.name)} PERSON PERSON…` "
+                    "(or reactivate a member: `mim-console person edit PERSON --active`)",
                 )
             )
         else:
             add(Finding("group_size", True, group.name, f"{len(members)} active members"))
 
     stale_before = now - timedelta(days=data.verify_within_days)
-    for person_id in sorted(mrt_ids | specialist_ids, key=lambda i: data.people[i].name.casefold()):
+    rotation_ids = {i for i in data.rotation_members if active(i) is not None}
+    alerted_ids = mrt_ids | specialist_ids | rotation_ids
+    for person_id in sorted(alerted_ids, key=lambda i: (data.people[i].name.casefold(), i)):
         person = data.people[person_id]
         reason = valid_mobile(person.mobile)
         if reason:
@@ -136,7 +183,8 @@ def check(
                     person.name,
                     f"{person.name}: contact not verified in the last "
                     f"{data.verify_within_days} days (last: {when})",
-                    f"`mim-console verify {person.id}` sends a test SMS; a reply verifies",
+                    f"`mim-console verify --person {person.id}` sends a test SMS; their reply "
+                    "verifies the number",
                 )
             )
 
@@ -149,7 +197,8 @@ def check(
                 False,
                 "duty managers",
                 "there is no duty-manager rotation",
-                "`mim-console rota create …` with role duty_manager",
+                "`mim-console rota create NAME --tz ZONE --member PERSON --member PERSON…` "
+                "(without --party it is the duty managers' rotation)",
             )
         )
     for name, gaps in sorted(data.rotation_gaps.items()):
@@ -162,8 +211,9 @@ def check(
                     f'rotation "{name}" has no active person on duty: '
                     + "; ".join(gaps[:3])
                     + (f" (and {len(gaps) - 3} more)" if len(gaps) > 3 else ""),
-                    f'add an override (`mim-console rota override add "{name}" …`) or '
-                    "reactivate the member",
+                    f"cover it: `mim-console rota override add {_q(name)} PERSON --from START "
+                    f"--to END`, or reactivate the member (`mim-console person edit PERSON "
+                    f"--active`); `mim-console rota gaps {_q(name)}` lists the gaps",
                 )
             )
         else:
@@ -178,12 +228,12 @@ def check(
                 False,
                 "conference bridge",
                 "no conference bridge is configured",
-                "set [bridge] number, pin and url in the config file",
+                f"set number (and pin, url) under [bridge] in {CONFIG_FILE}",
             )
         )
     if data.template_problems:
         for problem in data.template_problems:
-            add(Finding("templates", False, "templates", problem, "`mim-console comms templates`"))
+            add(Finding("templates", False, problem.subject, problem.message, problem.fix))
     else:
         add(Finding("templates", True, "templates", "all templates valid"))
     return findings

@@ -133,8 +133,8 @@ _SPECS = (
         "Contact verification SMS",
         "sms",
         frozenset({"person_name", "organisation", "reply_help"}),
-        "{organisation} contact check for {person_name}: this number is on the incident "
-        "call list. No reply needed; only a test.",
+        "{organisation} contact check for {person_name}: this number is on the major incident "
+        "call list. {reply_help}",
         one_segment=True,
     ),
     TemplateSpec(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import threading
 import time
@@ -28,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mim_console.clock import Clock, from_iso, to_iso, utcnow
-from mim_console.data import outbox
+from mim_console.data import outbox, verification
 from mim_console.data.lease import Lease
 from mim_console.data.outbox import Alert, AlertDraft
 from mim_console.data.store import Store
@@ -44,8 +43,9 @@ from mim_console.notifiers.base import (
     SentRecord,
     TransientSendError,
 )
+from mim_console.notifiers.logmask import masked_logger
 
-log = logging.getLogger("mim_console.dispatcher")
+log = masked_logger("mim_console.dispatcher")  # phone numbers masked in every line
 
 
 @dataclass(frozen=True)
@@ -736,6 +736,19 @@ class Dispatcher:
         codes = [code for incident_id, code in active if incident_id in alerted] or [
             code for _, code in active
         ]
+        # A contact check's answer (its code, or anything from someone on no active incident)
+        # verifies the number and is never read as an incident reply: domain/verification.py.
+        on_incident = bool(alerted & {i for i, _ in active})
+        if verification.answer_reply(
+            db,
+            person_id,
+            message.from_number,
+            message.body,
+            message.received_at,
+            message.sid,
+            on_active_incident=on_incident,
+        ):
+            return person_id, None, "verified", None
         parsed = parse_reply(message.body)
         if not parsed.recognised:
             wants_help = bool(alerted & {i for i, _ in active})

@@ -1,0 +1,143 @@
+"""The readiness check over the real directory, rotations, templates and settings.
+
+One function, ``readiness(context)``, used by `mim-console readiness` and the Duty screen: it
+gathers a ``ReadinessInput`` in one read and returns every finding (``domain/readiness.py``
+decides what passes). Template problems are found here because they need the stored texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from mim_console.config import Settings
+from mim_console.data import comms as comms_repo
+from mim_console.data.directory import Directory
+from mim_console.domain import templates
+from mim_console.domain.phones import PhoneError, normalize_phone
+from mim_console.domain.readiness import Finding, Problem, ReadinessInput, check
+from mim_console.errors import UserError
+from mim_console.services import duty
+from mim_console.services.context import Context
+
+# Templates a recipient answers: they must say how (the reply code, or the reply help).
+_ANSWERABLE = ("alert_sms", "recall")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    at: datetime
+    findings: tuple[Finding, ...]
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    @property
+    def ready(self) -> bool:
+        return not self.failing
+
+
+def _edit(name: str) -> str:
+    return (
+        f"`mim-console comms template edit-file {name}` to correct it, or "
+        f"`mim-console comms template reset {name}` for the built-in text"
+    )
+
+
+def template_problems(texts: Mapping[str, str], settings: Settings) -> list[Problem]:
+    """What would make a page or a contact check go out wrong, from the effective texts."""
+    problems: list[Problem] = []
+    usable: dict[str, list[str]] = {}
+    for name in templates.NAMES:
+        text = texts.get(name, templates.SPECS[name].default)
+        try:
+            templates.validate(name, text)
+        except UserError as exc:
+            problems.append(
+                Problem(
+                    f"{exc}; the built-in text is sent instead until it is fixed", _edit(name), name
+                )
+            )
+            text = templates.SPECS[name].default
+        usable[name] = templates.placeholders_in(name, text)
+    for name in _ANSWERABLE:
+        if not {"reply_help", "reply_code"} & set(usable[name]):
+            problems.append(
+                Problem(
+                    f"template {name} does not say how to answer (no {{reply_help}} or "
+                    "{reply_code}): a reply cannot name its incident when several are open",
+                    _edit(name),
+                    name,
+                )
+            )
+    if "reply_help" not in usable["test"]:
+        problems.append(
+            Problem(
+                "template test (the contact check) leaves out {reply_help}, which carries the "
+                "check's code: someone on an active incident could not answer it",
+                _edit("test"),
+                "test",
+            )
+        )
+    users = sorted(name for name, used in usable.items() if "organisation" in used)
+    if users and not settings.organisation.strip():
+        problems.append(
+            Problem(
+                f"organisation is not set, so {{organisation}} is blank in {', '.join(users)}",
+                'set organisation = "…" in the config file (`mim-console config path` prints '
+                "where)",
+                "organisation",
+            )
+        )
+    return problems
+
+
+def mobile_checker(region: str) -> Callable[[str], str | None]:
+    """``valid_mobile`` for ``domain.readiness.check``: a reason, or None for a good mobile."""
+
+    def valid(number: str) -> str | None:
+        try:
+            normalize_phone(number, region, mobile=True)
+        except PhoneError as exc:
+            reason = str(exc)
+            return reason.removeprefix("phone ")
+        return None
+
+    return valid
+
+
+def gather(context: Context, now: datetime) -> ReadinessInput:
+    """Everything the check needs, read from the store and the settings."""
+    settings = context.settings
+    store = context.store
+    board = duty.load_board(store, now)
+    directory = Directory(store, default_region=settings.default_region, clock=context.clock)
+    with store.read() as db:
+        parties = directory.parties()
+        groups = directory.groups()
+        people = {p.id: p for p in directory.people()}
+        texts = comms_repo.custom_templates(db)
+    rotation_members = sorted({m for r in board.rotations for m in r.members})
+    return ReadinessInput(
+        parties=parties,
+        groups=groups,
+        people=people,
+        duty_rotation_exists=duty.has_duty_rotation(board),
+        rotation_gaps=duty.rotation_gap_lines(board),
+        party_rotations=duty.party_rotation_names(board),
+        bridge_configured=settings.bridge.configured,
+        criteria=settings.declare_criteria,
+        template_problems=template_problems(texts, settings),
+        verify_within_days=settings.verify_within_days,
+        rotation_members=rotation_members,
+    )
+
+
+def readiness(context: Context, now: datetime | None = None) -> Readiness:
+    """Every finding, passing ones included, at ``now`` (default: the context's clock)."""
+    at = now or context.clock()
+    data = gather(context, at)
+    found = check(data, at, mobile_checker(context.settings.default_region))
+    return Readiness(at, tuple(found))
