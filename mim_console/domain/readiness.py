@@ -183,10 +183,23 @@ def check(
                     person.name,
                     f"{person.name}: contact not verified in the last "
                     f"{data.verify_within_days} days (last: {when})",
-                    f"`mim-console verify --person {person.id}` sends a test SMS; their reply "
-                    "verifies the number",
+                    f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)",
                 )
             )
+
+    bad_mobiles = sum(1 for f in findings if f.check == "mobile")
+    unverified = sum(1 for f in findings if f.check == "verified")
+    if alerted_ids and not bad_mobiles:
+        add(Finding("mobile", True, "mobile numbers", f"all {len(alerted_ids)} valid"))
+    if alerted_ids and not unverified:
+        add(
+            Finding(
+                "verified",
+                True,
+                "verified contacts",
+                f"all {len(alerted_ids)} verified in the last {data.verify_within_days} days",
+            )
+        )
 
     if data.duty_rotation_exists:
         add(Finding("duty_rotation", True, "duty managers", "a duty rotation exists"))
