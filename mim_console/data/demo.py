@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlite_utils import Database
+
+from mim_console.clock import to_iso
 from mim_console.config import BridgeSettings, Settings, TwilioSettings
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
@@ -123,6 +126,15 @@ class _People:
         return person.id
 
 
+def _seed_verified(db: Database, now: datetime) -> None:
+    """Everyone answered a contact check 3 to 72 days ago (spread, fixed): the readiness check
+    passes, and `people` shows a realistic spread of dates."""
+    ids = [int(r[0]) for r in db.conn.execute("SELECT id FROM person ORDER BY id")]
+    for index, person_id in enumerate(ids):
+        at = now - timedelta(days=3 + (index * 11) % 70, hours=index % 9)
+        db.conn.execute("UPDATE person SET verified_at = ? WHERE id = ?", [to_iso(at), person_id])
+
+
 def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> DemoSummary:
     """Seed the demo organisation in one transaction; refuses a directory that has anyone."""
     directory = Directory(store, default_region="US", clock=lambda: now)
@@ -161,6 +173,7 @@ def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> De
         )
         network = directory.group("Network")
         directory.set_group_members(network.id, [*network.members, leaver])
+        _seed_verified(db, now)
         rotations = 0
         if with_rotations:
             from mim_console.data.rotations import seed_demo_rotations
@@ -177,6 +190,7 @@ def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> De
 DEMO_BRIDGE = BridgeSettings(
     number="+1 212 555 0100", pin="4242", url="https://meet.example.org/mim"
 )
+DEMO_ORGANISATION = "Fabrikam Bank"
 DEMO_CRITERIA = (
     "Declare a major incident when a service that customers or staff depend on is down or "
     "degraded with no workaround, or data may be lost or exposed, and the normal incident "
@@ -186,10 +200,12 @@ DEMO_CRITERIA = (
 
 def demo_settings(settings: Settings, twilio: TwilioSettings) -> Settings:
     """The demo's settings: alerts go to ``twilio`` (a local stand-in), never to the real Twilio;
-    a fictional bridge and declaration criteria fill in what the user has not configured."""
+    a fictional bridge, declaration criteria and organisation name fill in what the user has not
+    configured."""
     return replace(
         settings,
         twilio=twilio,
         bridge=settings.bridge if settings.bridge.configured else DEMO_BRIDGE,
         declare_criteria=settings.declare_criteria or DEMO_CRITERIA,
+        organisation=settings.organisation or DEMO_ORGANISATION,
     )
