@@ -147,6 +147,15 @@ def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
         raise UserError(f"{where}: {exc}") from exc
 
 
+def _make_private(path: Path) -> None:
+    """A file holding a Twilio secret is readable by its owner only (as the database is)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass  # not ours to change (a shared, read-only config): reading it still works
+
+
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the config file (if it exists) and apply environment overrides."""
     env = os.environ if environ is None else environ
@@ -161,6 +170,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             raise UserError(f"{source}: cannot be read: {exc.strerror}") from exc
 
     twilio = dict(_section(data, "twilio", source))
+    if twilio.get("auth_token") or twilio.get("api_secret"):
+        _make_private(source)
     for key, attr in _ENV_TWILIO.items():
         if env.get(key):
             twilio[attr] = env[key]

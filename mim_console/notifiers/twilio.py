@@ -22,7 +22,6 @@ import base64
 import contextvars
 import email.utils
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,8 +51,9 @@ from mim_console.notifiers.base import (
     SentRecord,
     TransientSendError,
 )
+from mim_console.notifiers.logmask import masked_logger
 
-log = logging.getLogger(__name__)
+log = masked_logger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 MAX_PAGE = 1000  # Twilio's largest PageSize

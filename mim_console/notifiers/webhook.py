@@ -13,7 +13,6 @@ Signatures need the account's auth token: an API key and secret cannot check the
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,9 +23,10 @@ from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
 from mim_console.errors import UserError
+from mim_console.notifiers.logmask import masked_logger
 from mim_console.notifiers.voice import LANGUAGE, keypress_twiml
 
-log = logging.getLogger(__name__)
+log = masked_logger(__name__)
 
 KeypressHandler = Callable[[str, str], Awaitable[None] | None]
 SORRY = (
