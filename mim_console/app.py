@@ -23,6 +23,8 @@ from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxChanged, OutboxState
 from mim_console.widgets.dispatch import DispatchLink, ToTextualLog
 
+BACKUP_CHECK_S = 60.0  # how often the console asks whether a scheduled backup is due
+
 
 class ActionCommands(Provider):
     """Every binding of the screen the palette was opened on, by name: generated, so no action
@@ -89,6 +91,7 @@ class MimConsole(App[None]):
             if dispatch
             else None
         )
+        self._backups: Any = None  # services.backups.BackupSchedule, made on the first check
         if context.settings.keymap:
             self.set_keymap(dict(context.settings.keymap))
 
@@ -96,6 +99,8 @@ class MimConsole(App[None]):
         self._log_handler = ToTextualLog(self.log.warning)
         logging.getLogger("mim_console").addHandler(self._log_handler)
         self.push_screen(DutyScreen())
+        if self.context.settings.backup_every is not None:
+            self.set_interval(BACKUP_CHECK_S, self._scheduled_backup)
         if self.link is not None:
             self.run_worker(
                 self.link.run(), name="dispatcher", group="dispatcher", exit_on_error=False
@@ -117,6 +122,20 @@ class MimConsole(App[None]):
         """Alerts were just queued by this console: send them now, not at the next poll."""
         if self.link is not None:
             self.link.wake()
+
+    def _scheduled_backup(self) -> None:
+        """Off the UI thread; a failure shows like any failed worker (worker_state_changed)."""
+        from mim_console.services.backups import BackupSchedule
+
+        if self._backups is None:
+            self._backups = BackupSchedule(self.context)
+        self.run_worker(
+            self._backups.check,
+            thread=True,
+            name="scheduled backup",
+            group="backups",
+            exit_on_error=False,
+        )
 
     # -- routing -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,7 @@ class Settings:
     declare_criteria: str = ""
     backup_dir: Path | None = None
     backup_keep: int = 20
+    backup_every_hours: float = 6.0  # while a console or dispatcher runs; 0 = off
     keymap: Mapping[str, str] = field(default_factory=dict)
 
     def resolved_db_path(self) -> Path:
@@ -114,8 +116,27 @@ class Settings:
             return self.backup_dir
         return self.resolved_db_path().parent / "backups"
 
+    @property
+    def backup_every(self) -> timedelta | None:
+        """The backup schedule's period; None when scheduled backups are off."""
+        if self.backup_every_hours <= 0:
+            return None
+        return timedelta(hours=self.backup_every_hours)
+
     def with_db(self, path: Path | None) -> Settings:
         return self if path is None else replace(self, db_path=path)
+
+
+def _check_backup_settings(settings: Settings, source: Path) -> None:
+    every = settings.backup_every_hours
+    if isinstance(every, bool) or not isinstance(every, int | float) or every < 0:
+        raise UserError(
+            f"{source}: backup_every_hours must be a number of hours, 0 or more (0 = off), "
+            f"not {every!r}"
+        )
+    keep = settings.backup_keep
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise UserError(f"{source}: backup_keep must be a whole number, 1 or more, not {keep!r}")
 
 
 _ENV_TWILIO = {
@@ -190,6 +211,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     keymap = _section(data, "keymap", source)
 
     settings: Settings = _build(Settings, top, str(source))
+    _check_backup_settings(settings, source)
     defaults = Settings().escalation
     return replace(
         settings,

@@ -8,7 +8,9 @@ import click
 
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say
-from mim_console.data.backup import list_backups, restore, take_backup
+from mim_console.data.backup import check_file, list_backups, restore, restore_damaged, take_backup
+from mim_console.data.store import DamagedDatabase
+from mim_console.errors import UserError
 from mim_console.services.context import Context
 
 
@@ -25,27 +27,77 @@ def backup(ctx: Context, list_only: bool, as_json: bool) -> None:
             emit_json(
                 [{"path": str(b.path), "taken_at": b.taken_at, "size": b.size} for b in backups]
             )
-        elif not backups:
-            say(f"no backups in {folder}")
         else:
-            rows = [(b.taken_at.isoformat(timespec="seconds"), b.size, b.path) for b in backups]
-            print_table(f"Backups in {folder}", ["taken (UTC)", "bytes", "file"], rows)
+            if not backups:
+                say(f"no backups in {folder}")
+            else:
+                rows = [(b.taken_at.isoformat(timespec="seconds"), b.size, b.path) for b in backups]
+                print_table(f"Backups in {folder}", ["taken (UTC)", "bytes", "file"], rows)
+            say(_schedule_words(ctx))
         return
     taken = take_backup(ctx.store, folder, ctx.clock(), keep=ctx.settings.backup_keep)
     if as_json:
         emit_json({"path": str(taken.path), "taken_at": taken.taken_at, "size": taken.size})
     else:
         say(f"backup written: {taken.path} ({taken.size} bytes)")
+        say(_schedule_words(ctx))
+
+
+def _schedule_words(ctx: Context) -> str:
+    """Where backups go and when, so nobody has to guess before they need one."""
+    every = ctx.settings.backup_every
+    keep = ctx.settings.backup_keep
+    folder = ctx.settings.resolved_backup_dir().absolute()
+    when = (
+        "scheduled backups are off (backup_every_hours = 0)"
+        if every is None
+        else f"a backup every {every.total_seconds() / 3600:g} h while a console or "
+        "`mim-console dispatch` runs"
+    )
+    return f"{when}, and one after every incident close; the newest {keep} are kept in {folder}"
+
+
+BACKUP_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".bak")
+
+
+def _names_a_file(target: str) -> bool:
+    """`restore` takes a backup file or an incident: a path, or anything that exists, is a file."""
+    path = Path(target)
+    return path.exists() or path.suffix.lower() in BACKUP_SUFFIXES or "/" in target
 
 
 @main.command("restore")
-@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.argument("target", metavar="FILE|INCIDENT")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (database restore).")
 @pass_context
-def restore_command(ctx: Context, source: Path, yes: bool) -> None:
-    """Replace the database's content with a backup (the current one is backed up first)."""
+def restore_command(ctx: Context, target: str, yes: bool) -> None:
+    """Restore the database from a backup FILE (the current one is backed up first), or mark
+    an INCIDENT's service restored (business as usual; the incident stays open until close)."""
+    if not _names_a_file(target):
+        from mim_console.errors import NotFound
+        from mim_console.services.incidents import IncidentService
+
+        try:
+            inc = IncidentService(ctx).restore(target)
+        except NotFound as exc:
+            raise UserError(
+                f"{exc}; and {target} is not a file either: `mim-console restore FILE` takes a "
+                "backup (`mim-console backup --list` lists them)"
+            ) from exc
+        say(f"{inc.code} restored")
+        return
+    source = Path(target)
+    check_file(source)  # before asking: a missing or damaged backup is refused at once
     if not yes:
         click.confirm(f"Replace everything in {ctx.db_path} with {source}?", abort=True, err=True)
     folder = ctx.settings.resolved_backup_dir()
-    safety = restore(ctx.store, source, folder, ctx.clock(), keep=ctx.settings.backup_keep)
+    try:
+        store = ctx.store
+    except DamagedDatabase:
+        # The way forward the damage message promised: the damaged file is moved aside, kept.
+        kept = restore_damaged(ctx.db_path, source, folder, ctx.clock())
+        ctx.store  # noqa: B018 - opens, checks and migrates the restored file now
+        say(f"restored {source}; the damaged database is kept as {kept}")
+        return
+    safety = restore(store, source, folder, ctx.clock(), keep=ctx.settings.backup_keep)
     say(f"restored {source}; the previous database is kept as {safety.path}")

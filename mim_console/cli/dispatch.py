@@ -61,8 +61,25 @@ async def _serve(ctx: Context, lease_ttl: float) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, d.stop)
     say(f"dispatcher {d.lease.holder} running on {ctx.db_path}")
-    await dispatch_mod.run_with_context(ctx, d)
+    stop_backups = _backup_schedule(ctx)
+    try:
+        await dispatch_mod.run_with_context(ctx, d)
+    finally:
+        stop_backups()
     say("dispatcher stopped")
+
+
+def _backup_schedule(ctx: Context) -> Callable[[], None]:
+    """Scheduled backups on a thread of their own: a copy never stalls the sending loop."""
+    from mim_console.services.backups import BackupSchedule
+
+    schedule = BackupSchedule(ctx)
+    if schedule.every is None:
+        say("scheduled backups are off (backup_every_hours = 0)")
+    else:
+        hours = schedule.every.total_seconds() / 3600
+        say(f"a backup every {hours:g} h into {schedule.folder} (keeping {schedule.keep})")
+    return schedule.start_thread(on_problem=warn)
 
 
 def _incident_on_reply(ctx: Context) -> Callable[[int], object] | None:

@@ -368,13 +368,8 @@ def directive(ctx: Context, incident: str, text: str) -> None:
     say("directive logged")
 
 
-@main.command()
-@click.argument("incident")
-@pass_context
-def restore(ctx: Context, incident: str) -> None:
-    """Mark the service restored: business as usual (the incident stays open until close)."""
-    inc = IncidentService(ctx).restore(incident)
-    say(f"{inc.code} restored")
+# `mim-console restore INCIDENT` (service restored) shares its name with `restore FILE` (a
+# database backup): cli/backup.py defines the one `restore` command and tells the two apart.
 
 
 @main.command()
@@ -419,6 +414,8 @@ def close(
     if problem_json is not None:
         _write(problem_json, _json_text(service.problem_case(inc.code)))
     say(f"{inc.code} closed; everyone stood down")
+    for warning in service.warnings:
+        warn(warning)
 
 
 @main.command()

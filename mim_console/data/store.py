@@ -32,6 +32,25 @@ def _secure_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+class DamagedDatabase(StorageError):
+    """The file is not an intact SQLite database: the way forward is a restore, and whoever
+    knows the backup folder (``Context``) names the backup to restore."""
+
+    def __init__(self, path: Path | str, reason: str, advice: str = "") -> None:
+        self.path = Path(path)
+        self.reason = reason
+        advice = advice or (
+            "restore the latest backup with `mim-console restore FILE` "
+            "(see `mim-console backup --list`)"
+        )
+        super().__init__(f"{path} is damaged ({reason}); {advice}")
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
 def storage_message(exc: sqlite3.Error, path: Path | str) -> str:
     """Plain words for what went wrong with the database file."""
     text = str(exc).lower()
@@ -73,6 +92,8 @@ class Store:
             if migrate:
                 self._migrate()
         except sqlite3.Error as exc:
+            if _damaged(exc):
+                raise DamagedDatabase(self.path, str(exc)) from exc
             raise StorageError(storage_message(exc, self.path)) from exc
         except OSError as exc:
             raise StorageError(f"cannot open {self.path}: {exc.strerror}") from exc
@@ -81,10 +102,7 @@ class Store:
         """A damaged file is refused before anything writes to it."""
         result = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if result != "ok":
-            raise StorageError(
-                f"{self.path} is damaged ({result}); restore the latest backup with "
-                "`mim-console restore FILE` (see `mim-console backup --list`)"
-            )
+            raise DamagedDatabase(self.path, str(result))
 
     def _migrate(self) -> None:
         applied = [m.name for m in migrations.applied(self.db)]

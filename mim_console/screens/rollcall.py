@@ -596,9 +596,13 @@ class RollCallScreen(MimScreen):
         code = self.incident_ref
         active = [s for s in self.view.seats if s.state is not State.STOOD_DOWN]
 
+        def close(s: IncidentService) -> str:
+            closed = s.close(code, all_clear=True)
+            return "; ".join([f"{closed.code} closed", *s.warnings])  # e.g. the backup failed
+
         def confirmed(answer: bool | None) -> None:
             if answer:
-                self._act(lambda s: f"{s.close(code, all_clear=True).code} closed")
+                self._act(close)
 
         self.app.push_screen(
             ConfirmScreen(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mim_console.clock import Clock, utcnow
 from mim_console.config import Settings
-from mim_console.data.store import Store
+from mim_console.data.store import DamagedDatabase, Store
 
 
 @dataclass
@@ -25,7 +25,14 @@ class Context:
     def store(self) -> Store:
         """Opened on first use, so commands that need no database never create one."""
         if self._store is None:
-            self._store = Store(self.db_path)
+            try:
+                self._store = Store(self.db_path)
+            except DamagedDatabase as exc:
+                # Name the backup to restore: the store alone does not know the backup folder.
+                from mim_console.data.backup import damage_advice
+
+                advice = damage_advice(self.settings.resolved_backup_dir())
+                raise DamagedDatabase(exc.path, exc.reason, advice) from exc
         return self._store
 
     def close(self) -> None:

@@ -81,6 +81,7 @@ class IncidentService:
         self.directory = Directory(
             ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock
         )
+        self.warnings: list[str] = []  # done, but something beside it failed: say so
 
     # --- lookups ----------------------------------------------------------------------
 
@@ -735,7 +736,12 @@ class IncidentService:
                     "all_clear": all_clear,
                 },
             )
-            return closed
+        from mim_console.services.backups import backup_after_close
+
+        _, warning = backup_after_close(self.ctx, closed.code, now)  # never stops the close
+        if warning:
+            self.warnings.append(warning)
+        return closed
 
     def lessons(self, ref: str, *, went_well: str | None, to_improve: str | None) -> Incident:
         """The duty manager's own words for the report; allowed after close too."""
