@@ -1,13 +1,17 @@
 """The `mim-console` command group, its global options and error handling.
 
-Command modules (``mim_console/cli/*.py``) add their commands to ``main``; ``cli/__init__.py``
-imports them. A ``UserError`` anywhere becomes ``Error: <message>`` on stderr with exit status 1:
-never a traceback. Usage errors exit 2 (click's convention).
+Command modules (``mim_console/cli/*.py``) add their commands to ``main`` with ``@main.command``;
+``cli/__init__.py`` names which module defines which command, and ``main`` imports a module only
+when one of its commands is chosen (click's lazy-group pattern), so ``mim-console`` and
+``mim-console duty`` do not pay for httpx or the chat notifiers. A ``UserError`` anywhere becomes
+``Error: <message>`` on stderr with exit status 1: never a traceback.
+Usage errors exit 2 (click's convention).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +28,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class MimGroup(click.Group):
+    """The top-level group: lazy command modules, and ``UserError`` as a plain message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}  # command name -> module whose import registers it
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module = self.lazy[cmd_name]
+            importlib.import_module(module)
+            if cmd_name not in self.commands:
+                raise RuntimeError(f"{module} was expected to define the command {cmd_name!r}")
+        return self.commands.get(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
