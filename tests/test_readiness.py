@@ -253,7 +253,10 @@ def test_cli_json_shape(store: Store, db_path: Path) -> None:
     assert body["ready"] is False and body["failing"] == 10
     assert body["passing"] == len(body["findings"]) - 10
     for item in body["findings"]:
-        assert set(item) == {"check", "ok", "subject", "message", "fix"}
+        assert set(item) == {"check", "ok", "subject", "message", "fix", "person_id"}
+        assert (item["person_id"] is not None) == (
+            item["check"] in ("mobile", "verified") and not item["ok"]
+        )
         assert isinstance(item["ok"], bool)
         assert item["ok"] or item["fix"]
 
@@ -283,3 +286,54 @@ def test_markup_in_names_is_shown_literally(context: Context, db_path: Path) -> 
     context.close()
     result = run(db_path, "readiness")
     assert "[bold red]Ops[/]" in result.stdout
+
+
+# --- the console --------------------------------------------------------------------------
+
+
+async def test_duty_shows_readiness_and_w_lists_every_item(context: Context) -> None:
+    from textual.widgets import Static
+
+    from mim_console.app import make_app
+    from mim_console.screens.confirm import ConfirmScreen
+    from mim_console.screens.duty import DutyScreen
+    from mim_console.screens.readiness import ReadinessScreen
+    from tests.ui_data import PEOPLE, seed_small
+
+    seed_small(context.store, FROZEN_NOW)
+    eve = PEOPLE[4][0]  # "[bold red]Eve[/] \x1b[31mEvil": shown literally
+    with context.store.write() as db:
+        stale = to_iso(FROZEN_NOW - timedelta(days=200))
+        db.execute("UPDATE person SET verified_at = ? WHERE name = ?", [stale, eve])
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, DutyScreen)
+        line = str(app.screen.query_one("#readiness", Static).render())
+        assert line.startswith("⚠ Not ready, 4 to fix (w: all): the criteria")
+        await pilot.press("w")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ReadinessScreen)
+        listing = str(app.screen.query_one("#rd-list", Static).render())
+        assert "✖ Declaration criteria" in listing
+        assert "✖ Conference bridge: no conference bridge is configured" in listing
+        assert "[bold red]Eve[/] \\x1b[31mEvil: contact not verified" in listing
+        assert "✔ MRT seats" in listing
+        await pilot.press("v")  # send Eve a contact check: asks first
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        queued = context.store.query(
+            "SELECT p.name, a.purpose FROM alert a JOIN person p ON p.id = a.person_id"
+        )
+        assert queued == [{"name": eve, "purpose": "test"}]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DutyScreen)

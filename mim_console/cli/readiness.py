@@ -10,22 +10,11 @@ from rich.text import Text
 
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
-from mim_console.domain.readiness import Finding
+from mim_console.domain.readiness import LABELS, Finding
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 
 COMPACT_AFTER = 5
-LABELS = {
-    "criteria": "Declaration criteria",
-    "party_seat": "MRT seats",
-    "group_size": "Specialist groups",
-    "mobile": "Mobile numbers",
-    "verified": "Verified contacts",
-    "duty_rotation": "Duty rotation",
-    "rotation_gap": "Rotation cover, next 30 days",
-    "bridge": "Conference bridge",
-    "templates": "Templates",
-}
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
@@ -35,6 +24,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "subject": finding.subject,
         "message": finding.message,
         "fix": finding.fix,
+        "person_id": finding.person_id,
     }
 
 

@@ -23,6 +23,7 @@ class Finding:
     subject: str
     message: str
     fix: str = ""
+    person_id: int | None = None  # the person a mobile or verification finding is about
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,19 @@ class ReadinessInput:
     # their mobiles and verification are checked too.
     rotation_members: Sequence[int] = ()
 
+
+# How each kind of check is headed in lists (CLI and console).
+LABELS = {
+    "criteria": "Declaration criteria",
+    "party_seat": "MRT seats",
+    "group_size": "Specialist groups",
+    "mobile": "Mobile numbers",
+    "verified": "Verified contacts",
+    "duty_rotation": "Duty rotation",
+    "rotation_gap": "Rotation cover, next 30 days",
+    "bridge": "Conference bridge",
+    "templates": "Templates",
+}
 
 CONFIG_FILE = "the config file (`mim-console config path` prints where)"
 
@@ -172,6 +186,7 @@ def check(
                     person.name,
                     f"{person.name}: mobile {reason}",
                     f"`mim-console person edit {person.id} --mobile NUMBER`",
+                    person.id,
                 )
             )
         if person.verified_at is None or person.verified_at < stale_before:
@@ -184,6 +199,7 @@ def check(
                     f"{person.name}: contact not verified in the last "
                     f"{data.verify_within_days} days (last: {when})",
                     f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)",
+                    person.id,
                 )
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -22,6 +23,8 @@ from mim_console.widgets.literal import lit
 
 if TYPE_CHECKING:
     from mim_console.services.duty import OnDuty
+
+READINESS_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,14 @@ class DutyScreen(MimScreen):
             id="duty.timeline",
             tooltip="The selected incident's timeline",
         ),
+        Binding(
+            "w",
+            "readiness",
+            "Readiness",
+            id="duty.readiness",
+            tooltip="Every readiness item: what preparation is missing and how to fix it",
+            show=False,  # the readiness line names the key; the footer is full at 80 columns
+        ),
         Binding("ctrl+r", "reload", "Refresh", id="duty.refresh", tooltip="Reload now"),
     ]
 
@@ -174,9 +185,15 @@ class DutyScreen(MimScreen):
             super().__init__()
             self.view = view
 
+    class ReadinessLoaded(Message):
+        def __init__(self, summary: str) -> None:
+            super().__init__()
+            self.summary = summary
+
     def __init__(self) -> None:
         super().__init__()
         self.shown_once = False  # the first real data is on screen (benchmarks wait for it)
+        self._readiness_due = 0.0  # monotonic time of the next readiness check
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -189,6 +206,7 @@ class DutyScreen(MimScreen):
             yield Static(Content("MRT seats"), classes="section-title")
             yield DataTable(id="seats", cursor_type="row", zebra_stripes=True)
             yield Static(Content(""), id="warnings")
+            yield Static(Content(""), id="readiness")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -209,6 +227,22 @@ class DutyScreen(MimScreen):
 
     def reload(self) -> None:
         self._load()
+        # The readiness check reads the whole directory: at most every READINESS_EVERY_S.
+        if time.monotonic() >= self._readiness_due:
+            self._readiness_due = time.monotonic() + READINESS_EVERY_S
+            self._load_readiness()
+
+    @work(thread=True, exclusive=True, group="duty-readiness", exit_on_error=False)
+    def _load_readiness(self) -> None:
+        from mim_console.services.readiness import readiness
+
+        self.post_message(self.ReadinessLoaded(readiness(self.context).summary("w: all")))
+
+    @on(ReadinessLoaded)
+    def _show_readiness(self, message: ReadinessLoaded) -> None:
+        line = self.query_one("#readiness", Static)
+        line.update(Content(message.summary))
+        line.set_class(message.summary.startswith("✔"), "ready")
 
     @work(thread=True, exclusive=True, group="duty-load", exit_on_error=False)
     def _load(self) -> None:
@@ -263,7 +297,17 @@ class DutyScreen(MimScreen):
         self.action_open_incident()
 
     def action_reload(self) -> None:
+        self._readiness_due = 0.0
         self.reload()
+
+    def action_readiness(self) -> None:
+        from mim_console.screens.readiness import ReadinessScreen
+
+        def closed(_: None) -> None:
+            self._readiness_due = 0.0  # contact checks may have been queued: look again
+            self.reload()
+
+        self.app.push_screen(ReadinessScreen(self.context), closed)
 
     def action_declare(self) -> None:
         from mim_console.screens.declare import DeclareScreen

@@ -38,6 +38,20 @@ class Readiness:
     def ready(self) -> bool:
         return not self.failing
 
+    def unverified(self) -> list[int]:
+        """People whose contact check is due (the Duty screen offers to send them one)."""
+        return [f.person_id for f in self.failing if f.check == "verified" and f.person_id]
+
+    def summary(self, hint: str = "", items: int = 2) -> str:
+        """One line for the Duty screen: the count, ``hint`` (how to see all), the first items."""
+        failing = self.failing
+        tail = f" ({hint})" if hint else ""
+        if not failing:
+            return f"✔ Ready: every readiness check passes{tail}"
+        first = " · ".join(f.message for f in failing[:items])
+        more = f" · and {len(failing) - items} more" if len(failing) > items else ""
+        return f"⚠ Not ready, {len(failing)} to fix{tail}: {first}{more}"
+
 
 def _edit(name: str) -> str:
     return (
@@ -108,11 +122,12 @@ def mobile_checker(region: str) -> Callable[[str], str | None]:
     return valid
 
 
-def gather(context: Context, now: datetime) -> ReadinessInput:
-    """Everything the check needs, read from the store and the settings."""
+def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None) -> ReadinessInput:
+    """Everything the check needs, read from the store and the settings (``board``: the duty
+    board at ``now`` if the caller has it already)."""
     settings = context.settings
     store = context.store
-    board = duty.load_board(store, now)
+    board = board or duty.load_board(store, now)
     directory = Directory(store, default_region=settings.default_region, clock=context.clock)
     with store.read() as db:
         parties = directory.parties()
@@ -135,9 +150,11 @@ def gather(context: Context, now: datetime) -> ReadinessInput:
     )
 
 
-def readiness(context: Context, now: datetime | None = None) -> Readiness:
+def readiness(
+    context: Context, now: datetime | None = None, board: duty.DutyBoard | None = None
+) -> Readiness:
     """Every finding, passing ones included, at ``now`` (default: the context's clock)."""
     at = now or context.clock()
-    data = gather(context, at)
+    data = gather(context, at, board)
     found = check(data, at, mobile_checker(context.settings.default_region))
     return Readiness(at, tuple(found))
