@@ -126,7 +126,23 @@ def load_duty_view(context: Context) -> DutyView:
                 exercise=inc.exercise,
             )
         )
-    return DutyView(now_line, next_line, seats, incidents, list(board.warnings))
+    return DutyView(
+        now_line, next_line, seats, incidents, [*updates_due(context, now), *board.warnings]
+    )
+
+
+def updates_due(context: Context, now: datetime) -> list[str]:
+    """The duty manager's reminder: stakeholder updates the MRT promised and has not sent."""
+    from mim_console.services.comms import CommsService
+
+    lines = []
+    for due in CommsService(context).due(now):
+        late = int(due.overdue_min)
+        lines.append(
+            f"stakeholder update for {due.incident.code} due since "
+            f"{due.due_at.astimezone():%H:%M} ({late}m late): m opens Communications"
+        )
+    return lines
 
 
 class DutyScreen(MimScreen):
@@ -176,6 +192,14 @@ class DutyScreen(MimScreen):
             id="duty.readiness",
             tooltip="Every readiness item: what preparation is missing and how to fix it",
             show=False,  # the readiness line names the key; the footer is full at 80 columns
+        ),
+        Binding(
+            "m",
+            "comms",
+            "Comms",
+            id="duty.comms",
+            tooltip="Communications of the selected incident: updates, approval, publishing",
+            show=False,  # the footer is full at 80 columns; help and the due reminder name it
         ),
         Binding("ctrl+r", "reload", "Refresh", id="duty.refresh", tooltip="Reload now"),
     ]
@@ -336,6 +360,13 @@ class DutyScreen(MimScreen):
         code = self._selected_code()
         if code is not None:
             self._open(code)
+
+    def action_comms(self) -> None:
+        from mim_console.screens.comms import CommsScreen
+
+        code = self._selected_code()
+        if code is not None:
+            self.mim.go(CommsScreen(code))
 
     def action_directory(self) -> None:
         from mim_console.screens.directory import DirectoryScreen

@@ -209,6 +209,12 @@ def build_view(
     if inc.next_status_at is not None:
         late = " — LATE" if now >= inc.next_status_at else ""
         speaker += f" · next status {local_hm(inc.next_status_at)}{late}"
+    if inc.next_update_at is not None and inc.status is not IncidentStatus.CLOSED:
+        if now >= inc.next_update_at:  # first on its line, so 80 columns never cut it off
+            due = local_hm(inc.next_update_at)
+            quorum_line = f"⚠ stakeholder update DUE since {due} (m) · {quorum_line}"
+        else:
+            speaker += f" · update {local_hm(inc.next_update_at)}"
     order = (
         State.JOINED,
         State.ALERTED,
@@ -331,6 +337,13 @@ class RollCallScreen(MimScreen):
             "Close",
             id="rollcall.close",
             tooltip="Close: stand everyone down with an all-clear SMS",
+        ),
+        Binding(
+            "m",
+            "comms",
+            "Comms",
+            id="rollcall.comms",
+            tooltip="Communications: stakeholder updates, press releases, approval, publishing",
         ),
         Binding("t", "timeline", "Timeline", id="rollcall.timeline", tooltip="The timeline"),
         Binding("p", "report", "Report", id="rollcall.report", tooltip="Report preview"),
@@ -612,6 +625,11 @@ class RollCallScreen(MimScreen):
             ),
             confirmed,
         )
+
+    def action_comms(self) -> None:
+        from mim_console.screens.comms import CommsScreen
+
+        self.mim.go(CommsScreen(self.incident_ref), stack=True)
 
     def action_timeline(self) -> None:
         from mim_console.screens.timeline import TimelineScreen

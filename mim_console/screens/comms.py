@@ -1,0 +1,620 @@
+"""Communications: one incident's stakeholder updates and press releases, from the keyboard.
+
+Every version is a row: what it is, its state (draft / approved by whom when / published where
+when). A new text starts from the organisation's template; editing saves a new version (a
+published text never changes); approval asks who and the service decides whether that person
+may; publishing says how many people get it before anything is queued. The next stakeholder
+update's due time sits at the top, loud once it has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mim_console.domain.comms import (
+    ChatWebhook,
+    Draft,
+    DraftState,
+    Publication,
+    StakeholderList,
+    diff,
+    kind_label,
+)
+from mim_console.domain.incident import Incident, IncidentStatus
+from mim_console.errors import UserError
+from mim_console.screens.base import MimScreen
+from mim_console.screens.comms_approver import ApproverScreen
+from mim_console.screens.comms_diff import DiffScreen
+from mim_console.screens.comms_editor import TextEditScreen
+from mim_console.screens.comms_next import NextUpdateScreen
+from mim_console.screens.comms_publish import PublishChoice, PublishScreen
+from mim_console.screens.confirm import ConfirmScreen
+from mim_console.services.comms import CommsService
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
+from mim_console.widgets.banner import OutboxBanner
+from mim_console.widgets.literal import lit, lit_block
+from mim_console.widgets.sms_preview import SmsPreview
+
+SHORT_KIND = {"stakeholder_update": "update", "press_release": "press"}
+COLUMNS = (("✓", 1), ("kind", 6), ("v", 3), ("state", 11), ("approved", 21), ("published", 22))
+RELOAD_TICKS = 15  # polls (seconds) between reloads: the due line moves on with the clock
+
+
+def hm(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+
+
+def minutes_words(minutes: float) -> str:
+    whole = int(minutes)
+    if whole < 1:
+        return "<1m"
+    if whole < 60:
+        return f"{whole}m"
+    return f"{whole // 60}h{whole % 60:02d}m"
+
+
+def due_words(inc: Incident, now: datetime) -> tuple[str, bool]:
+    """The update rhythm in one line, and whether an update is due now."""
+    if inc.status is IncidentStatus.CLOSED:
+        return "Closed: no further stakeholder updates are due.", False
+    due = inc.next_update_at
+    if due is None:
+        return "No stakeholder update promised yet · s sets when the next one is due", False
+    if due <= now:
+        late = minutes_words((now - due).total_seconds() / 60)
+        return (
+            f"⚠ STAKEHOLDER UPDATE DUE since {hm(due)} ({late} late) · "
+            "u drafts one, s sets the next",
+            True,
+        )
+    left = minutes_words((due - now).total_seconds() / 60)
+    return f"Next stakeholder update due {hm(due)} (in {left}) · s changes it", False
+
+
+def state_words(draft: Draft) -> str:
+    return {
+        DraftState.DRAFT: "· draft",
+        DraftState.APPROVED: "✔ approved",
+        DraftState.PUBLISHED: "➚ published",
+    }[draft.state]
+
+
+def published_words(publications: list[Publication]) -> str:
+    """`sms Board 08:10 +1`: the first publication, and how many more there were."""
+    if not publications:
+        return ""
+    first = publications[0]
+    where = f"{first.channel} {first.target}".strip()
+    more = f" +{len(publications) - 1}" if len(publications) > 1 else ""
+    return f"{where} {hm(first.at)}{more}"
+
+
+@dataclass(frozen=True)
+class CommsView:
+    incident: Incident
+    header: str
+    due_line: str
+    due: bool
+    drafts: list[Draft] = field(default_factory=list)  # newest first
+    published: dict[int, list[Publication]] = field(default_factory=dict)  # by draft id
+    lists: list[StakeholderList] = field(default_factory=list)
+    hooks: list[ChatWebhook] = field(default_factory=list)
+
+    def draft(self, draft_id: int) -> Draft | None:
+        return next((d for d in self.drafts if d.id == draft_id), None)
+
+    def previous(self, draft: Draft) -> Draft | None:
+        """The version before ``draft`` of the same kind."""
+        older = [d for d in self.drafts if d.kind == draft.kind and d.version < draft.version]
+        return max(older, key=lambda d: d.version) if older else None
+
+
+def load_comms_view(context: Context, ref: str) -> CommsView:
+    """Everything the screen shows (runs in a worker thread)."""
+    service = CommsService(context)
+    inc = IncidentService(context).incident(ref)
+    drafts = sorted(service.versions(inc.code), key=lambda d: d.id, reverse=True)
+    published: dict[int, list[Publication]] = {}
+    for pub in service.publications(inc.code):
+        published.setdefault(pub.draft_id, []).append(pub)
+    due_line, due = due_words(inc, context.clock())
+    flags = " · EXERCISE" if inc.exercise else ""
+    status = "" if inc.status is IncidentStatus.ACTIVE else f" · {inc.status.value.upper()}"
+    header = f"Communications · {inc.code} [{inc.severity}] {inc.title}{flags}{status}"
+    return CommsView(
+        incident=inc,
+        header=header,
+        due_line=due_line,
+        due=due,
+        drafts=drafts,
+        published=published,
+        lists=service.lists(),
+        hooks=service.webhooks(),
+    )
+
+
+def row_cells(view: CommsView, draft: Draft, marked: bool) -> tuple[Text, ...]:
+    approved = f"{draft.approved_by_name} {hm(draft.approved_at)}" if draft.approved_at else ""
+    return (
+        Text("●" if marked else ""),
+        lit(SHORT_KIND.get(draft.kind, draft.kind)),
+        lit(f"v{draft.version}"),
+        lit(state_words(draft), "bold green" if draft.state is DraftState.PUBLISHED else ""),
+        lit(approved),
+        lit(published_words(view.published.get(draft.id, []))),
+    )
+
+
+class CommsScreen(MimScreen):
+    HELP_TITLE = "Communications"
+    HELP_TEXT = (
+        "Stakeholder updates and press releases for one incident. Editing saves a new version; "
+        "a version is approved by an MRT member with decision authority, then published."
+    )
+    DEFAULT_CSS = """
+    #comms-header { height: 1; text-style: bold; padding: 0 1; text-wrap: nowrap;
+                    text-overflow: ellipsis; }
+    #comms-due { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    #comms-due.-due { background: $warning 30%; text-style: bold; }
+    #comms-table { height: auto; max-height: 8; }
+    #comms-text-title { height: 1; padding: 0 1; color: $text-muted; }
+    #comms-scroll { height: 1fr; padding: 0 1; }
+    #comms-sms { padding: 0 1; }
+    #comms-status { height: auto; max-height: 2; padding: 0 1; }
+    #comms-status.-bad { color: $error; text-style: bold; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "u",
+            "new('stakeholder_update')",
+            "Update",
+            id="comms.new_update",
+            tooltip="Draft a new stakeholder update from its template",
+        ),
+        Binding(
+            "w",
+            "new('press_release')",
+            "Press",
+            id="comms.new_press",
+            tooltip="Write a new press release from its template",
+        ),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="comms.edit",
+            tooltip="Edit this version's text; saving makes a new version",
+        ),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            id="comms.mark",
+            tooltip="Mark a version to compare with (d)",
+        ),
+        Binding(
+            "d",
+            "diff",
+            "Diff",
+            id="comms.diff",
+            tooltip="Compare with the marked version (none marked: the previous version)",
+        ),
+        Binding(
+            "a",
+            "approve",
+            "Approve",
+            id="comms.approve",
+            tooltip="Approve this version: asks who (an MRT member with decision authority)",
+        ),
+        Binding(
+            "p",
+            "publish",
+            "Publish",
+            id="comms.publish",
+            tooltip="Publish by SMS to a stakeholder list, chat or manually (asks first)",
+        ),
+        Binding(
+            "s",
+            "next_update",
+            "Due",
+            id="comms.next_update",
+            tooltip="Set when the next stakeholder update is due",
+        ),
+        Binding(
+            "t",
+            "templates",
+            "Templates",
+            id="comms.templates",
+            tooltip="List, edit and reset the message templates",
+        ),
+        Binding("escape", "back", "Back", id="comms.back", tooltip="Back"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, view: CommsView) -> None:
+            super().__init__()
+            self.view = view
+
+    class Done(Message):
+        """An action finished: its words, whether it failed, and which draft to show."""
+
+        def __init__(self, text: str, *, failed: bool = False, select: int | None = None) -> None:
+            super().__init__()
+            self.text = text
+            self.failed = failed
+            self.select = select
+
+    class Rendered(Message):
+        def __init__(self, kind: str, text: str) -> None:
+            super().__init__()
+            self.kind = kind
+            self.text = text
+
+    def __init__(self, incident_ref: str) -> None:
+        super().__init__()
+        self.incident_ref = incident_ref
+        self.view: CommsView | None = None
+        self.marked: int | None = None
+        self._select: int | None = None  # draft id to put the cursor on after the next load
+        self._ticks = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield OutboxBanner(id="banner")
+        yield Static(Content(f"Communications · {self.incident_ref}: loading…"), id="comms-header")
+        yield Static(Content(""), id="comms-due")
+        yield DataTable(id="comms-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Content(""), id="comms-text-title")
+        with VerticalScroll(id="comms-scroll"):
+            yield Static(Content(""), id="comms-text")
+        yield SmsPreview(id="comms-sms")
+        yield Static(Content(""), id="comms-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#comms-table", DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, key=label, width=width)
+        table.focus()
+        super().on_mount()
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="comms-load", exit_on_error=False)
+    def _load(self) -> None:
+        self.post_message(self.Loaded(load_comms_view(self.context, self.incident_ref)))
+
+    async def _poll(self) -> None:
+        self._ticks += 1
+        if self._ticks % RELOAD_TICKS == 0 and self.showing:
+            self.reload()
+        await super()._poll()
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        view = message.view
+        self.view = view
+        self.incident_ref = view.incident.code
+        self.sub_title = view.incident.code
+        self.query_one("#comms-header", Static).update(Content(view.header))
+        due = self.query_one("#comms-due", Static)
+        due.update(Content(view.due_line))
+        due.set_class(view.due, "-due")
+        table = self.query_one("#comms-table", DataTable)
+        keep = self._select if self._select is not None else self.current_id()
+        self._select = None
+        if self.marked is not None and view.draft(self.marked) is None:
+            self.marked = None
+        table.clear()
+        for draft in view.drafts:
+            table.add_row(*row_cells(view, draft, draft.id == self.marked), key=str(draft.id))
+        if not view.drafts:
+            table.add_row(
+                Text(""), lit("none"), lit(""), lit("u: a stakeholder update, w: a press release")
+            )
+        ids = [d.id for d in view.drafts]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep))
+        self._show_text()
+
+    def current_id(self) -> int | None:
+        table = self.query_one("#comms-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key and key.isdigit() else None
+
+    def current(self) -> Draft | None:
+        draft_id = self.current_id()
+        if self.view is None or draft_id is None:
+            return None
+        return self.view.draft(draft_id)
+
+    @on(DataTable.RowHighlighted, "#comms-table")
+    def _highlighted(self) -> None:
+        self._show_text()
+
+    def _show_text(self) -> None:
+        """The full text of the version under the cursor, and its SMS cost for an update."""
+        draft = self.current()
+        title = self.query_one("#comms-text-title", Static)
+        body = self.query_one("#comms-text", Static)
+        preview = self.query_one("#comms-sms", SmsPreview)
+        if draft is None:
+            title.update(Content(""))
+            body.update(Content(""))
+            preview.display = False
+            return
+        who = f" by {draft.created_by}" if draft.created_by else ""
+        title.update(
+            Content(f"{kind_label(draft.kind)} v{draft.version}, saved {hm(draft.created_at)}{who}")
+        )
+        body.update(lit_block(draft.text))
+        preview.display = draft.kind == "stakeholder_update"
+        if preview.display:
+            preview.show_text(draft.text)
+
+    # -- doing ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="comms-act", exit_on_error=False)
+    def _act(self, run: Callable[[CommsService], tuple[str, int | None]]) -> None:
+        try:
+            text, select = run(CommsService(self.context))
+        except UserError as exc:  # the service's refusal, in its own words
+            self.post_message(self.Done(str(exc), failed=True))
+            return
+        self.post_message(self.Done(text, select=select))
+
+    @on(Done)
+    def _done(self, message: Done) -> None:
+        status = self.query_one("#comms-status", Static)
+        status.update(Content(("✖ " if message.failed else "✔ ") + message.text))
+        status.set_class(message.failed, "-bad")
+        if message.failed:
+            self.notify(message.text, title="Refused", severity="error", markup=False, timeout=10)
+        else:
+            self.mim.wake_dispatcher()
+            self.notify(message.text, markup=False)
+        self._select = message.select
+        self.reload()
+
+    def _need_draft(self) -> Draft | None:
+        draft = self.current()
+        if draft is None:
+            self.notify("no version under the cursor: u drafts an update", severity="warning")
+        return draft
+
+    def action_new(self, kind: str) -> None:
+        code = self.incident_ref
+        self._render_template(code, kind)
+
+    @work(thread=True, exclusive=True, group="comms-render", exit_on_error=False)
+    def _render_template(self, code: str, kind: str) -> None:
+        service = CommsService(self.context)
+        inc = IncidentService(self.context).incident(code)
+        self.post_message(self.Rendered(kind, service.render(kind, inc)))
+
+    @on(Rendered)
+    def _rendered(self, message: Rendered) -> None:
+        kind = message.kind
+        self._open_editor(
+            kind,
+            message.text,
+            f"New {kind_label(kind)} for {self.incident_ref} (from the template)",
+        )
+
+    def _open_editor(self, kind: str, text: str, title: str, original: str | None = None) -> None:
+        code = self.incident_ref
+
+        def saved(new_text: str | None) -> None:
+            if new_text is None:
+                return
+            if original is not None and new_text == original:
+                self.notify("unchanged: no new version saved", severity="warning")
+                return
+
+            def run(service: CommsService) -> tuple[str, int | None]:
+                draft = service.draft(code, kind, new_text)
+                return f"{kind_label(kind)} v{draft.version} saved as a draft", draft.id
+
+            self._act(run)
+
+        self.app.push_screen(
+            TextEditScreen(
+                title,
+                text,
+                check=_not_empty(kind),
+                sms_preview=kind == "stakeholder_update",
+                hint="Ctrl+S saves a new version (a draft: it still needs approval). "
+                + ("Sent by SMS as typed." if kind == "stakeholder_update" else ""),
+            ),
+            saved,
+        )
+
+    def action_edit(self) -> None:
+        draft = self._need_draft()
+        if draft is None:
+            return
+        self._open_editor(
+            draft.kind,
+            draft.text,
+            f"{kind_label(draft.kind)} v{draft.version} → saving makes a new version",
+            original=draft.text,
+        )
+
+    def action_mark(self) -> None:
+        draft = self._need_draft()
+        if draft is None or self.view is None:
+            return
+        self.marked = None if self.marked == draft.id else draft.id
+        table = self.query_one("#comms-table", DataTable)
+        for other in self.view.drafts:
+            table.update_cell(str(other.id), "✓", Text("●" if other.id == self.marked else ""))
+
+    def action_diff(self) -> None:
+        draft = self._need_draft()
+        if draft is None or self.view is None:
+            return
+        other: Draft | None
+        if self.marked is not None and self.marked != draft.id:
+            other = self.view.draft(self.marked)
+            if other is not None and other.kind != draft.kind:
+                self.notify(
+                    "the marked version is a different kind of text: mark one of the same kind",
+                    severity="warning",
+                )
+                return
+        else:
+            other = self.view.previous(draft)
+        if other is None:
+            self.notify(
+                f"{kind_label(draft.kind)} v{draft.version} is the first version: nothing to "
+                "compare (space marks another version)",
+                severity="warning",
+            )
+            return
+        old, new = sorted((other, draft), key=lambda d: d.version)
+        self.app.push_screen(
+            DiffScreen(f"{kind_label(draft.kind)}: v{old.version} → v{new.version}", diff(old, new))
+        )
+
+    def action_approve(self) -> None:
+        draft = self._need_draft()
+        if draft is None:
+            return
+        if draft.state is not DraftState.DRAFT:
+            self.notify(
+                f"v{draft.version} is already {draft.state.value}"
+                + (f" by {draft.approved_by_name}" if draft.approved_by_name else ""),
+                severity="warning",
+                markup=False,
+            )
+            return
+        code, kind, version = self.incident_ref, draft.kind, draft.version
+
+        def chosen(person_id: int | None) -> None:
+            if person_id is None:
+                return
+
+            def run(service: CommsService) -> tuple[str, int | None]:
+                done = service.approve(code, kind, version, str(person_id))
+                return (
+                    f"{kind_label(kind)} v{version} approved by {done.approved_by_name}",
+                    done.id,
+                )
+
+            self._act(run)
+
+        self.app.push_screen(ApproverScreen(f"{kind_label(kind)} v{version}"), chosen)
+
+    def action_publish(self) -> None:
+        draft = self._need_draft()
+        if draft is None or self.view is None:
+            return
+        if draft.state is DraftState.DRAFT:
+            self.notify(
+                f"v{draft.version} is not approved yet: a approves it first", severity="warning"
+            )
+            return
+        view = self.view
+        what = f"{kind_label(draft.kind)} v{draft.version}"
+
+        def chosen(choice: PublishChoice | None) -> None:
+            if choice is not None:
+                self._confirm_publish(draft, choice, view.published.get(draft.id, []))
+
+        self.app.push_screen(PublishScreen(what, draft.kind, view.lists, view.hooks), chosen)
+
+    def _confirm_publish(
+        self, draft: Draft, choice: PublishChoice, earlier: list[Publication]
+    ) -> None:
+        what = f"{kind_label(draft.kind)} v{draft.version}"
+        if choice.channel == "sms":
+            people = f"{choice.count} {'person gets' if choice.count == 1 else 'people get'}"
+            question = f"Publish {what} {choice.words}?\n{people} it by SMS now."
+            yes = f"Send to {choice.count}"
+        elif choice.channel == "chat":
+            n = choice.count
+            question = (
+                f"Publish {what} {choice.words}?\nIt is posted to {n} chat "
+                f"{'channel' if n == 1 else 'channels'}; nobody gets an SMS."
+            )
+            yes = "Post"
+        else:
+            question = f"Record {what} {choice.words}?\nNothing is sent."
+            yes = "Record"
+        target = choice.target or ""
+        # The service's own rule: the same place twice only when asked for (again=True).
+        if choice.channel == "chat" and choice.target is None:
+            target = ", ".join(h.name for h in (self.view.hooks if self.view else []))
+        repeat = [p for p in earlier if p.channel == choice.channel and p.target == target]
+        if repeat:
+            question += (
+                f"\n⚠ It was already published there at {hm(repeat[0].at)} (by "
+                f"{repeat[0].by}): this sends it once more."
+            )
+        code, kind, version = self.incident_ref, draft.kind, draft.version
+
+        def confirmed(answer: bool | None) -> None:
+            if not answer:
+                return
+
+            def run(service: CommsService) -> tuple[str, int | None]:
+                pub = service.publish(
+                    code, kind, version, choice.channel, choice.target, again=bool(repeat)
+                )
+                queued = f": {pub.queued} queued" if pub.queued else ""
+                return f"{kind_label(kind)} v{version} published {choice.words}{queued}", draft.id
+
+            self._act(run)
+
+        self.app.push_screen(ConfirmScreen(question, yes=yes), confirmed)
+
+    def action_next_update(self) -> None:
+        if self.view is None:
+            return
+        code = self.incident_ref
+
+        def chosen(minutes: float | None) -> None:
+            if minutes is None:
+                return
+
+            def run(service: CommsService) -> tuple[str, int | None]:
+                inc = service.set_next_update(code, minutes)
+                return f"next stakeholder update due {hm(inc.next_update_at)}", None
+
+            self._act(run)
+
+        self.app.push_screen(NextUpdateScreen(code, self.view.due_line), chosen)
+
+    def action_templates(self) -> None:
+        from mim_console.screens.comms_templates import TemplatesScreen
+
+        self.mim.go(TemplatesScreen(), stack=True)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _not_empty(kind: str) -> Callable[[str], None]:
+    def check(text: str) -> None:
+        if not text.strip():
+            raise UserError(f"the {kind_label(kind)} text is empty")
+
+    return check
