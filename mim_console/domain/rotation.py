@@ -114,7 +114,7 @@ class Gap:
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: name too long
         raise UserError(
             f'time zone "{name}" is not an IANA zone name (like Europe/Helsinki)'
         ) from exc

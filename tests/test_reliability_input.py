@@ -1,0 +1,358 @@
+"""Bad input everywhere: every CLI argument of every command, and stored text that fights back.
+
+The CLI property test walks click's own description of every command (arguments, options, their
+types and choices) and feeds each random text, ids, numbers, dates, phones, markup, control
+characters and files with random content. Whatever comes in: exit status 0, 1 (a problem,
+explained) or 2 (usage), never a traceback, never an exception escaping. The importers, phone and
+reply parsing and templates have their own property tests beside their code; this file covers
+what ties them together.
+
+Stored text with Rich/Textual markup and terminal control sequences is shown literally in the
+console's roll call (Pilot), in the CLI's tables and in the reports (Markdown and HTML escaped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import string
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mim_console.app import make_app
+from mim_console.cli import main
+from mim_console.config import Settings
+from mim_console.data.store import Store
+from mim_console.screens.rollcall import RollCallScreen
+from mim_console.services import report
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
+from tests.conftest import FROZEN_NOW
+from tests.incident_seed import seed
+from tests.slow_gate import slow_only_when_asked  # noqa: F401
+from tests.ui_data import seed_small
+
+# Commands that never return on their own or take over the terminal: covered elsewhere.
+SKIP = {("serve",), ("dispatch",), ("demo",)}
+EVIL = "[bold red]Eve[/]\x1b[2J\x1b]0;pwned\x07"
+
+# --- the command table, from click itself --------------------------------------------------
+
+
+def leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
+    ctx = click.Context(main)
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, (*path, name))
+        elif path not in SKIP:
+            found.append((path, cmd))
+
+    walk(main, ())
+    return found
+
+
+COMMANDS = leaf_commands()
+
+# Text people type or paste: names, codes, markup, control and combining characters, RTL.
+words = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30
+)
+tricky = st.sampled_from(
+    [
+        "",
+        " ",
+        "-",
+        "--",
+        "MI-2026-001",
+        "mi-2026-001",
+        "MI-9999-999",
+        "Alice Ops",
+        "alice",
+        "Payments",
+        "IT Operations",
+        "+358400000001",
+        "+358 40",
+        "0",
+        "-1",
+        "1e309",
+        "nan",
+        "2026-02-30",
+        "2026-03-02T25:00",
+        "24:00",
+        "Europe/Nowhere",
+        "../../etc/passwd",
+        EVIL,
+        "\u202eevil",
+        "a" * 5000,
+    ]
+)
+values = st.one_of(tricky, words, st.integers(-(2**70), 2**70).map(str))
+
+
+def file_arg(folder: Path) -> st.SearchStrategy[str]:
+    """A path in the test's folder: missing, a directory, or a file of random text or bytes."""
+
+    @st.composite
+    def make(draw: st.DrawFn) -> str:
+        kind = draw(st.sampled_from(["missing", "dir", "text", "bytes", "csv"]))
+        name = draw(st.text(string.ascii_lowercase, min_size=1, max_size=8))
+        path = folder / f"{kind}-{name}"
+        if kind == "dir":
+            path.mkdir(exist_ok=True)
+        elif kind == "text":
+            path.write_text(draw(words), encoding="utf-8")
+        elif kind == "bytes":
+            path.write_bytes(draw(st.binary(max_size=200)))
+        elif kind == "csv":
+            rows = draw(st.lists(st.lists(values, max_size=5), max_size=5))
+            path.write_text(
+                "name,mobile,party\n" + "\n".join(",".join(r) for r in rows), encoding="utf-8"
+            )
+        return str(path)
+
+    return make()
+
+
+def param_values(param: click.Parameter, folder: Path) -> st.SearchStrategy[list[str]]:
+    kind = param.type
+    if isinstance(kind, click.Choice):
+        one: st.SearchStrategy[str] = st.one_of(st.sampled_from(list(kind.choices)), values)
+    elif isinstance(kind, click.File | click.Path):
+        one = st.one_of(file_arg(folder), values)
+    else:
+        one = values
+    many = param.multiple or getattr(param, "nargs", 1) == -1
+    return st.lists(one, min_size=1 if param.required else 0, max_size=3 if many else 1)
+
+
+@st.composite
+def invocations(draw: st.DrawFn, folder: Path) -> list[str]:
+    path, cmd = draw(st.sampled_from(COMMANDS))
+    args: list[str] = list(path)
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            if param.is_flag:
+                if draw(st.booleans()):
+                    args.append(param.opts[-1])
+                continue
+            if not param.required and not draw(st.booleans()):
+                continue
+            for value in draw(param_values(param, folder)):
+                args += [param.opts[-1], value]
+        else:
+            args += draw(param_values(param, folder))
+    if path == ("watch",):
+        args.append("--once")
+    if draw(st.booleans()):  # sometimes a stray extra word or option
+        args.insert(draw(st.integers(0, len(args))), draw(st.sampled_from(["--nope", "x", "-"])))
+    return args
+
+
+@pytest.fixture
+def cli_db(db_path: Path) -> Iterator[Path]:
+    ctx = Context(settings=Settings(db_path=db_path), actor="duty manager")
+    seed(ctx.store, FROZEN_NOW)
+    IncidentService(ctx).declare(title="Cards down", severity="SEV1", categories=["cards"])
+    ctx.close()
+    yield db_path
+
+
+def check_invocation(db: Path, args: list[str], stdin: str) -> None:
+    result = CliRunner().invoke(main, ["--db", str(db), *args], input=stdin)
+    shown = result.output + (result.stderr if result.stderr_bytes else "")
+    assert result.exit_code in (0, 1, 2), (args, result.exit_code, shown, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        args,
+        repr(result.exception),
+    )
+    assert "Traceback" not in shown, (args, shown)
+    if result.exit_code == 1:
+        assert shown.strip(), (args, "exit 1 without a word")
+
+
+def test_every_command_is_covered() -> None:
+    names = {" ".join(p) for p, _ in COMMANDS}
+    assert {"declare", "note", "import people", "rota import", "person add", "close"} <= names
+    assert len(COMMANDS) > 50
+
+
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), stdin=st.sampled_from(["", "y\n", "n\n", "\x1b\n"]))
+def test_any_arguments_to_any_command(
+    cli_db: Path, files: Path, data: st.DataObject, stdin: str
+) -> None:
+    check_invocation(cli_db, data.draw(invocations(files)), stdin)
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where generated files go; an editor that returns at once (``template edit-file``)."""
+    monkeypatch.setenv("EDITOR", "true")
+    monkeypatch.setenv("VISUAL", "true")
+    (tmp_path / "files").mkdir()
+    return tmp_path / "files"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rota", "create", "x", "--tz", "a" * 5000],  # zoneinfo: "File name too long"
+        ["rota", "create", "x", "--tz", "../../etc/passwd"],
+        ["note", "MI-2026-001", "\x1b[2J" + "x" * 100_000],
+        ["person", "add", EVIL, "--mobile", "+358 40 123 4567 ext. 99999999999999"],
+        ["declare", "-t", "", "--yes"],
+        ["status-report", "MI-2026-001", "x", "--next-in", "1e309"],
+        ["status-report", "MI-2026-001", "x", "--next-in", "nan"],
+        ["outbox", "--limit", "-1"],
+        ["duty", "--at", "2026-02-30 25:00"],
+    ],
+)
+def test_known_hard_cases(cli_db: Path, files: Path, args: list[str]) -> None:
+    check_invocation(cli_db, args, "")
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), stdin=st.sampled_from(["", "y\n", "n\n"]))
+def test_any_arguments_to_any_command_long(
+    cli_db: Path, files: Path, data: st.DataObject, stdin: str
+) -> None:
+    check_invocation(cli_db, data.draw(invocations(files)), stdin)
+
+
+# --- stored text shown literally ----------------------------------------------------------
+
+
+def evil_incident(ctx: Context) -> str:
+    """An incident where every free-text field holds markup and escape sequences."""
+    from mim_console.data.directory import Directory
+
+    directory = Directory(ctx.store, default_region="FI", clock=ctx.clock)
+    seed(ctx.store, FROZEN_NOW)
+    party = directory.add_party(f"{EVIL} party")
+    eve = directory.add_person(
+        name=EVIL, mobile="+358400000099", party_id=party.id, decision_authority=True
+    )
+    chief = directory.add_person(name=f"{EVIL} chief", mobile="+358400000098", party_id=party.id)
+    directory.set_representatives(party.id, [chief.id])
+    directory.add_group_member(directory.group("Payments").id, eve.id)
+    svc = IncidentService(ctx)
+    code = svc.declare(title=f"<script>x</script> {EVIL}", severity="SEV1", categories=["cards"])
+    svc.mark_joined(code.code, [EVIL])
+    svc.note(code.code, f"note {EVIL} <img src=x onerror=alert(1)> | pipe | *star*")
+    svc.directive(code.code, f"directive {EVIL}")
+    svc.set_spokesperson(code.code, EVIL)
+    svc.status_report(code.code, f"status {EVIL} & <b>", next_in_min=30)
+    svc.close(
+        code.code, problem_ref=f"PRB {EVIL}", owner=EVIL, went_well=f"<i>{EVIL}</i>"
+    )
+    return code.code
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attrs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attrs += [name for name, _ in attrs]
+
+
+def test_reports_escape_every_stored_text(context: Context) -> None:
+    code = evil_incident(context)
+    html = report.render(context, code, "html")
+    md = report.render(context, code, "md")
+    for page in (html, md):
+        assert "\x1b" not in page and "\x07" not in page
+    parsed = _Tags()
+    parsed.feed(html)
+    assert not parsed.tags & {"script", "img", "b", "i"}
+    assert not [a for a in parsed.attrs if a.startswith("on")]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    # Markdown: the note cannot open a tag, a link, emphasis or break the table.
+    assert not re.search(r"(?<!\\)<(img|script|b|i)\b", md) and "\\*star\\*" in md
+    for line in md.splitlines():
+        if line.startswith("|") and "pipe" in line:
+            assert "\\|" in line
+
+
+def test_cli_shows_stored_text_literally(context: Context, db_path: Path) -> None:
+    code = evil_incident(context)
+    context.close()
+    runner = CliRunner()
+    for args in (["status", code], ["timeline", code], ["people"], ["parties"]):
+        result = runner.invoke(
+            main, ["--db", str(db_path), *args], color=True, env={"COLUMNS": "400"}
+        )
+        assert result.exit_code == 0, result.output
+        assert "[bold red]Eve[/]" in result.output, args
+        assert "\x1b[2J" not in result.output and "\x07" not in result.output, args
+
+
+async def test_roll_call_shows_markup_and_escapes_literally(context: Context) -> None:
+    seed_small(context.store, FROZEN_NOW)  # "[bold red]Eve[/] \x1b[31mEvil" is a primary
+    code = IncidentService(context).declare(title=f"Title {EVIL}", severity="SEV2").code
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        deadline = asyncio.get_running_loop().time() + 10
+        while roll.view is None:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        table = roll.query_one("#rc-table")
+        cells: list[Any] = [
+            str(cell)
+            for row in range(table.row_count)  # type: ignore[attr-defined]
+            for cell in table.get_row_at(row)  # type: ignore[attr-defined]
+        ]
+        assert "[bold red]Eve[/] \\x1b[31mEvil" in cells
+        assert not any("\x1b" in c for c in cells)
+        screen_text = app.export_screenshot()
+        assert "[bold red]Eve[/]" in screen_text.replace("&#160;", " ")  # drawn as typed
+        assert code in str(roll.query_one("#rc-header").render())
+    context.close()
+
+
+def test_damaged_text_in_the_database_is_still_shown(db_path: Path) -> None:
+    """Bytes that are not UTF-8 (written by another tool) do not crash the CLI."""
+    ctx = Context(settings=Settings(db_path=db_path), actor="duty manager")
+    seed(ctx.store, FROZEN_NOW)
+    code = IncidentService(ctx).declare(title="Cards down", severity="SEV1", categories=["cards"])
+    ctx.close()
+    store = Store(db_path)
+    with store.write() as db:
+        db.execute("UPDATE person SET name = CAST(X'416c69ceff' AS TEXT) WHERE name = 'Alice Ops'")
+    store.close()
+    for args in (["status", code.code], ["people"]):
+        result = CliRunner().invoke(main, ["--db", str(db_path), *args])
+        assert result.exit_code in (0, 1), (args, result.output, result.exception)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
