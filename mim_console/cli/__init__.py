@@ -38,6 +38,8 @@ from mim_console.cli.base import main  # noqa: E402  (after the import above, on
 COMMANDS: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
+    "call": "callsheet",
+    "callsheet": "callsheet",
     "comms": "comms",
     "sms-preview": "comms",
     "demo": "demo",

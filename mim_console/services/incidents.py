@@ -29,6 +29,7 @@ from mim_console.domain.incident import (
     Recipient,
     Role,
     State,
+    check_move,
     choose_deputy,
     escalation_actions,
     move,
@@ -47,6 +48,10 @@ from mim_console.services.context import Context
 CHANNELS = ("sms", "voice", "both")
 JOIN_MEANINGS = {"join", "joining", "joined", "yes", "accept"}  # replies.Meaning, keypresses
 UNABLE_MEANINGS = {"unable", "no", "decline", "declined"}
+# A phone call by the duty manager (``log_call``): joining and unable move the roll call like a
+# reply; voicemail and no answer count as the escalation's voice call (see ``_missed_call``).
+CALL_OUTCOMES = ("joining", "unable", "voicemail", "no-answer")
+MISSED_MEANINGS = {"voicemail", "no-answer"}
 
 
 @dataclass(frozen=True)
@@ -248,11 +253,78 @@ class IncidentService:
 
     # --- roll call --------------------------------------------------------------------
 
-    def mark_joined(self, ref: str, person_refs: Sequence[str], via: str = "phone") -> list[str]:
+    def mark_joined(self, ref: str, person_refs: Sequence[str], via: str = "by hand") -> list[str]:
+        """Seen on the bridge (a phone call is ``log_call``: it also keeps the outcome)."""
         return self._bulk(ref, person_refs, State.JOINED, via=via)
 
-    def mark_unable(self, ref: str, person_refs: Sequence[str], via: str = "phone") -> list[str]:
+    def mark_unable(self, ref: str, person_refs: Sequence[str], via: str = "by hand") -> list[str]:
         return self._bulk(ref, person_refs, State.UNABLE, via=via)
+
+    def log_call(self, ref: str, person_ref: str, outcome: str, note: str = "") -> str:
+        """The duty manager phoned someone: log the outcome; joining / unable move the roll call.
+
+        Joining and unable take the same path as an SMS reply (``_answer``). A move the roll
+        call does not allow (someone on standby saying "joining") is refused before anything is
+        written. Returns what happened, in words.
+        """
+        wanted = outcome.strip().lower().replace("_", "-").replace(" ", "-")
+        wanted = {"joined": "joining", "noanswer": "no-answer"}.get(wanted, wanted)
+        if wanted not in CALL_OUTCOMES:
+            raise UserError(f'call outcome "{outcome}" is not one of {", ".join(CALL_OUTCOMES)}')
+        text = " ".join(note.split())
+        person = self.directory.find_person(person_ref)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            p = self._participant(db, inc, person)
+            target = {"joining": State.JOINED, "unable": State.UNABLE}.get(wanted)
+            if target is not None and p.state is not target:
+                if p.state is State.STANDBY:
+                    raise UserError(
+                        f"{person.name} is on standby in {inc.code}: recall them first "
+                        f"(b on the roll call, `mim-console recall {inc.code} ...`), then log "
+                        "the call"
+                    )
+                check_move(p.state, target, f"{person.name} in {inc.code}")
+            said = wanted.replace("-", " ") + (f" ({text})" if text else "")
+            return self._answer(
+                db,
+                inc,
+                person,
+                wanted,
+                now,
+                via="phone call",
+                said=said,
+                marker={"note": text},
+                actor=self.ctx.actor,
+                kind="call",
+                heading=f"phone call to {person.name}",
+            )
+
+    def _missed_call(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        """A call that did not reach someone alerted counts as the escalation's voice call:
+        no second call is queued, and the deputy is alerted if no answer comes in time."""
+        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
+        repo.save_participant(db, after)
+        rule = self.ctx.settings.escalation.get(p.role.value)
+        wait = f" in {rule.deputy_after_min:g} min" if rule is not None else ""
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor,
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: not reached by phone ({why}); deputy next{wait} if still silent",
+            data={
+                "participant": p.id,
+                "from": p.state.value,
+                "to": "escalated",
+                "via": "phone call",
+            },
+        )
 
     def release(self, ref: str, person_refs: Sequence[str]) -> list[str]:
         return self._bulk(ref, person_refs, State.STANDBY, via="console")
@@ -548,8 +620,16 @@ class IncidentService:
         via: str,
         said: str,
         marker: dict[str, Any],
+        actor: str | None = None,
+        kind: str = "reply",
+        heading: str | None = None,
     ) -> str:
-        """Apply a person's own answer and log it (every answer is on the timeline)."""
+        """Apply a person's answer and log it (every answer is on the timeline).
+
+        Replies and keypresses are the person's own (the actor is them); a phone call logged by
+        the duty manager (``log_call``) passes its own actor, kind and heading.
+        """
+        who = actor or person.name
         p = repo.participant_for(db, inc.id, person.id)
         target = (
             State.JOINED
@@ -569,18 +649,24 @@ class IncidentService:
             outcome = "on standby: recall them to rejoin"
         elif target is not None:
             try:
-                self._move(db, inc, p, person, target, now, via=via, actor=person.name)
+                self._move(db, inc, p, person, target, now, via=via, actor=who)
                 outcome = target.value
             except IllegalTransition as exc:  # refused before anything was written
                 outcome = f"not applied: {exc}"
+        elif meaning in MISSED_MEANINGS:
+            if p.state is State.ALERTED and p.escalation_step == 0:
+                self._missed_call(db, inc, p, person, now, meaning.replace("-", " "))
+                outcome = "escalated"
+            else:
+                outcome = f"logged ({_words(p.state)})"
         repo.append_event(
             db,
             incident_id=inc.id,
             at=now,
-            actor=person.name,
-            kind="reply",
+            actor=who,
+            kind=kind,
             person_id=person.id,
-            text=f"{via} from {person.name}: {said} -> {outcome}",
+            text=f"{heading or f'{via} from {person.name}'}: {said} -> {outcome}",
             data={**marker, "meaning": meaning, "outcome": outcome, "via": via},
         )
         return outcome
