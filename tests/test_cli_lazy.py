@@ -94,7 +94,7 @@ def test_duty_imports_only_its_own_module(tmp_path: Path) -> None:
         tmp_path,
     )
     assert out["commands"] == ["mim_console.cli.rota"]
-    for heavy in ("numpy", "pandas", "httpx", "aiohttp", "twilio", "textual"):
+    for heavy in ("numpy", "pandas", "httpx", "aiohttp", "twilio", "textual", "icalendar"):
         assert heavy not in out["libraries"]
 
 

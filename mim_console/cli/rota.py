@@ -12,7 +12,6 @@ import click
 
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say, warn
-from mim_console.data import ics
 from mim_console.data import rotations as repo
 from mim_console.data.directory import Directory
 from mim_console.domain.people import Person
@@ -516,6 +515,8 @@ def rota_export(
     ctx: Context, rotation_ref: str, target: str, start: str | None, end: str | None
 ) -> None:
     """Write the rotation's shifts as iCalendar (`-` for standard output)."""
+    from mim_console.data import ics  # only here: `mim-console duty` need not load icalendar
+
     rotation = _rotation(ctx, rotation_ref)
     now = ctx.clock()
     default_start = (now - timedelta(days=30)).isoformat()

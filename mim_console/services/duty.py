@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mim_console.data import ics
 from mim_console.data.directory import Directory
 from mim_console.data.rotations import ImportCounts, ImportedShift, upsert_imported
 from mim_console.data.store import Store
@@ -286,6 +285,8 @@ def import_feed(
     Every problem (bad event, unknown person) is listed by line and UID in one ``UserError``;
     then nothing has changed. A UID imported before updates its override in place.
     """
+    from mim_console.data import ics  # here, not at the top: icalendar costs every start 0.05 s
+
     feed = ics.parse_feed(data, rotation.zone)
     matched, unknown = ics.match_people(feed, list(Directory(store).people()))
     problems = sorted([*feed.problems, *unknown], key=lambda p: p.line)
