@@ -23,6 +23,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from mim_console.domain import sms
 from mim_console.domain.comms import (
     ChatWebhook,
     Draft,
@@ -204,6 +205,7 @@ class CommsScreen(MimScreen):
             "Mark",
             id="comms.mark",
             tooltip="Mark a version to compare with (d)",
+            show=False,  # the footer is full at 80 columns: help lists it, d's tooltip names it
         ),
         Binding(
             "d",
@@ -441,8 +443,9 @@ class CommsScreen(MimScreen):
                 text,
                 check=_not_empty(kind),
                 sms_preview=kind == "stakeholder_update",
-                hint="Ctrl+S saves a new version (a draft: it still needs approval). "
-                + ("Sent by SMS as typed." if kind == "stakeholder_update" else ""),
+                hint="Ctrl+S saves a new version (a draft until approved) · "
+                + ("Ctrl+G GSM-7 fix · " if kind == "stakeholder_update" else "")
+                + "Esc cancels",
             ),
             saved,
         )
@@ -491,7 +494,12 @@ class CommsScreen(MimScreen):
             return
         old, new = sorted((other, draft), key=lambda d: d.version)
         self.app.push_screen(
-            DiffScreen(f"{kind_label(draft.kind)}: v{old.version} → v{new.version}", diff(old, new))
+            DiffScreen(
+                f"{kind_label(draft.kind)}: v{old.version} → v{new.version}",
+                diff(old, new),
+                old.text,
+                new.text,
+            )
         )
 
     def action_approve(self) -> None:
@@ -548,6 +556,9 @@ class CommsScreen(MimScreen):
         if choice.channel == "sms":
             people = f"{choice.count} {'person gets' if choice.count == 1 else 'people get'}"
             question = f"Publish {what} {choice.words}?\n{people} it by SMS now."
+            cost = sms.analyse(draft.text)
+            if cost.segments > 1:
+                question += f" Each is {cost.segments} {cost.encoding.value} segments."
             yes = f"Send to {choice.count}"
         elif choice.channel == "chat":
             n = choice.count
@@ -601,7 +612,8 @@ class CommsScreen(MimScreen):
 
             self._act(run)
 
-        self.app.push_screen(NextUpdateScreen(code, self.view.due_line), chosen)
+        current = self.view.due_line.split(" · ")[0]
+        self.app.push_screen(NextUpdateScreen(code, current), chosen)
 
     def action_templates(self) -> None:
         from mim_console.screens.comms_templates import TemplatesScreen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -37,6 +39,23 @@ def diff_text(diff: str) -> Text:
     return out
 
 
+def word_diff(old: str, new: str) -> Text:
+    """Word by word, as `git diff --word-diff` writes it: [-removed-] and {+added+}, so a
+    one-line SMS whose last sentence changed does not read as two whole different lines."""
+    a = re.findall(r"\S+|\s+", old)
+    b = re.findall(r"\S+|\s+", new)
+    out = Text()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(printable("".join(a[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            out.append(f"[-{printable(''.join(a[i1:i2]))}-]", style="bold red strike")
+        if op in ("insert", "replace"):
+            out.append(f"{{+{printable(''.join(b[j1:j2]))}+}}", style="bold green")
+    return out
+
+
 class DiffScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     #diff-box { width: 96; height: 90%; }
@@ -46,17 +65,26 @@ class DiffScreen(ModalScreen[None]):
         Binding("escape,q", "close", "Close", id="diff.close", tooltip="Back to the drafts"),
     ]
 
-    def __init__(self, title: str, diff: str) -> None:
+    def __init__(self, title: str, diff: str, old: str = "", new: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.diff = diff
+        self.old = old
+        self.new = new
 
     def compose(self) -> ComposeResult:
         with Vertical(id="diff-box", classes="dialog"):
             yield Static(Content(self.title_text), classes="dialog-title")
             with VerticalScroll(id="diff-scroll"):
+                if self.diff:
+                    yield Static(Content("Word by word:"), classes="section-title")
+                    yield Static(word_diff(self.old, self.new), id="diff-words")
+                    yield Static(Content("Line by line:"), classes="section-title")
                 yield Static(diff_text(self.diff), id="diff-text")
-            yield Static(Content("- removed · + added · ↑/↓ scroll · Esc closes"), classes="hint")
+            yield Static(
+                Content("[-removed-] {+added+} · - removed + added lines · ↑/↓ scroll · Esc"),
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#diff-scroll", VerticalScroll).focus()

@@ -32,7 +32,7 @@ class TextEditScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     #edit-box { width: 90; }
-    #edit-text { height: 9; }
+    #edit-text { height: 7; }
     #edit-rendered { height: auto; max-height: 4; background: $boost; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

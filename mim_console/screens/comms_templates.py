@@ -70,7 +70,7 @@ class TemplatesScreen(MimScreen):
     )
     DEFAULT_CSS = """
     #tpl-table { height: auto; max-height: 11; }
-    #tpl-title { height: 1; padding: 0 1; color: $text-muted; }
+    #tpl-title { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     #tpl-scroll { height: 1fr; padding: 0 1; }
     #tpl-sms { padding: 0 1; }
     """

@@ -20,13 +20,15 @@ def _shown(ch: str) -> str:
 
 
 def sms_summary(text: str) -> str:
-    """`GSM-7 · 142 characters · 1 segment (18 left)`: the cost in one line."""
+    """`SMS GSM-7 · 142 characters · 1 segment (18 left of 160)`: the cost in one line."""
     info = sms.analyse(text)
     plural = "s" if info.segments != 1 else ""
-    unit = "septets" if info.encoding is sms.Encoding.GSM7 else "UTF-16 units"
+    units = ""
+    if info.units != info.characters:  # extension characters or surrogate pairs cost more
+        units = f" = {info.units} {'septets' if info.encoding is sms.Encoding.GSM7 else 'units'}"
     return (
-        f"SMS {info.encoding.value} · {info.characters} characters ({info.units} {unit}) · "
-        f"{info.segments} segment{plural} ({info.remaining} left, {info.per_segment} per segment)"
+        f"SMS {info.encoding.value} · {info.characters} characters{units} · "
+        f"{info.segments} segment{plural} ({info.remaining} left of {info.per_segment})"
     )
 
 
