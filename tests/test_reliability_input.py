@@ -67,9 +67,7 @@ def leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
 COMMANDS = leaf_commands()
 
 # Text people type or paste: names, codes, markup, control and combining characters, RTL.
-words = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30
-)
+words = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
 tricky = st.sampled_from(
     [
         "",
@@ -264,9 +262,7 @@ def evil_incident(ctx: Context) -> str:
     svc.directive(code.code, f"directive {EVIL}")
     svc.set_spokesperson(code.code, EVIL)
     svc.status_report(code.code, f"status {EVIL} & <b>", next_in_min=30)
-    svc.close(
-        code.code, problem_ref=f"PRB {EVIL}", owner=EVIL, went_well=f"<i>{EVIL}</i>"
-    )
+    svc.close(code.code, problem_ref=f"PRB {EVIL}", owner=EVIL, went_well=f"<i>{EVIL}</i>")
     return code.code
 
 

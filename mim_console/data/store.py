@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,11 @@ def _secure_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    os.chmod(path, 0o600)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        # Only ever take rights away: a file its owner made read-only (0400) stays read-only,
+        # and an immutable file that is already private needs no chmod (which would fail).
+        os.chmod(path, mode & 0o700)
 
 
 class DamagedDatabase(StorageError):
@@ -64,6 +69,18 @@ def storage_message(exc: sqlite3.Error, path: Path | str) -> str:
         return (
             f"{path} is damaged ({exc}); restore the latest backup with "
             "`mim-console restore FILE` (see `mim-console backup --list`)"
+        )
+    if "disk i/o error" in text:
+        # SQLITE_IOERR: the OS refused a read or write (a full disk reports EFBIG/EIO this way
+        # too, a file-size limit, a removed or failing disk). The transaction was rolled back.
+        return (
+            f"the disk refused to write {path} (disk I/O error: full, failing or removed?): "
+            "nothing was saved; check the disk and retry"
+        )
+    if "unable to open database file" in text:
+        return (
+            f"cannot open {path}: check that the file and its folder exist and are writable "
+            "(SQLite keeps its -wal and -shm files beside it)"
         )
     return f"database error on {path}: {exc}"
 
