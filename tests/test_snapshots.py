@@ -151,3 +151,23 @@ def test_timeline(snap_compare: Any, snap_context: Context) -> None:
 def test_rotations(snap_compare: Any, snap_context: Context) -> None:
     app = make_app(snap_context, dispatch=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle(keys("o")))
+
+
+def test_comms(snap_compare: Any, snap_context: Context) -> None:
+    """Communications at 80x24: a published update with a long dash (UCS-2), a press release
+    draft, the next update due, and a stakeholder name with markup shown literally."""
+    from mim_console.services.comms import CommsService
+
+    code = with_incident(snap_context)
+    comms = CommsService(snap_context)
+    comms.add_to_list("Board", "Eero Berg")
+    comms.draft(code, "press_release")
+    update = comms.draft(code, "stakeholder_update")
+    comms.draft(
+        code, "stakeholder_update", update.text + " Card payments resume at 10:00 \u2014 ok."
+    )
+    comms.approve(code, "stakeholder_update", 2, "Aino Aalto")
+    comms.publish(code, "stakeholder_update", 2, "sms", "Board")
+    comms.set_next_update(code, 30)
+    app = make_app(snap_context, dispatch=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(keys("r", "m")))
