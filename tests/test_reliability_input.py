@@ -220,6 +220,13 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ["status-report", "MI-2026-001", "x", "--next-in", "nan"],
         ["outbox", "--limit", "-1"],
         ["duty", "--at", "2026-02-30 25:00"],
+        ["status", "1180591620717411303423"],  # an id too big for SQLite: OverflowError
+        ["spokesperson", "MI-2026-001", "115607661738725048320"],
+        ["rota", "gaps", "1180591620717411303424"],
+        ["status", "\u00b2"],  # "²".isdigit() is True, int("²") fails
+        ["person", "show", "#\u00b2"],
+        ["restore", "a" * 5000],  # "File name too long" from the file system
+        ["comms", "template", "import", "a" * 5000],
     ],
 )
 def test_known_hard_cases(cli_db: Path, files: Path, args: list[str]) -> None:

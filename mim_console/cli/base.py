@@ -50,6 +50,12 @@ class MimGroup(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise click.ClickException(printable(str(exc))) from exc
+        except OSError as exc:
+            # A file or folder the user named: missing, unreadable, a name too long for the file
+            # system. Their words, never a traceback (the commands check the usual cases first).
+            name = printable(str(exc.filename)) if exc.filename is not None else ""
+            where = f"{name[:60]}{'…' if len(name) > 60 else ''}: " if name else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 @click.group(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
+from mim_console.data.store import as_row_id
 from mim_console.domain import templates
 from mim_console.domain.comms import (
     ChatWebhook,
@@ -92,8 +93,8 @@ def find_person(db: Database, ref: str) -> dict[str, Any]:
     """A person by id, ext_id, email or exact name (any case); ambiguity is an error."""
     text = ref.strip()
     rows: list[dict[str, Any]] = []
-    if text.isdigit():
-        rows = _rows(db, "SELECT * FROM person WHERE id = ?", [int(text)])
+    if as_row_id(text) is not None:
+        rows = _rows(db, "SELECT * FROM person WHERE id = ?", [as_row_id(text)])
     if not rows:
         rows = _rows(db, "SELECT * FROM person WHERE ext_id = ?", [text])
     if not rows:

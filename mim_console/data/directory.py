@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mim_console.clock import Clock, from_iso, to_iso, utcnow
-from mim_console.data.store import Store
+from mim_console.data.store import Store, as_row_id
 from mim_console.domain.people import (
     MAX_NOTES_CHARS,
     Party,
@@ -141,10 +141,10 @@ class Directory:
         text = str(ref).strip()
         if not text:
             raise UserError("no person given: use a name, an email or an id")
-        if text.startswith("#") and text[1:].isdigit():
+        if text.startswith("#") and as_row_id(text[1:]) is not None:
             return self.person(int(text[1:]))
         candidates: dict[int, Person] = {}
-        if text.isdigit():
+        if as_row_id(text) is not None:
             candidates.update({p.id: p for p in self._people_where("id = ?", [int(text)])})
         by_ext = self.person_by_ext_id(text)
         if by_ext is not None:
@@ -412,7 +412,7 @@ class Directory:
 
     def _by_ref(self, table: str, text: str) -> list[dict[str, Any]]:
         """The row whose id (a number) or name (any case) is ``text``; an id wins."""
-        if text.isdigit():
+        if as_row_id(text) is not None:
             rows = self._rows(f"SELECT * FROM {table} WHERE id = ?", [int(text)])
             if rows:
                 return rows

@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
+from mim_console.data.store import as_row_id
 from mim_console.domain.incident import (
     Event,
     Incident,
@@ -146,8 +147,8 @@ def find_incident(db: Database, ref: str) -> Incident:
             "SELECT * FROM incident WHERE reply_code = ? COLLATE NOCASE AND status != 'closed'",
             [text],
         )
-    if not rows and text.isdigit():
-        rows = _rows(db, "SELECT * FROM incident WHERE id = ?", [int(text)])
+    if not rows and as_row_id(text) is not None:
+        rows = _rows(db, "SELECT * FROM incident WHERE id = ?", [as_row_id(text)])
     if not rows:
         raise NotFound(
             f'no incident "{text}": give its code (e.g. MI-2026-007); '

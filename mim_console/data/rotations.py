@@ -16,6 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
+from mim_console.data.store import as_row_id
 from mim_console.domain.people import clean_name, clean_text
 from mim_console.domain.rotation import (
     Override,
@@ -138,8 +139,8 @@ def find_rotation(db: Database, ref: str) -> Rotation:
     """By name (any case) or numeric id."""
     text = ref.strip()
     rows = _rows(db, "SELECT * FROM rotation WHERE name = ? COLLATE NOCASE", [text])
-    if not rows and text.isdigit():
-        rows = _rows(db, "SELECT * FROM rotation WHERE id = ?", [int(text)])
+    if not rows and as_row_id(text) is not None:
+        rows = _rows(db, "SELECT * FROM rotation WHERE id = ?", [as_row_id(text)])
     if not rows:
         names = [r["name"] for r in _rows(db, "SELECT name FROM rotation ORDER BY name")]
         known = f"; rotations: {', '.join(names)}" if names else "; there are no rotations yet"

@@ -56,6 +56,17 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return "not a database" in text or "malformed" in text or "corrupt" in text
 
 
+def as_row_id(text: str) -> int | None:
+    """A row id typed by a person: ASCII digits that fit SQLite's INTEGER, else None.
+
+    ``str.isdigit`` alone lets through ``²`` (``int`` refuses it) and numbers too large for
+    SQLite (``OverflowError`` at the query): both must read as "no such id", not crash.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 def storage_message(exc: sqlite3.Error, path: Path | str) -> str:
     """Plain words for what went wrong with the database file."""
     text = str(exc).lower()
