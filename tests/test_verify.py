@@ -149,6 +149,15 @@ def test_inactive_people_are_skipped_with_a_reason(ctx: Context) -> None:
     assert plan.skipped == (("Tina Spec", "inactive: never alerted, so not checked"),)
 
 
+def test_a_mobile_that_cannot_take_an_sms_is_skipped_with_the_fix(ctx: Context) -> None:
+    with ctx.store.write() as db:  # a Helsinki fixed line, stored before mobiles were checked
+        db.execute("UPDATE person SET mobile = '+358912345678' WHERE name = 'Uma Spec'")
+    plan = VerificationService(ctx).plan(groups=["Payments"])
+    assert [p.name for p in plan.people] == ["Sam Spec", "Tina Spec"]
+    [(name, reason)] = plan.skipped
+    assert name == "Uma Spec" and "fixed line" in reason and "person edit" in reason
+
+
 def test_send_queues_one_test_sms_each_with_its_code(ctx: Context) -> None:
     service = VerificationService(ctx)
     sent = service.send(service.plan(groups=["Payments"]).people)

@@ -133,7 +133,7 @@ def verify(
     for name, reason in plan.skipped:
         warn(f"{name}: {reason}")
     if not plan.people:
-        raise UserError("nobody to check: every person named is inactive")
+        raise UserError("nobody to check: every person named was left out (see above)")
     if len(plan.people) > 1 and not yes:
         try:
             click.confirm(f"Send a test SMS to {len(plan.people)} people?", abort=True, err=True)

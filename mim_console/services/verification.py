@@ -21,6 +21,7 @@ from mim_console.domain.verification import new_code, reply_help
 from mim_console.errors import UserError
 from mim_console.services.comms import render_message
 from mim_console.services.context import Context
+from mim_console.services.readiness import mobile_checker
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class VerificationService:
         """Resolve the targets; an unknown name is an error before anything is queued.
 
         A party means its representatives and, if its seat follows a rotation, the rotation's
-        members. Inactive people are left out (they are never alerted), each named with why.
+        members. Inactive people and mobiles that cannot take an SMS are left out, each named
+        with why.
         """
         if not (persons or groups or parties or everyone):
             raise UserError("say whom to check: --person, --group, --party or --all")
@@ -90,12 +92,22 @@ class VerificationService:
         people: list[Person] = []
         skipped: list[tuple[str, str]] = []
         seen: set[int] = set()
+        bad_mobile = mobile_checker(self.ctx.settings.default_region)
         for person in chosen:
             if person.id in seen:
                 continue
             seen.add(person.id)
+            reason = bad_mobile(person.mobile)
             if not person.active:
                 skipped.append((person.name, "inactive: never alerted, so not checked"))
+            elif reason:
+                skipped.append(
+                    (
+                        person.name,
+                        f"mobile {reason}; fix it first: "
+                        f"`mim-console person edit {person.id} --mobile NUMBER`",
+                    )
+                )
             else:
                 people.append(person)
         return Plan(tuple(people), tuple(skipped))
