@@ -439,11 +439,13 @@ def problem_case(ctx: Context, incident: str) -> None:
 
 @main.command()
 @click.argument("incident")
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 @pass_context
 def report(ctx: Context, incident: str, fmt: str, output: Path | None) -> None:
-    """The lessons-learnt report (Markdown or HTML with the assembly curve)."""
+    """The lessons-learnt report (Markdown, HTML with the assembly curve, or JSON figures)."""
     from mim_console.services.report import render
 
     text = render(ctx, incident, fmt)

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mim_console.domain.incident import Participant, Role, State
+from mim_console.domain.incident import Event, Participant, Role, State
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,51 @@ def format_duration(delta: timedelta | None) -> str:
     if minutes:
         return f"{sign}{minutes} min {secs:02d} s"
     return f"{sign}{secs} s"
+
+
+def moves_from(events: Iterable[Event]) -> list[Move]:
+    """The state moves recorded on a timeline (declare's "alerted" and every "state" event)."""
+    return [
+        Move(e.at, int(str(e.data["participant"])), State(str(e.data["to"])))
+        for e in events
+        if e.kind in ("alerted", "state") and "participant" in e.data and e.data.get("to")
+    ]
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """How fast the team assembled, counted from the first alert (what a drill measures:
+    the time before it, deciding to declare, is not the paging system's)."""
+
+    first_alert_at: datetime | None
+    party_quorum_after: Mapping[int, timedelta | None]  # party id -> first alert to quorum
+    full_quorum_after: timedelta | None  # first alert to every party at quorum at once
+    never_answered: tuple[int, ...]  # participant ids that never joined nor said unable
+
+
+def assembly(
+    figures: Figures, participants: Sequence[Participant], moves: Iterable[Move]
+) -> Assembly:
+    answered = {m.participant_id for m in moves if m.state in (State.JOINED, State.UNABLE)}
+    if figures.first_alert_after is None:
+        return Assembly(
+            None,
+            {pid: None for pid in figures.party_quorum_after},
+            None,
+            tuple(p.id for p in participants if p.id not in answered),
+        )
+    first = figures.declared_at + figures.first_alert_after
+
+    def since_first(after_declare: timedelta | None) -> timedelta | None:
+        if after_declare is None:
+            return None
+        return max(timedelta(0), figures.declared_at + after_declare - first)
+
+    return Assembly(
+        first_alert_at=first,
+        party_quorum_after={
+            pid: since_first(after) for pid, after in figures.party_quorum_after.items()
+        },
+        full_quorum_after=since_first(figures.quorum_after),
+        never_answered=tuple(p.id for p in participants if p.id not in answered),
+    )

@@ -17,10 +17,12 @@ from mim_console.data import incidents as repo
 from mim_console.domain.comms import Draft
 from mim_console.domain.incident import Event, Incident, State
 from mim_console.domain.report import (
+    Assembly,
     CurvePoint,
     Figures,
-    Move,
+    assembly,
     format_duration,
+    moves_from,
     response_figures,
 )
 from mim_console.domain.text import html_escape, md_escape, one_line
@@ -41,6 +43,7 @@ class ReportData:
     alerts: Sequence[dict[str, Any]]
     generated_at: datetime
     statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
+    assembly: Assembly | None = None  # from the first alert: the drill's figures
 
     def state_at_close(self, participant_id: int) -> str:
         """What someone was when the incident closed ("joined", "on standby"…), not just
@@ -70,11 +73,7 @@ def build(ctx: Context, ref: str) -> ReportData:
         alerts = repo.alert_rows(db, inc.id)
         statements = [d for d in comms_repo.drafts(db, inc.id) if d.published_at is not None]
         statements.sort(key=lambda d: (d.published_at or d.created_at, d.id))
-    moves = [
-        Move(e.at, int(str(e.data["participant"])), State(str(e.data["to"])))
-        for e in events
-        if e.kind in ("alerted", "state") and "participant" in e.data and e.data.get("to")
-    ]
+    moves = moves_from(events)
     authority = {s.person.id for s in rc.seats if s.person.decision_authority}
     sent = [_when(a) for a in alerts if a["purpose"] in ("alert", "escalation")]
     figures = response_figures(
@@ -93,7 +92,10 @@ def build(ctx: Context, ref: str) -> ReportData:
         elif kind == "group":
             names[key] = groups.get(int(ident), f"group {ident}")
     people = {s.person.id: s.person.name for s in rc.seats}
-    return ReportData(inc, rc, events, figures, names, people, alerts, ctx.clock(), statements)
+    drill = assembly(figures, [s.participant for s in rc.seats], moves)
+    return ReportData(
+        inc, rc, events, figures, names, people, alerts, ctx.clock(), statements, drill
+    )
 
 
 def _when(alert: dict[str, Any]) -> datetime | None:
@@ -152,6 +154,41 @@ def _rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
         for s in f.standby_periods
     ]
     return {"summary": summary, "figures": figures, "quorum": quorum, "standby": standby}
+
+
+@dataclass(frozen=True)
+class DrillRows:
+    timing: list[tuple[str, str]]  # (step, time after the first alert)
+    never: list[tuple[str, str, str, str]]  # (person, role, party/group, final state)
+
+
+def _drill(data: ReportData) -> DrillRows:
+    """The drill section: first alert -> each party's quorum -> full quorum, and who never
+    answered. Shown for exercises (a real incident's report already has its figures)."""
+    a = data.assembly
+    if a is None:
+        return DrillRows([], [])
+
+    def after(delta: timedelta | None) -> str:
+        return "never" if delta is None else format_duration(delta)
+
+    timing = [("First alert", f"at {_t(a.first_alert_at)}")]
+    for pid, delta in a.party_quorum_after.items():
+        name = data.roll_call.party_names.get(pid, f"party {pid}")
+        timing.append((f"Quorum: {name}", after(delta)))
+    timing.append(("Full quorum", after(a.full_quorum_after)))
+    by_id = {s.participant.id: s for s in data.roll_call.seats}
+    never = [
+        (
+            by_id[pid].person.name,
+            by_id[pid].participant.role.value.replace("_", " "),
+            by_id[pid].unit,
+            _final(data, by_id[pid]),
+        )
+        for pid in a.never_answered
+        if pid in by_id
+    ]
+    return DrillRows(timing, never)
 
 
 def _comms(data: ReportData) -> list[tuple[str, str, str, str, str]]:
@@ -219,6 +256,8 @@ def markdown(data: ReportData) -> str:
         out += [md_escape(inc.description), ""]
     out += ["## Response figures", ""]
     table(("Figure", "Value"), rows["figures"])
+    if inc.exercise:
+        _drill_md(data, out)
     out += ["### Time to quorum per party", ""]
     if rows["quorum"]:
         table(("Party", "Quorum after"), rows["quorum"])
@@ -269,6 +308,21 @@ def markdown(data: ReportData) -> str:
     out += ["## What went well", "", _para_md(inc.went_well), ""]
     out += ["## What to improve", "", _para_md(inc.to_improve), ""]
     return "\n".join(out)
+
+
+def _drill_md(data: ReportData, out: list[str]) -> None:
+    drill = _drill(data)
+    out += ["### Drill: time to assemble from the first alert", ""]
+    out += ["| Step | After the first alert |", "|---|---|"]
+    for label, value in drill.timing:
+        out.append(f"| {md_escape(label)} | {md_escape(value)} |")
+    out += ["", "### Drill: never answered", ""]
+    if drill.never:
+        out += ["| Person | Role | Party / group | Final state |", "|---|---|---|---|"]
+        out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in drill.never]
+    else:
+        out.append("Everyone alerted answered.")
+    out.append("")
 
 
 def _para_md(text: str) -> str:
@@ -324,6 +378,15 @@ def html(data: ReportData) -> str:
         out.append(f"<p>{e(inc.description)}</p>")
     out.append("<h2>Response figures</h2>")
     table(("Figure", "Value"), rows["figures"])
+    if inc.exercise:
+        drill = _drill(data)
+        out.append("<h3>Drill: time to assemble from the first alert</h3>")
+        table(("Step", "After the first alert"), drill.timing)
+        out.append("<h3>Drill: never answered</h3>")
+        if drill.never:
+            table(("Person", "Role", "Party / group", "Final state"), drill.never)
+        else:
+            out.append("<p>Everyone alerted answered.</p>")
     out.append("<h3>Assembly curve</h3>")
     out.append(assembly_svg(data))
     out.append("<h3>Time to quorum per party</h3>")
@@ -477,10 +540,74 @@ def _step_path(
     )
 
 
+def as_json(data: ReportData) -> dict[str, Any]:
+    """The report's figures as data (`report --format json`), shape documented in docs/cli.md;
+    ``drill`` is there for every incident, so scripts need no special case."""
+    inc, f = data.incident, data.figures
+
+    def secs(delta: timedelta | None) -> float | None:
+        return None if delta is None else delta.total_seconds()
+
+    a = data.assembly
+    by_id = {s.participant.id: s for s in data.roll_call.seats}
+    return {
+        "incident": {
+            "code": inc.code,
+            "title": inc.title,
+            "severity": inc.severity,
+            "exercise": inc.exercise,
+            "status": inc.status.value,
+            "declared_at": inc.declared_at.isoformat(),
+            "restored_at": inc.restored_at.isoformat() if inc.restored_at else None,
+            "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
+        },
+        "figures": {
+            "first_alert_after_s": secs(f.first_alert_after),
+            "first_join_after_s": secs(f.first_join_after),
+            "full_quorum_after_s": secs(f.quorum_after),
+            "counts": dict(f.counts),
+            "party_quorum_after_s": [
+                {
+                    "party": data.roll_call.party_names.get(pid, f"party {pid}"),
+                    "after_s": secs(after),
+                }
+                for pid, after in f.party_quorum_after.items()
+            ],
+        },
+        "drill": None
+        if a is None
+        else {
+            "first_alert_at": a.first_alert_at.isoformat() if a.first_alert_at else None,
+            "party_quorum_after_first_alert_s": [
+                {
+                    "party": data.roll_call.party_names.get(pid, f"party {pid}"),
+                    "after_s": secs(after),
+                }
+                for pid, after in a.party_quorum_after.items()
+            ],
+            "full_quorum_after_first_alert_s": secs(a.full_quorum_after),
+            "never_answered": [
+                {
+                    "person": by_id[pid].person.name,
+                    "role": by_id[pid].participant.role.value,
+                    "unit": by_id[pid].unit,
+                    "final_state": _final(data, by_id[pid]),
+                }
+                for pid in a.never_answered
+                if pid in by_id
+            ],
+        },
+    }
+
+
 def render(ctx: Context, ref: str, fmt: str = "md") -> str:
     data = build(ctx, ref)
     if fmt == "html":
         return html(data)
     if fmt == "md":
         return markdown(data)
+    if fmt == "json":
+        import json
+
+        return json.dumps(as_json(data), ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
