@@ -129,12 +129,16 @@ def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None)
     store = context.store
     board = board or duty.load_board(store, now)
     directory = Directory(store, default_region=settings.default_region, clock=context.clock)
+    rotation_members = sorted({m for r in board.rotations for m in r.members})
     with store.read() as db:
         parties = directory.parties()
         groups = directory.groups()
-        people = {p.id: p for p in directory.people()}
+        # Only the people who can be alerted: a big directory holds many more.
+        wanted = {i for party in parties for i in party.representatives}
+        wanted.update(i for group in groups for i in group.members)
+        wanted.update(rotation_members)
+        people = directory.people_by_ids(wanted)
         texts = comms_repo.custom_templates(db)
-    rotation_members = sorted({m for r in board.rotations for m in r.members})
     return ReadinessInput(
         parties=parties,
         groups=groups,
