@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
@@ -190,6 +192,7 @@ async def test_press_release_is_not_offered_by_sms_and_manual_records_it(
     context: Context,
 ) -> None:
     code = seeded(context)
+    CommsService(context).add_webhook("ops", "slack", "https://hooks.example.test/T0/B0/secret")
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_comms(pilot)
@@ -206,9 +209,19 @@ async def test_press_release_is_not_offered_by_sms_and_manual_records_it(
         assert isinstance(app.screen, ConfirmScreen)
         assert "Nothing is sent" in app.screen.question
         await press(pilot, "y")
+        # p again: chat, the first choice; one chat post is queued and no SMS.
+        await press(pilot, "p", "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "posted to 1 chat channel" in app.screen.question
+        await press(pilot, "y")
     pubs = CommsService(context).publications(code)
-    assert [(p.channel, p.target, p.queued) for p in pubs] == [("manual", "intranet", 0)]
-    assert stakeholder_rows(context) == []
+    assert [(p.channel, p.target, p.queued) for p in pubs] == [
+        ("manual", "intranet", 0),
+        ("chat", "ops", 1),
+    ]
+    rows = stakeholder_rows(context)
+    assert [(r["to_number"], r["channel"]) for r in rows] == [("chat:ops", "chat")]
+    assert "secret" not in rows[0]["to_number"]
 
 
 async def test_empty_edit_is_refused_in_the_editor(context: Context) -> None:
@@ -360,6 +373,15 @@ def test_due_words_and_minutes() -> None:
     for bad in ("", "0", "x", "25h"):
         with pytest.raises(ValueError):
             parse_minutes(bad)
+
+
+@given(st.integers(min_value=1, max_value=24 * 60))
+def test_minutes_parse_in_every_form(minutes: int) -> None:
+    hours, rest = divmod(minutes, 60)
+    assert parse_minutes(str(minutes)) == minutes
+    assert parse_minutes(f"{minutes}m") == minutes
+    if hours:
+        assert parse_minutes(f"{hours}h{rest:02d}" if rest else f"{hours}h") == minutes
 
 
 def test_sms_preview_lines() -> None:
