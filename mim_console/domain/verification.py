@@ -12,7 +12,8 @@ confused. The rule for an SMS from a person who has an open contact check:
    joins it, and their check stays open until they send its code or the incident ends.
 
 A check answers only a reply from the very number it was sent to, received at most
-``REPLY_WINDOW`` after it was queued; an answered check is closed.
+``REPLY_WINDOW`` after it was queued; an answered check is closed. An opt-out keyword (``STOP``
+and the like) never verifies anyone: the carrier blocks every later SMS to that number.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ CODE_DIGITS = 4
 REPLY_WINDOW = timedelta(days=7)  # a check left unanswered this long is closed
 CLOCK_SLACK = timedelta(seconds=60)  # the provider stamps whole seconds; clocks drift
 _TOKENS = re.compile(r"[^\w]+|_")
+# Twilio's opt-out keywords: after one of these no SMS reaches the number until it opts back in.
+OPT_OUT = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def answered_check(
         return None
     newest_first = sorted(mine, key=lambda c: c.requested_at, reverse=True)
     tokens = {t for t in _TOKENS.split(body.casefold()) if t}
+    if tokens & OPT_OUT:
+        return None
     for check in newest_first:
         if check.code in tokens:
             return check
