@@ -337,3 +337,22 @@ async def test_duty_shows_readiness_and_w_lists_every_item(context: Context) -> 
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, DutyScreen)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('verify_within_days = "90"', "verify_within_days in the config file must be a whole"),
+        ("verify_within_days = 0", "not 0"),
+        ("declare_criteria = 5", "declare_criteria in the config file must be text in quotes"),
+        ("organisation = true", "organisation in the config file must be text"),
+    ],
+)
+def test_wrong_setting_types_are_explained(
+    db_path: Path, tmp_path: Path, line: str, message: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(line + "\n", encoding="utf-8")
+    result = run(db_path, "readiness", config=config)
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output

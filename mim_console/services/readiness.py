@@ -122,10 +122,26 @@ def mobile_checker(region: str) -> Callable[[str], str | None]:
     return valid
 
 
+def _checked_settings(settings: Settings) -> None:
+    """The settings the check reads, refused in plain words if the config file has them wrong
+    (the file is read without a schema: ``verify_within_days = "90"`` must not crash)."""
+    days = settings.verify_within_days
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise UserError(
+            f"verify_within_days in the config file must be a whole number of days (1 or more), "
+            f"not {days!r}"
+        )
+    for key in ("declare_criteria", "organisation"):
+        value = getattr(settings, key)
+        if not isinstance(value, str):
+            raise UserError(f'{key} in the config file must be text in quotes ("…"), not {value!r}')
+
+
 def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None) -> ReadinessInput:
     """Everything the check needs, read from the store and the settings (``board``: the duty
     board at ``now`` if the caller has it already)."""
     settings = context.settings
+    _checked_settings(settings)
     store = context.store
     board = board or duty.load_board(store, now)
     directory = Directory(store, default_region=settings.default_region, clock=context.clock)
