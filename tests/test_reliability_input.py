@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -68,6 +70,8 @@ COMMANDS = leaf_commands()
 
 # Text people type or paste: names, codes, markup, control and combining characters, RTL.
 words = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
+# argv as Python sees it: bytes that are not UTF-8 arrive as lone surrogates (surrogateescape).
+argv_words = st.text(st.characters(exclude_characters="\x00"), max_size=30)
 tricky = st.sampled_from(
     [
         "",
@@ -97,7 +101,7 @@ tricky = st.sampled_from(
         "a" * 5000,
     ]
 )
-values = st.one_of(tricky, words, st.integers(-(2**70), 2**70).map(str))
+values = st.one_of(tricky, argv_words, st.integers(-(2**70), 2**70).map(str))
 
 
 def file_arg(folder: Path) -> st.SearchStrategy[str]:
@@ -115,7 +119,7 @@ def file_arg(folder: Path) -> st.SearchStrategy[str]:
         elif kind == "bytes":
             path.write_bytes(draw(st.binary(max_size=200)))
         elif kind == "csv":
-            rows = draw(st.lists(st.lists(values, max_size=5), max_size=5))
+            rows = draw(st.lists(st.lists(st.one_of(tricky, words), max_size=5), max_size=5))
             path.write_text(
                 "name,mobile,party\n" + "\n".join(",".join(r) for r in rows), encoding="utf-8"
             )
@@ -188,7 +192,7 @@ def test_every_command_is_covered() -> None:
 
 
 @settings(
-    max_examples=250,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -206,6 +210,21 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VISUAL", "true")
     (tmp_path / "files").mkdir()
     return tmp_path / "files"
+
+
+def test_argv_that_is_not_utf8_is_a_usage_error(cli_db: Path) -> None:
+    """A Latin-1 terminal sends bytes Python cannot store as text: exit 2, said plainly."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"mim_console", b"--db", bytes(cli_db)]
+        + [b"note", b"MI-2026-001", b"caf\xe9 closed"],
+        capture_output=True,
+        cwd=root,
+        timeout=60,
+    )
+    err = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2 and "Traceback" not in err, err
+    assert "argument 5" in err and "not UTF-8" in err
 
 
 @pytest.mark.parametrize(
@@ -227,6 +246,8 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ["person", "show", "#\u00b2"],
         ["restore", "a" * 5000],  # "File name too long" from the file system
         ["comms", "template", "import", "a" * 5000],
+        ["note", "MI-2026-001", "caf\udce9"],  # what Python makes of a Latin-1 byte in argv
+        ["person", "add", "N\udcffame", "--mobile", "+358401112233"],
     ],
 )
 def test_known_hard_cases(cli_db: Path, files: Path, args: list[str]) -> None:

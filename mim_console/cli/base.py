@@ -45,6 +45,21 @@ class MimGroup(click.Group):
                 raise RuntimeError(f"{module} was expected to define the command {cmd_name!r}")
         return self.commands.get(cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Bytes that are not UTF-8 (a Latin-1 terminal, pasted binary) reach Python as lone
+        surrogates, which SQLite cannot store: refuse them up front as a usage error."""
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "replace").decode("utf-8")  # "?" for each bad byte
+                raise click.UsageError(
+                    f"argument {position} ({printable(shown)[:40]}) is not UTF-8 text; set the "
+                    "terminal to UTF-8 (e.g. LANG=C.UTF-8) and retry",
+                    ctx,
+                ) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
