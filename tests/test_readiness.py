@@ -356,3 +356,22 @@ def test_wrong_setting_types_are_explained(
     result = run(db_path, "readiness", config=config)
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_through_a_real_subprocess(db_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mim_console", "--db", str(db_path), "readiness", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    body = json.loads(done.stdout)
+    assert body["ready"] is False
+    assert {"criteria", "party_seat", "group_size", "duty_rotation"} <= {
+        f["check"] for f in body["findings"] if not f["ok"]
+    }
