@@ -24,7 +24,7 @@ from mim_console.data import rotations
 from mim_console.data.demo import demo_settings, seed_demo
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
-from mim_console.domain.rotation import ShiftUnit
+from mim_console.domain.rotation import RotationRole, ShiftUnit
 from mim_console.services.context import Context
 from mim_console.services.readiness import readiness, template_problems
 from tests.conftest import FROZEN_NOW
@@ -194,6 +194,29 @@ _COMMAND = re.compile(r"`(mim-console [^`]+)`")
 
 def _all_fixes(ctx: Context) -> list[str]:
     fixes = [f.fix for f in readiness(ctx).failing]
+    with ctx.store.write() as db:  # a seat rotation with one member, who may not decide
+        party = db.execute("INSERT INTO party (name) VALUES ('Vendor X')").lastrowid
+        person = db.execute(
+            "INSERT INTO person (name, mobile, created_at, updated_at) "
+            "VALUES ('Vic', '+358401000099', '2026-01-01T00:00:00+00:00', "
+            "'2026-01-01T00:00:00+00:00')"
+        ).lastrowid
+        rotations.create_rotation(
+            db,
+            rotations.RotationSpec(
+                name="Vendor X seat",
+                shift_unit=ShiftUnit.WEEKS,
+                shift_length=1,
+                handoff_time=time(9, 0),
+                timezone="UTC",
+                start_date=date(2026, 1, 5),
+                role=RotationRole.PARTY,
+                party_id=party,
+                handoff_weekday=0,
+            ),
+            [int(person or 0)],
+        )
+    fixes += [f.fix for f in readiness(ctx).failing]
     with ctx.store.write() as db:  # and the no-duty-rotation and empty-seat fixes
         db.execute("DELETE FROM rotation")
         db.execute("DELETE FROM party")

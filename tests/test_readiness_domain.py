@@ -100,3 +100,19 @@ def test_missing_duty_rotation_and_never_verified() -> None:
     assert ("duty_rotation", "duty managers") in {(f.check, f.subject) for f in bad}
     never = [f for f in bad if f.check == "verified"]
     assert len(never) == 6 and all("last: never" in f.message for f in never)
+
+
+def test_a_seat_held_by_a_rotation_needs_authority_and_a_deputy() -> None:
+    data = replace(prepared(), party_rotations={1: "IT seat"})
+    one = replace(data, seat_rotation_members={1: (1,)})
+    [bad] = failures(check(one, NOW, _valid))
+    assert (bad.check, bad.subject) == ("party_seat", "IT") and "no deputy" in bad.message
+    assert "rota members 'IT seat'" in bad.fix
+    people = dict(data.people)
+    people[3] = replace(people[3], decision_authority=False)
+    people[4] = replace(people[4], decision_authority=False)
+    nobody = replace(data, people=people, seat_rotation_members={1: (3, 4)})
+    [bad] = [f for f in failures(check(nobody, NOW, _valid)) if f.subject == "IT"]
+    assert "decision authority" in bad.message and bad.subject == "IT"
+    fine = replace(data, seat_rotation_members={1: (1, 2, 2)})
+    assert failures(check(fine, NOW, _valid)) == []

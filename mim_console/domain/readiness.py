@@ -44,6 +44,8 @@ class ReadinessInput:
     # rotation name -> human-readable gap descriptions in the next 30 days
     rotation_gaps: Mapping[str, Sequence[str]] = field(default_factory=dict)
     party_rotations: Mapping[int, str] = field(default_factory=dict)  # party id -> rotation name
+    # party id -> the members of the rotation holding its seat, in order
+    seat_rotation_members: Mapping[int, Sequence[int]] = field(default_factory=dict)
     bridge_configured: bool = False
     criteria: str = ""
     template_problems: Sequence[Problem] = ()
@@ -113,9 +115,49 @@ def check(
         reps = [p for p in (active(i) for i in party.representatives) if p is not None]
         mrt_ids.update(p.id for p in reps)
         with_authority = [p for p in reps if p.decision_authority]
-        if party.id in data.party_rotations:
-            # The seat follows a rotation: its gaps are checked below.
-            add(Finding("party_seat", True, party.name, "seat held by a rotation"))
+        rotation = data.party_rotations.get(party.id)
+        if rotation is not None:
+            # The seat follows a rotation: its members are the representatives (gaps below).
+            members = [
+                p
+                for p in (
+                    active(i) for i in dict.fromkeys(data.seat_rotation_members.get(party.id, ()))
+                )
+                if p is not None
+            ]
+            if not any(p.decision_authority for p in members):
+                add(
+                    Finding(
+                        "party_seat",
+                        False,
+                        party.name,
+                        f'rotation "{rotation}" holding party "{party.name}"\'s seat has no '
+                        "active member with decision authority",
+                        f"`mim-console person edit PERSON --authority` for a member, or "
+                        f"`mim-console rota members {_q(rotation)} PERSON…` with someone who has "
+                        "decision authority",
+                    )
+                )
+            elif len(members) < 2:
+                add(
+                    Finding(
+                        "party_seat",
+                        False,
+                        party.name,
+                        f'rotation "{rotation}" holding party "{party.name}"\'s seat has no '
+                        "deputy (one active member)",
+                        f"`mim-console rota members {_q(rotation)} PERSON PERSON…`",
+                    )
+                )
+            else:
+                add(
+                    Finding(
+                        "party_seat",
+                        True,
+                        party.name,
+                        f'rotation "{rotation}", {len(members)} active members',
+                    )
+                )
             continue
         if not with_authority:
             add(

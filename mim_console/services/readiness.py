@@ -162,6 +162,9 @@ def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None)
         duty_rotation_exists=duty.has_duty_rotation(board),
         rotation_gaps=duty.rotation_gap_lines(board),
         party_rotations=duty.party_rotation_names(board),
+        seat_rotation_members={
+            r.party_id: tuple(r.members) for r in board.rotations if r.party_id is not None
+        },
         bridge_configured=settings.bridge.configured,
         criteria=settings.declare_criteria,
         template_problems=template_problems(texts, settings),
