@@ -276,6 +276,41 @@ CREATE TABLE lease (
     holder TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+
+-- The outbox's audit trail: every alert status, from queued to its end, append-only. Written
+-- by triggers, so no code path can change an alert without a trace. Who: the dispatcher that
+-- claimed the alert ("outbox" when it was queued); when: SQLite's clock, UTC.
+CREATE TABLE alert_history (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    incident_id INTEGER,
+    person_id INTEGER,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    old_status TEXT,
+    new_status TEXT NOT NULL,
+    error_code INTEGER
+);
+CREATE INDEX alert_history_alert ON alert_history(alert_id, id);
+CREATE TRIGGER alert_history_queued AFTER INSERT ON alert
+BEGIN
+    INSERT INTO alert_history (alert_id, incident_id, person_id, at, actor, new_status)
+    VALUES (NEW.id, NEW.incident_id, NEW.person_id,
+            strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), 'outbox', NEW.status);
+END;
+CREATE TRIGGER alert_history_moved AFTER UPDATE OF status ON alert
+WHEN NEW.status IS NOT OLD.status
+BEGIN
+    INSERT INTO alert_history (alert_id, incident_id, person_id, at, actor, old_status,
+                               new_status, error_code)
+    VALUES (NEW.id, NEW.incident_id, NEW.person_id,
+            strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), COALESCE(NEW.claimed_by, 'outbox'),
+            OLD.status, NEW.status, NEW.last_error_code);
+END;
+CREATE TRIGGER alert_history_no_update BEFORE UPDATE ON alert_history
+BEGIN SELECT RAISE(ABORT, 'the alert history is append-only: it cannot be changed'); END;
+CREATE TRIGGER alert_history_no_delete BEFORE DELETE ON alert_history
+BEGIN SELECT RAISE(ABORT, 'the alert history is append-only: it cannot be deleted'); END;
 """
 
 
