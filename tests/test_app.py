@@ -20,6 +20,7 @@ from mim_console.screens.help import HelpScreen, key_rows
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.widgets.rowlist import RowList
 from tests.conftest import FROZEN_NOW
 from tests.twilio_fixtures import standin_twilio_settings
 from tests.ui_data import PEOPLE, seed_small
@@ -224,9 +225,9 @@ async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context
         await wait_for(lambda: screen.shown_once)
         await pilot.press(*"eve")
         await wait_for(lambda: len(screen.shown) == 1)
-        table = screen.query_one("#dir-table", DataTable)
+        table = screen.query_one("#dir-table", RowList)
         # Stored markup and ESC bytes are shown as typed, never interpreted.
-        assert str(table.get_row_at(0)[0]) == "[bold red]Eve[/] \\x1b[31mEvil"
+        assert table.rows[0].texts()[0] == "[bold red]Eve[/] \\x1b[31mEvil"
         # Add someone without a party (a bad phone first: the form stays open and says why).
         await pilot.press("down", "a")
         assert isinstance(app.screen, PersonFormScreen)
@@ -250,7 +251,7 @@ async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context
         await pilot.press("x")
         await pilot.press("y")
         await wait_for(lambda: not directory.person(added.id).active)
-        await wait_for(lambda: "INACTIVE" in str(table.get_row_at(0)[5]))
+        await wait_for(lambda: "INACTIVE" in table.rows[0].texts()[5])
         await pilot.press("escape")
         assert isinstance(app.screen, DutyScreen)
 

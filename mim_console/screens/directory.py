@@ -1,8 +1,9 @@
 """Directory: search as you type over everyone; add, edit, deactivate; import a CSV.
 
 All people are read once (in a worker) and filtered in memory on each keystroke: over 10,000
-people that is a few milliseconds, and only the first ``SHOWN`` matches go into the table, so a
-keystroke never waits for the database or for a 10,000-row redraw.
+people that is a few milliseconds. Every match is listed: the list (``RowList``) paints only the
+rows on screen from the rows built at load, so a keystroke never waits for the database or for
+a table rebuild.
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from mim_console.data.directory import Directory
 from mim_console.domain.people import Party, Person
 from mim_console.domain.text import one_line
 from mim_console.screens.base import MimScreen
-from mim_console.widgets.literal import lit
-
-SHOWN = 100
+from mim_console.widgets.rowlist import Row, RowList
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class Entry:
     person: Person
     party: str
     haystack: str  # everything searchable, case-folded
-    cells: tuple[Text, ...] = ()  # the row as shown, built once per load (not per keystroke)
+    row: Row  # the row as shown, built once per load (its painted line is cached on it)
 
 
 COLUMNS = (
@@ -64,26 +62,29 @@ def entries(people: list[Person], parties: dict[int, str]) -> list[Entry]:
             if x
         )
         cells = (
-            lit(p.name),
-            lit(p.mobile),
-            lit(party),
-            lit(p.title),
-            lit("✔ decides" if p.decision_authority else ""),
-            lit("active" if p.active else "✖ INACTIVE", "" if p.active else "dim"),
+            p.name,
+            p.mobile,
+            party,
+            p.title,
+            "✔ decides" if p.decision_authority else "",
+            "active" if p.active else ("✖ INACTIVE", "dim"),
         )
-        out.append(Entry(p, party, text.casefold(), cells))
+        out.append(Entry(p, party, text.casefold(), Row(cells, key=p.id)))
     return out
 
 
 def matches(items: list[Entry], query: str) -> list[Entry]:
     """Every word of the query must appear somewhere (name, phone, email, party, title, id)."""
-    words = query.casefold().split()
-    if not words:
-        return items
-    return [e for e in items if all(w in e.haystack for w in words)]
+    found = items
+    for word in query.casefold().split():
+        # One word at a time over what is left: a plain comprehension, no per-entry generator.
+        found = [e for e in found if word in e.haystack]
+    return found
 
 
 class DirectoryScreen(MimScreen):
+    # One line, always: updating the count on a keystroke then needs no new layout.
+    DEFAULT_CSS = "#dir-count { height: 1; }"
     HELP_TITLE = "Directory"
     HELP_TEXT = (
         "Type to filter (every word must match name, phone, email, party, title or id). "
@@ -127,20 +128,16 @@ class DirectoryScreen(MimScreen):
         self._last: tuple[str, list[Entry]] = ("", [])
         self.shown: list[Entry] = []
         self.shown_once = False
-        self.generation = 0  # bumps each time the table shows a new filter result
+        self.generation = 0  # bumps each time the list shows a new filter result
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(id="dir-filter", placeholder="type to filter people…", compact=True)
         yield Static(Content(""), id="dir-count")
-        yield DataTable(id="dir-table", cursor_type="row", zebra_stripes=True)
+        yield RowList(COLUMNS, id="dir-table")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#dir-table", DataTable)
-        for label, width in COLUMNS:
-            # Fixed widths: a keystroke never re-measures 200 rows of text.
-            table.add_column(label, width=width)
         self.query_one("#dir-filter", Input).focus()
         super().on_mount()
 
@@ -173,35 +170,30 @@ class DirectoryScreen(MimScreen):
         narrower = last_query and query.casefold().startswith(last_query.casefold())
         found = matches(last_found if narrower else self.items, query)
         self._last = (query, found)
-        table = self.query_one("#dir-table", DataTable)
+        table = self.query_one("#dir-table", RowList)
         current = self.selected()
-        table.clear()
-        self.shown = found[:SHOWN]
-        for entry in self.shown:
-            table.add_row(*entry.cells, key=str(entry.person.id))
+        self.shown = found
+        cursor = 0
         if current is not None:
-            ids = [e.person.id for e in self.shown]
-            if current.id in ids:
-                table.move_cursor(row=ids.index(current.id))
-        more = f" (showing the first {SHOWN}: type more to narrow)" if len(found) > SHOWN else ""
+            # The selected person stays selected while still listed.
+            cursor = next((i for i, e in enumerate(found) if e.person.id == current.id), 0)
+        table.set_rows([e.row for e in found], cursor=cursor)
         self.query_one("#dir-count", Static).update(
-            Content(f"{len(found)} of {len(self.items)} people{more}")
+            Content(f"{len(found)} of {len(self.items)} people"), layout=False
         )
         self.generation += 1
 
     @on(Input.Submitted, "#dir-filter")
     def _to_table(self) -> None:
-        self.query_one("#dir-table", DataTable).focus()
+        self.query_one("#dir-table", RowList).focus()
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
         if key == "down" and self.focused is self.query_one("#dir-filter", Input):
-            self.query_one("#dir-table", DataTable).focus()
+            self.query_one("#dir-table", RowList).focus()
 
     def selected(self) -> Person | None:
-        table = self.query_one("#dir-table", DataTable)
-        if not self.shown or table.row_count == 0:
-            return None
+        table = self.query_one("#dir-table", RowList)
         row = table.cursor_row
         return self.shown[row].person if 0 <= row < len(self.shown) else None
 
