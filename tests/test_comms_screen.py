@@ -391,3 +391,26 @@ def test_sms_preview_lines() -> None:
     assert any('use "\'"' in line for line in lines)
     assert any("use '-'" in line for line in lines)
     assert any("drop it" in line and "U+1F525" in line for line in lines)
+
+
+async def test_duty_reminds_when_the_update_comes_due_without_any_write(db_path: Any) -> None:
+    from mim_console.config import Settings
+
+    moment = [FROZEN_NOW]
+    ctx = Context(settings=Settings(db_path=db_path), clock=lambda: moment[0], actor="tester")
+    try:
+        code = seeded(ctx)
+        due = CommsService(ctx).set_next_update(code, 1).next_update_at
+        assert due is not None
+        moment[0] = due - timedelta(seconds=0.2)
+        app = make_app(ctx, dispatch=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            warnings = app.screen.query_one("#warnings", Static)
+            assert "stakeholder update" not in str(warnings.render())
+            moment[0] = due + timedelta(seconds=1)  # time passes; nothing is written
+            await pilot.pause(1.6)
+            await settle(pilot)
+            assert f"stakeholder update for {code} due since" in str(warnings.render())
+    finally:
+        ctx.close()

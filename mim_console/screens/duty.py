@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.screens.base import MimScreen
@@ -53,6 +54,8 @@ class DutyView:
     seats: list[SeatRow] = field(default_factory=list)
     incidents: list[IncidentRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The earliest stakeholder update still ahead: the screen reloads then to remind of it.
+    next_update_at: datetime | None = None
 
 
 def countdown(now: datetime, until: datetime) -> str:
@@ -126,15 +129,18 @@ def load_duty_view(context: Context) -> DutyView:
                 exercise=inc.exercise,
             )
         )
-    return DutyView(
-        now_line, next_line, seats, incidents, [*updates_due(context, now), *board.warnings]
-    )
+    due_lines, ahead = update_rhythm(context, now)
+    return DutyView(now_line, next_line, seats, incidents, [*due_lines, *board.warnings], ahead)
 
 
-def updates_due(context: Context, now: datetime) -> list[str]:
-    """The duty manager's reminder: stakeholder updates the MRT promised and has not sent."""
+def update_rhythm(context: Context, now: datetime) -> tuple[list[str], datetime | None]:
+    """The duty manager's reminder: stakeholder updates the MRT promised and has not sent,
+    and when the next promised one comes due."""
     from mim_console.services.comms import CommsService
+    from mim_console.services.incidents import IncidentService
 
+    promised = [i.next_update_at for i in IncidentService(context).incidents() if i.next_update_at]
+    ahead = min((at for at in promised if at > now), default=None)
     lines = []
     for due in CommsService(context).due(now):
         late = int(due.overdue_min)
@@ -142,7 +148,7 @@ def updates_due(context: Context, now: datetime) -> list[str]:
             f"stakeholder update for {due.incident.code} due since "
             f"{due.due_at.astimezone():%H:%M} ({late}m late): m opens Communications"
         )
-    return lines
+    return lines, ahead
 
 
 class DutyScreen(MimScreen):
@@ -217,6 +223,7 @@ class DutyScreen(MimScreen):
     def __init__(self) -> None:
         super().__init__()
         self.shown_once = False  # the first real data is on screen (benchmarks wait for it)
+        self._due_timer: Timer | None = None
         self._readiness_due = 0.0  # monotonic time of the next readiness check
 
     def compose(self) -> ComposeResult:
@@ -276,6 +283,7 @@ class DutyScreen(MimScreen):
     def _show(self, message: Loaded) -> None:
         view = message.view
         self.shown_once = True
+        self._remind_at(view.next_update_at)
         self.query_one("#duty-now", Static).update(Content(view.now_line))
         self.query_one("#duty-next", Static).update(Content(view.next_line))
         incidents = self.query_one("#incidents", DataTable)
@@ -308,6 +316,22 @@ class DutyScreen(MimScreen):
             warnings.display = True
         else:
             warnings.display = False
+
+    def _remind_at(self, due: datetime | None) -> None:
+        """Reload when the next stakeholder update comes due, even if nothing else changes."""
+        if self._due_timer is not None:
+            self._due_timer.stop()
+            self._due_timer = None
+        if due is not None:
+            wait = max((due - self.context.clock()).total_seconds(), 0.0) + 1.0
+            self._due_timer = self.set_timer(wait, self._update_due)
+
+    def _update_due(self) -> None:
+        self._due_timer = None
+        if self.showing:
+            self.reload()
+        else:
+            self._stale = True  # shown again: reloads
 
     def selected_incident(self) -> int | None:
         table = self.query_one("#incidents", DataTable)
