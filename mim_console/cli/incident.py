@@ -466,8 +466,9 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
     if as_json:
         emit_json([event_json(e) for e in found])
         return
+    inc = IncidentService(ctx).incident(incident)
     print_table(
-        "Timeline",
+        f"{'EXERCISE · ' if inc.exercise else ''}Timeline of {inc.code}",
         ["at", "kind", "who", "what"],
         [(f"{_local(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
     )

@@ -33,6 +33,7 @@ from mim_console.data.outbox import Alert, AlertDraft
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.replies import Meaning, choose_incident, help_text, parse_reply
+from mim_console.domain.templates import EXERCISE_PREFIX
 from mim_console.errors import UserError
 from mim_console.notifiers.base import (
     InboundMessage,
@@ -693,7 +694,7 @@ class Dispatcher:
                             to_number=message.from_number,
                             channel="sms",
                             purpose="help",
-                            body=help_text(help_codes),
+                            body=_help_body(db, help_codes),
                             person_id=person_id,
                         )
                     ],
@@ -821,6 +822,25 @@ class Dispatcher:
             with contextlib.suppress(UserError):
                 self.lease.release()
         self._holding = False
+
+
+def _help_body(db: Any, reply_codes: list[str]) -> str:
+    """The help SMS, marked ``EXERCISE`` when every incident it names is a drill (never when a
+    real one is among them: nobody may take a real incident for a drill)."""
+    text = help_text(reply_codes)
+    if not reply_codes:
+        return text
+    marks = ",".join("?" * len(reply_codes))
+    flags = [
+        int(r[0])
+        for r in db.execute(
+            f"SELECT exercise FROM incident WHERE status = 'active' AND reply_code IN ({marks})",
+            list(reply_codes),
+        )
+    ]
+    if flags and all(flags):
+        return f"{EXERCISE_PREFIX} {text}"
+    return text
 
 
 def make_notifier(settings: Any, store: Store | None = None) -> Notifier | None:

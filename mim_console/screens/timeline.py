@@ -23,6 +23,7 @@ class TimelineView:
     code: str
     title: str
     events: list[Event]
+    exercise: bool = False
 
 
 class TimelineScreen(MimScreen):
@@ -65,14 +66,17 @@ class TimelineScreen(MimScreen):
         service = IncidentService(self.context)
         inc = service.incident(self.incident_ref)
         self.post_message(
-            self.Loaded(TimelineView(inc.code, inc.title, service.timeline(inc.code)))
+            self.Loaded(TimelineView(inc.code, inc.title, service.timeline(inc.code), inc.exercise))
         )
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         view = message.view
         self.query_one("#tl-title", Static).update(
-            Content(f"Timeline of {view.code}: {view.title} ({len(view.events)} events)")
+            Content(
+                f"{'EXERCISE · ' if view.exercise else ''}Timeline of {view.code}: "
+                f"{view.title} ({len(view.events)} events)"
+            )
         )
         table = self.query_one(DataTable)
         at_end = table.row_count == 0 or table.cursor_row >= table.row_count - 1
