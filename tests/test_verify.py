@@ -185,6 +185,23 @@ def test_send_queues_one_test_sms_each_with_its_code(ctx: Context) -> None:
     assert len(events) == 3 and {e["kind"] for e in events} == {"contact_check_sent"}
 
 
+def test_readiness_says_when_the_last_check_did_not_arrive(ctx: Context) -> None:
+    from mim_console.services.readiness import readiness
+
+    service = VerificationService(ctx)
+    [sent] = service.send(service.plan(["Sam Spec"]).people)
+    with ctx.store.write() as db:
+        db.execute(
+            "UPDATE alert SET status = 'failed', last_error = ? WHERE id = ?",
+            ["21614: the number is not a mobile", sent.alert_id],
+        )
+    found = {f.subject: f for f in readiness(ctx).failing if f.check == "verified"}
+    sam = found["Sam Spec"]
+    assert "did not arrive: 21614: the number is not a mobile" in sam.message
+    assert f"person edit {sam.person_id} --mobile" in sam.fix
+    assert "did not arrive" not in found["Tina Spec"].message
+
+
 def test_a_second_check_gets_a_different_code(ctx: Context) -> None:
     service = VerificationService(ctx, rand=lambda: 0.5)
     people = service.plan(["Sam Spec"]).people

@@ -167,3 +167,16 @@ def recent_checks(db: Database, since: datetime) -> list[CheckRecord]:
             )
         )
     return out
+
+
+def failed_checks(db: Database) -> dict[int, str]:
+    """Person id -> why their latest contact check SMS failed, for people whose latest did."""
+    out: dict[int, str] = {}
+    for person_id, status, error in db.conn.execute(
+        "SELECT person_id, status, last_error FROM alert WHERE id IN "
+        "(SELECT MAX(id) FROM alert WHERE purpose = 'test' AND person_id IS NOT NULL "
+        "GROUP BY person_id)"
+    ):
+        if outbox.status_group(status) == "failed":
+            out[int(person_id)] = str(error or status)
+    return out

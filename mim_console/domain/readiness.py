@@ -44,6 +44,8 @@ class ReadinessInput:
     # rotation name -> human-readable gap descriptions in the next 30 days
     rotation_gaps: Mapping[str, Sequence[str]] = field(default_factory=dict)
     party_rotations: Mapping[int, str] = field(default_factory=dict)  # party id -> rotation name
+    # person id -> why their latest contact check SMS failed (only when it failed)
+    failed_checks: Mapping[int, str] = field(default_factory=dict)
     # party id -> the members of the rotation holding its seat, in order
     seat_rotation_members: Mapping[int, Sequence[int]] = field(default_factory=dict)
     bridge_configured: bool = False
@@ -233,17 +235,19 @@ def check(
             )
         if person.verified_at is None or person.verified_at < stale_before:
             when = "never" if person.verified_at is None else person.verified_at.date().isoformat()
-            add(
-                Finding(
-                    "verified",
-                    False,
-                    person.name,
-                    f"{person.name}: contact not verified in the last "
-                    f"{data.verify_within_days} days (last: {when})",
-                    f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)",
-                    person.id,
-                )
+            undelivered = data.failed_checks.get(person.id)
+            message = (
+                f"{person.name}: contact not verified in the last "
+                f"{data.verify_within_days} days (last: {when})"
             )
+            fix = f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)"
+            if undelivered:
+                message += f"; the last contact check did not arrive: {undelivered}"
+                fix = (
+                    f"check the number (`mim-console person edit {person.id} --mobile NUMBER`), "
+                    f"then `mim-console verify --person {person.id}`"
+                )
+            add(Finding("verified", False, person.name, message, fix, person.id))
 
     bad_mobiles = sum(1 for f in findings if f.check == "mobile")
     unverified = sum(1 for f in findings if f.check == "verified")

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from mim_console.config import Settings
 from mim_console.data import comms as comms_repo
+from mim_console.data import verification
 from mim_console.data.directory import Directory
 from mim_console.domain import templates
 from mim_console.domain.phones import PhoneError, normalize_phone
@@ -155,6 +156,7 @@ def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None)
         wanted.update(rotation_members)
         people = directory.people_by_ids(wanted)
         texts = comms_repo.custom_templates(db)
+        undelivered = verification.failed_checks(db)
     return ReadinessInput(
         parties=parties,
         groups=groups,
@@ -170,6 +172,7 @@ def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None)
         template_problems=template_problems(texts, settings),
         verify_within_days=settings.verify_within_days,
         rotation_members=rotation_members,
+        failed_checks=undelivered,
     )
 
 
