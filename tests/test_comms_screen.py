@@ -315,7 +315,7 @@ async def test_next_update_due_is_set_by_key_and_reminded_on_duty(context: Conte
             assert "DUE" in due and "10m late" in due
             await press(pilot, "escape", "r")
             line = str(app2.screen.query_one("#rc-quorum", Static).render())
-            assert "stakeholder update DUE" in line
+            assert "UPDATE DUE 08:30 (m)" in line
     finally:
         ctx.close()
 

@@ -212,7 +212,7 @@ def build_view(
     if inc.next_update_at is not None and inc.status is not IncidentStatus.CLOSED:
         if now >= inc.next_update_at:  # first on its line, so 80 columns never cut it off
             due = local_hm(inc.next_update_at)
-            quorum_line = f"⚠ stakeholder update DUE since {due} (m) · {quorum_line}"
+            quorum_line = f"⚠ UPDATE DUE {due} (m) · {quorum_line}"  # stakeholder update
         else:
             speaker += f" · update {local_hm(inc.next_update_at)}"
     order = (
