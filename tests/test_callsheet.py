@@ -172,7 +172,9 @@ def test_save_writes_into_the_data_dir_readable_by_the_owner_only(
 def test_a_failed_write_leaves_the_old_file_and_no_scraps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = tmp_path / "sheet.txt"
+    folder = tmp_path / "out"  # tmp_path also holds the isolated HOME
+    folder.mkdir()
+    target = folder / "sheet.txt"
     target.write_text("the old sheet\n", encoding="utf-8")
 
     def broken_disk(fd: int) -> None:
@@ -182,7 +184,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_scraps(
     with pytest.raises(UserError, match=r"cannot write .*sheet\.txt: Input/output error"):
         callsheet.write_atomic(target, "the new sheet\n")
     assert target.read_text(encoding="utf-8") == "the old sheet\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["sheet.txt"]
 
 
 # --- the CLI ------------------------------------------------------------------------------

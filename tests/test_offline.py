@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import pytest
 from mim_console.config import EscalationSettings, Settings
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
+from mim_console.domain.incident import State
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.standin import (
     DEFAULT_ACCOUNT_SID,
@@ -324,3 +326,105 @@ async def _send_the_queue(db_path: Path, port: int) -> None:
         await notifier.aclose()
         await standin.stop()
         ctx.close()
+
+
+# --- the console: the banner says so, k writes the call sheet, l logs a call --------------
+
+
+async def _wait(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the console")
+        await asyncio.sleep(0.05)
+
+
+async def test_console_offline_offers_the_call_sheet_and_logs_calls(db_path: Path) -> None:
+    from textual.widgets import DataTable, OptionList
+
+    from mim_console.app import make_app
+    from mim_console.screens.call_log import CallLogScreen, CallSheetScreen
+    from mim_console.screens.rollcall import RollCallScreen
+    from mim_console.widgets.banner import OutboxBanner
+    from tests.ui_data import seed_small
+
+    settings = Settings(
+        db_path=db_path,
+        twilio=standin_twilio_settings(f"http://127.0.0.1:{closed_port()}"),
+        escalation={"duty_manager": PATIENT, "mrt": PATIENT, "specialist": PATIENT},
+    )
+    # The real clock: the dispatcher ages alerts by it (a frozen past would make them expire).
+    ctx = Context(settings=settings, actor="tester")
+    seed_small(ctx.store, FROZEN_NOW)
+    service = IncidentService(ctx)
+    code = service.declare(title="Twilio is gone", severity="SEV2", categories=["payments"]).code
+    config = DispatcherConfig(
+        heartbeat_s=0.1,
+        lease_ttl_s=2.0,
+        tick_s=0.2,
+        request_timeout_s=1.0,
+        # Retries as slow as in real life: a retry storm would keep the console busy redrawing.
+        backoff=BackoffPolicy(base_s=2.0, cap_s=10.0, max_age_min=10),
+    )
+    app = make_app(ctx, dispatch_config=config)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one(OutboxBanner)
+        await _wait(lambda: "UNREACHABLE" in str(banner.render()))
+        assert "k: call sheet" in str(banner.render())
+        # k on Duty: the board's sheet, written into the data dir, shown with waiting alerts.
+        await pilot.press("k")
+        await _wait(lambda: isinstance(app.screen, CallSheetScreen))
+        sheet = app.screen
+        assert isinstance(sheet, CallSheetScreen)
+        folder = db_path.parent / "callsheets"
+        assert [p.parent for p in sheet.paths] == [folder, folder]
+        assert all(p.exists() for p in sheet.paths)
+        assert "Call sheet: duty board" in sheet.text and "+358401234501" in sheet.text
+        waiting = len(alerts(ctx.store))
+        assert sheet.waiting[0].startswith(f"{waiting} alerts waiting to be sent")
+        assert re.search(r"oldest \d+ s:$", sheet.waiting[0]), sheet.waiting[0]
+        assert all(code in line and "tries" in line for line in sheet.waiting[1:6])
+        await pilot.press("escape")
+        # The roll call: l on a row, outcome 1 = joining; the roll call moves like a reply.
+        await pilot.press("r")
+        await _wait(lambda: isinstance(app.screen, RollCallScreen))
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        await _wait(lambda: roll.view is not None)
+        assert roll.view is not None
+        names = [s.name for s in roll.view.seats]
+        roll.query_one("#rc-table", DataTable).move_cursor(row=names.index("Aino Aalto"))
+        await pilot.press("l")
+        await _wait(lambda: isinstance(app.screen, CallLogScreen))
+        assert "+358401234501" in str(app.screen.query_one("#call-numbers").render())
+        await pilot.press("1")
+        await _wait(
+            lambda: (
+                {s.person.name: s.participant.state for s in service.roll_call(code).seats}[
+                    "Aino Aalto"
+                ]
+                is State.JOINED
+            )
+        )
+        # Another call: arrow to "no answer", a note, Enter from the note field.
+        roll.query_one("#rc-table", DataTable).move_cursor(row=names.index("Helmi Heikkinen"))
+        await pilot.press("l")
+        await _wait(lambda: isinstance(app.screen, CallLogScreen))
+        app.screen.query_one(OptionList).highlighted = 3
+        await pilot.press("tab", *"rang out", "enter")
+        await _wait(lambda: any("rang out" in e.text for e in service.timeline(code)))
+        calls = [e.text for e in service.timeline(code) if e.kind == "call"]
+        assert calls == [
+            "phone call to Aino Aalto: joining -> joined",
+            "phone call to Helmi Heikkinen: no answer (rang out) -> escalated",
+        ]
+        # k on the roll call: this incident's sheet, with the states just logged.
+        await pilot.press("k")
+        await _wait(lambda: isinstance(app.screen, CallSheetScreen))
+        assert isinstance(app.screen, CallSheetScreen)
+        assert f"Call sheet {code}" in app.screen.text and "[joined]" in app.screen.text
+        assert "[escalated]" in app.screen.text
+        # Nothing was sent, nothing dropped.
+        assert {a["status"] for a in alerts(ctx.store)} <= {"queued", "sending"}
+    ctx.close()

@@ -289,6 +289,21 @@ class RollCallScreen(MimScreen):
         ),
         Binding("u", "unable", "Unable", id="rollcall.unable", tooltip="Mark as unable to join"),
         Binding(
+            "l",
+            "log_call",
+            "Log call",
+            id="rollcall.log_call",
+            tooltip="Log a phone call to this person: joining, unable, voicemail, no answer",
+        ),
+        Binding(
+            "k",
+            "call_sheet",
+            "Call sheet",
+            id="rollcall.call_sheet",
+            tooltip="Write this incident's call sheet to the data dir and show it",
+            show=False,  # the banner names it when Twilio is unreachable
+        ),
+        Binding(
             "r",
             "release",
             "Release",
@@ -372,7 +387,7 @@ class RollCallScreen(MimScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield OutboxBanner(id="banner")
+        yield OutboxBanner(id="banner", sheet_key="k")
         yield Static(Content(f"{self.incident_ref}: loading…"), id="rc-header")
         with Horizontal(id="rc-summary"):
             with Vertical(id="rc-lines"):
@@ -574,6 +589,30 @@ class RollCallScreen(MimScreen):
             ConfirmScreen(f"Escalate {name} now?\nThis places a voice call or pages their deputy."),
             confirmed,
         )
+
+    def action_log_call(self) -> None:
+        from mim_console.screens.call_log import CallLogResult, CallLogScreen
+
+        seat = self._one()
+        if seat is None:
+            return
+        code, ref, name = self.incident_ref, seat.person_ref, seat.name
+
+        def logged(result: CallLogResult | None) -> None:
+            if result is not None:
+                self._act(
+                    lambda s: (
+                        f"{name}: {result.outcome} -> "
+                        + s.log_call(code, ref, result.outcome, result.note)
+                    )
+                )
+
+        self.app.push_screen(CallLogScreen(code, name, seat.cells[-1].plain), logged)
+
+    def action_call_sheet(self) -> None:
+        from mim_console.screens.call_log import offer_call_sheet
+
+        offer_call_sheet(self, self.incident_ref)
 
     def action_spokesperson(self) -> None:
         seat = self._one()

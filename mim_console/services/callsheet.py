@@ -21,7 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 from mim_console.data import comms as comms_repo
+from mim_console.data import outbox
 from mim_console.data.directory import Directory
+from mim_console.data.outbox import Alert
 from mim_console.domain import templates
 from mim_console.domain.callsheet import FORMATS, CallSheet, Entry, Section, render
 from mim_console.domain.incident import Incident, Role, State
@@ -262,6 +264,28 @@ def _state_words(state: State) -> str:
 def _bridge(ctx: Context) -> tuple[str, str, str]:
     b = ctx.settings.bridge
     return (b.number, b.pin, b.url)
+
+
+# --- what waits to be sent --------------------------------------------------------------
+
+
+def waiting_alerts(ctx: Context, limit: int = 5000) -> list[Alert]:
+    """Alerts not yet accepted by the provider, oldest first: whom the sheet must cover."""
+    with ctx.store.read() as db:
+        found = outbox.list_alerts(db, limit=limit)
+    return sorted(
+        (a for a in found if a.status in ("queued", "sending")), key=lambda a: (a.created_at, a.id)
+    )
+
+
+def age_words(now: datetime, then: datetime) -> str:
+    """How long an alert has waited: ``45 s``, ``12 min``, ``3 h 05 min``."""
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 # --- files --------------------------------------------------------------------------------

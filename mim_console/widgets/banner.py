@@ -29,14 +29,19 @@ class OutboxChanged(Message):
         self.state = state
 
 
-def describe(state: OutboxState) -> tuple[str, str]:
-    """The banner's words and its CSS class; the words alone must carry the meaning."""
+def describe(state: OutboxState, sheet_key: str | None = None) -> tuple[str, str]:
+    """The banner's words and its CSS class; the words alone must carry the meaning.
+
+    ``sheet_key``: the key that writes the call sheet on this screen, named when Twilio is
+    unreachable (the way forward: phone people by hand).
+    """
     counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
     if not state.configured:
         return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
     if state.reachable is False:
         tail = f" ({state.detail})" if state.detail else ""
-        return f"✖ Twilio UNREACHABLE, alerts retry · {counts}{tail}", "-bad"
+        offer = f" · {sheet_key}: call sheet" if sheet_key else ""
+        return f"✖ Twilio UNREACHABLE: alerts kept, retrying{offer} · {counts}{tail}", "-bad"
     if state.failed:
         return f"⚠ Twilio reachable · {counts}", "-warn"
     if state.detail and state.reachable is None:
@@ -57,8 +62,14 @@ class OutboxBanner(Static):
     OutboxBanner.-bad { background: $error 40%; text-style: bold reverse; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002 - Textual's name
+        sheet_key: str | None = None,
+    ) -> None:
         super().__init__(id=id)
+        self.sheet_key = sheet_key
         self.state = OutboxState(reachable=None)
         self._show(self.state)
 
@@ -68,6 +79,6 @@ class OutboxBanner(Static):
             self._show(state)
 
     def _show(self, state: OutboxState) -> None:
-        words, css = describe(state)
+        words, css = describe(state, self.sheet_key)
         self.set_classes(css) if css else self.set_classes("")
         self.update(Content(words))

@@ -1,0 +1,179 @@
+"""Phoning by hand: log a call's outcome (roll call, key l) and the call sheet (key k).
+
+When Twilio cannot be reached the duty manager phones people from the call sheet; each call's
+outcome goes into the roll call exactly as a reply would (``IncidentService.log_call``). The
+call sheet is written into the data dir (text to read here, HTML to print) and shown with the
+alerts still waiting to be sent and how long each has waited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from mim_console.data.outbox import Alert
+from mim_console.domain.text import one_line
+from mim_console.services import callsheet
+from mim_console.services.incidents import CALL_OUTCOMES
+
+if TYPE_CHECKING:
+    from mim_console.screens.base import MimScreen
+
+OUTCOME_WORDS = {
+    "joining": "1  Reached: joining the bridge",
+    "unable": "2  Reached: unable to join (the deputy is paged)",
+    "voicemail": "3  Voicemail: message left",
+    "no-answer": "4  No answer",
+}
+
+
+@dataclass(frozen=True)
+class CallLogResult:
+    outcome: str
+    note: str
+
+
+class CallLogScreen(ModalScreen[CallLogResult | None]):
+    """Pick the outcome (arrows or 1-4), optionally a note, Enter logs it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="call_log.cancel", tooltip="Log nothing"),
+        Binding("ctrl+s", "save", "Log", id="call_log.save", tooltip="Log the highlighted outcome"),
+    ]
+
+    def __init__(self, incident_code: str, name: str, phones: str = "") -> None:
+        super().__init__()
+        self.incident_code = incident_code
+        self.person_name = name
+        self.phones = phones
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="call-log-box"):
+            title = f"Phone call to {one_line(self.person_name)} — {self.incident_code}"
+            yield Static(Content(title), classes="dialog-title")
+            if self.phones:
+                yield Static(Content(f"Numbers: {one_line(self.phones)}"), id="call-numbers")
+            yield OptionList(
+                *(Option(Content(OUTCOME_WORDS[o]), id=o) for o in CALL_OUTCOMES),
+                id="call-outcome",
+            )
+            yield Input(id="call-note", placeholder="note (optional): what was said")
+            yield Static(Content("Enter or 1-4 logs it · Tab: note · Esc: cancel"))
+            with Horizontal(classes="buttons"):
+                yield Button(Content("Log [ctrl+s]"), id="save", variant="primary")
+                yield Button(Content("Cancel [esc]"), id="cancel")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#call-outcome", OptionList)
+        options.styles.height = len(CALL_OUTCOMES) + 2
+        options.highlighted = 0
+        options.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in ("1", "2", "3", "4") and not isinstance(self.focused, Input):
+            event.stop()
+            self._finish(CALL_OUTCOMES[int(event.key) - 1])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._finish(event.option.id or "")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_save(self) -> None:
+        options = self.query_one("#call-outcome", OptionList)
+        index = options.highlighted if options.highlighted is not None else 0
+        self._finish(CALL_OUTCOMES[index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _finish(self, outcome: str) -> None:
+        if outcome not in CALL_OUTCOMES:
+            return
+        note = self.query_one("#call-note", Input).value.strip()
+        self.dismiss(CallLogResult(outcome, note))
+
+
+class CallSheetScreen(ModalScreen[None]):
+    """The sheet as written, where it was written, and what is still waiting to be sent."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="callsheet.close", tooltip="Back"),
+    ]
+
+    def __init__(self, paths: list[Path], text: str, waiting: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+        self.text = text
+        self.waiting = waiting
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="callsheet-box"):
+            yield Static(Content("Call sheet written (print the .html)"), classes="dialog-title")
+            for path in self.paths:
+                yield Static(Content(str(path)), classes="callsheet-path")
+            yield Static(Content("\n".join(self.waiting)), id="callsheet-waiting")
+            yield TextArea(self.text, id="callsheet-text", read_only=True, soft_wrap=False)
+            yield Static(Content("Esc closes · l on the roll call logs each call"))
+
+    def on_mount(self) -> None:
+        box = self.query_one("#callsheet-box")
+        box.styles.width = "90%"
+        box.styles.height = "90%"
+        self.query_one("#callsheet-text", TextArea).styles.height = "1fr"
+        self.query_one("#callsheet-text", TextArea).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def waiting_lines(now: datetime, alerts: list[Alert], limit: int = 5) -> list[str]:
+    """'N alerts waiting, oldest 12 min' and the oldest few with their ages."""
+    if not alerts:
+        return ["No alert is waiting to be sent."]
+    lines = [
+        f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} waiting to be sent "
+        f"(kept until Twilio answers), oldest {callsheet.age_words(now, alerts[0].created_at)}:"
+    ]
+    for a in alerts[:limit]:
+        who = one_line(a.person_name or a.to_number)
+        why = f" — {one_line(a.last_error)}" if a.last_error else ""
+        lines.append(
+            f"  {callsheet.age_words(now, a.created_at):>10}  {a.incident_code or '-'}  "
+            f"{a.purpose} {a.channel} to {who}, {a.attempts} tries{why}"
+        )
+    if len(alerts) > limit:
+        lines.append(f"  … and {len(alerts) - limit} more (`mim-console outbox`)")
+    return lines
+
+
+def offer_call_sheet(screen: MimScreen, incident_ref: str | None) -> None:
+    """Write the sheet in a worker, then show it; a failure reaches the app's one handler."""
+    context = screen.context
+    app = screen.app
+
+    def work() -> None:
+        paths = callsheet.save(context, incident_ref)
+        text = paths[0].read_text(encoding="utf-8")
+        lines = waiting_lines(context.clock(), callsheet.waiting_alerts(context))
+        app.call_from_thread(app.push_screen, CallSheetScreen(paths, text, lines))
+
+    screen.run_worker(work, thread=True, group="callsheet", name="call sheet", exit_on_error=False)
