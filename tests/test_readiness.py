@@ -398,3 +398,36 @@ def test_through_a_real_subprocess(db_path: Path) -> None:
     assert {"criteria", "party_seat", "group_size", "duty_rotation"} <= {
         f["check"] for f in body["findings"] if not f["ok"]
     }
+
+
+async def test_duty_says_ready_on_the_demo_and_v_has_nobody_to_check(
+    store: Store, db_path: Path
+) -> None:
+    from textual.widgets import Static
+
+    from mim_console.app import make_app
+    from mim_console.screens.readiness import ReadinessScreen
+
+    seed_demo(store, FROZEN_NOW)
+    settings = demo_settings(Settings(db_path=db_path), TwilioSettings())
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, _store=store)
+    app = make_app(ctx, dispatch=False)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        line = app.screen.query_one("#readiness", Static)
+        assert str(line.render()) == "✔ Ready: every readiness check passes (w: all)"
+        assert line.has_class("ready")
+        await pilot.press("w")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ReadinessScreen)
+        title = str(app.screen.query_one("#rd-title", Static).render())
+        assert title == "Readiness: every check passes"
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ReadinessScreen)  # nothing to ask: nobody is due
+        assert any("nobody's contact check is due" in n.message for n in app._notifications)
+    assert store.query("SELECT count(*) AS n FROM alert")[0]["n"] == 0
