@@ -411,6 +411,6 @@ async def test_duty_reminds_when_the_update_comes_due_without_any_write(db_path:
             moment[0] = due + timedelta(seconds=1)  # time passes; nothing is written
             await pilot.pause(1.6)
             await settle(pilot)
-            assert f"stakeholder update for {code} due since" in str(warnings.render())
+            assert f"{code}: stakeholder update due since" in str(warnings.render())
     finally:
         ctx.close()
