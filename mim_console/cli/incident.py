@@ -237,7 +237,7 @@ def declare(
             "alerts are queued but Twilio is not configured (missing "
             + ", ".join(missing)
             + "): nothing is sent until it is; "
-            + f"`mim-console status {inc.code} --phones` lists whom to call"
+            + f"`mim-console callsheet {inc.code}` lists whom to phone, in call order"
         )
 
 
@@ -302,8 +302,13 @@ def _roll_call_command(name: str, help_text: str) -> None:
 
 
 _roll_call_command("release", "Release people who joined to standby (they get a standby SMS).")
-_roll_call_command("joined", "Mark people as joined (e.g. after a phone call).")
-_roll_call_command("unable", "Mark people as unable (their deputy is alerted at once).")
+_roll_call_command(
+    "joined", "Mark people as joined (seen on the bridge); a phone call is logged with `call`."
+)
+_roll_call_command(
+    "unable",
+    "Mark people as unable (their deputy is alerted at once); a phone call is logged with `call`.",
+)
 
 
 @main.command()
