@@ -380,3 +380,76 @@ def test_damaged_text_in_the_database_is_still_shown(db_path: Path) -> None:
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(
             result.exception
         )
+
+
+# --- the .ics importer: damaged feeds lose no good event ------------------------------------
+
+
+def _ics_event(n: int) -> list[str]:
+    return [
+        "BEGIN:VEVENT",
+        f"UID:shift-{n}",
+        f"DTSTART:202603{10 + n:02d}T070000Z",
+        f"DTEND:202603{11 + n:02d}T070000Z",
+        f"SUMMARY:On call: Person {n}",
+        f"ATTENDEE:mailto:person{n}@example.org",
+        "END:VEVENT",
+    ]
+
+
+ICS_EVENTS = [_ics_event(n) for n in range(3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    victim=st.integers(0, 2),
+    line=st.integers(1, 5),
+    how=st.sampled_from(["drop", "garble", "replace", "duplicate"]),
+    junk=st.text(max_size=40),
+)
+def test_ics_feed_with_one_damaged_event_keeps_the_others(
+    victim: int, line: int, how: str, junk: str
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from mim_console.data.ics import parse_feed
+
+    events = [list(e) for e in ICS_EVENTS]
+    target = events[victim]
+    key = target[line].split(":", 1)[0]
+    if how == "drop":
+        del target[line]
+    elif how == "garble":
+        target[line] = junk
+    elif how == "replace":
+        target[line] = f"{key}:{junk}"
+    else:
+        target.insert(line, target[line])
+    text = "\r\n".join(
+        ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *sum(events, []), "END:VCALENDAR", ""]
+    )
+    feed = parse_feed(text.encode("utf-8", "surrogatepass"), ZoneInfo("Europe/Helsinki"))
+    uids = {s.uid for s in feed.shifts}
+    others = {f"shift-{n}" for n in range(3) if n != victim}
+    # A file-level failure (the parser gives up on the whole file) is allowed only when the
+    # damage made the file itself invalid iCalendar, and then it says so with a line number.
+    if not feed.shifts and feed.problems:
+        assert any("line" in str(p) or "file" in str(p) for p in feed.problems), feed.problems
+        return
+    assert others <= uids, (how, key, junk, feed.problems)
+    for problem in feed.problems:
+        assert str(problem).strip()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(max_size=400)
+    | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
+def test_ics_parser_never_raises(data: bytes) -> None:
+    from zoneinfo import ZoneInfo
+
+    from mim_console.data.ics import parse_feed
+
+    feed = parse_feed(data, ZoneInfo("UTC"))
+    assert feed.shifts or feed.problems or feed.skipped >= 0
