@@ -207,6 +207,14 @@ class DutyScreen(MimScreen):
             tooltip="Communications of the selected incident: updates, approval, publishing",
             show=False,  # the footer is full at 80 columns; help and the due reminder name it
         ),
+        Binding(
+            "k",
+            "call_sheet",
+            "Call sheet",
+            id="duty.call_sheet",
+            tooltip="Write the duty board's call sheet to the data dir and show it",
+            show=False,  # the banner names it when Twilio is unreachable
+        ),
         Binding("ctrl+r", "reload", "Refresh", id="duty.refresh", tooltip="Reload now"),
     ]
 
@@ -228,7 +236,7 @@ class DutyScreen(MimScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield OutboxBanner(id="banner")
+        yield OutboxBanner(id="banner", sheet_key="k")
         with Vertical(id="duty-body"):
             yield Static(Content("On duty: loading…"), id="duty-now")
             yield Static(Content(""), id="duty-next")
@@ -347,6 +355,11 @@ class DutyScreen(MimScreen):
     def action_reload(self) -> None:
         self._readiness_due = 0.0
         self.reload()
+
+    def action_call_sheet(self) -> None:
+        from mim_console.screens.call_log import offer_call_sheet
+
+        offer_call_sheet(self, None)
 
     def action_readiness(self) -> None:
         from mim_console.screens.readiness import ReadinessScreen
