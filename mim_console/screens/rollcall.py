@@ -285,7 +285,7 @@ class RollCallScreen(MimScreen):
             "joined",
             "Joined",
             id="rollcall.joined",
-            tooltip="Mark as joined (e.g. after a phone call)",
+            tooltip="Mark as joined (seen on the bridge; l logs a phone call)",
         ),
         Binding("u", "unable", "Unable", id="rollcall.unable", tooltip="Mark as unable to join"),
         Binding(
