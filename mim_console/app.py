@@ -184,23 +184,29 @@ def run(
 ) -> None:
     """Start the console: what `mim-console` with no command does.
 
-    The database is opened (integrity check, migrations) and the services are imported on a
-    second thread while this one builds the app: the check runs in SQLite's C code, so the two
-    overlap. A damaged or newer database is still reported in plain words before the screen is
-    taken over. ``on_start`` lets the benchmark watch the running app.
+    The database is opened (integrity check, migrations) on a second thread while this one
+    imports what the Duty screen's first load needs and builds the app. The check runs in
+    SQLite's C code, which releases the GIL, so only that part truly overlaps: Python work on
+    the opener would just take turns with this thread (imports used to run there and made the
+    main thread wait for them after building the app). A damaged or newer database is still
+    reported in plain words before the screen is taken over. ``on_start`` lets the benchmark
+    watch the running app.
     """
     failure: list[BaseException] = []
 
-    def warm_up() -> None:
+    def open_store() -> None:
         try:
             _ = context.store
-            import mim_console.services.duty  # noqa: F401
-            import mim_console.services.incidents  # noqa: F401
         except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
             failure.append(exc)
 
-    opener = threading.Thread(target=warm_up, name="mim-open", daemon=True)
+    opener = threading.Thread(target=open_store, name="mim-open", daemon=True)
     opener.start()
+    # What the Duty screen's first load imports (in its worker): here, in the meantime.
+    import mim_console.services.comms  # noqa: F401
+    import mim_console.services.duty  # noqa: F401
+    import mim_console.services.incidents  # noqa: F401
+
     app = make_app(context)
     opener.join()
     if failure:
