@@ -8,7 +8,7 @@ table is append-only: the database's triggers refuse UPDATE and DELETE on it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from mim_console.domain.incident import (
     Role,
     State,
 )
+from mim_console.domain.report import Move
 from mim_console.errors import NotFound
 
 
@@ -361,3 +362,37 @@ def alert_rows(db: Database, incident_id: int) -> list[dict[str, Any]]:
         "last_error FROM alert WHERE incident_id = ? ORDER BY id",
         [incident_id],
     )
+
+
+def assembly_inputs(
+    db: Database, incident_ids: Sequence[int]
+) -> tuple[dict[int, list[Participant]], dict[int, list[Move]], dict[int, list[datetime]]]:
+    """What the figures of many incidents need, in three queries (not three per incident):
+    participants, state moves (from "alerted" and "state" events) and the moments their
+    alerts and escalations left (sent, else queued). For `mim-console stats`."""
+    ids = [int(i) for i in incident_ids]
+    chosen = "incident_id IN (SELECT value FROM json_each(?))"
+    param = [json.dumps(ids)]
+    parts: dict[int, list[Participant]] = {i: [] for i in ids}
+    moves: dict[int, list[Move]] = {i: [] for i in ids}
+    sent: dict[int, list[datetime]] = {i: [] for i in ids}
+    cur = db.conn.execute(f"SELECT * FROM participant WHERE {chosen} ORDER BY id", param)
+    names = [c[0] for c in cur.description]
+    for values in cur:
+        row = dict(zip(names, values, strict=True))
+        parts[row["incident_id"]].append(_participant(row))
+    for incident_id, at, participant, to in db.conn.execute(
+        "SELECT incident_id, at, json_extract(data, '$.participant'), json_extract(data, '$.to') "
+        f"FROM event WHERE kind IN ('alerted', 'state') AND {chosen} ORDER BY at, id",
+        param,
+    ):
+        if participant is not None and to:
+            moves[incident_id].append(Move(from_iso(at), int(participant), State(to)))
+    for incident_id, stamp in db.conn.execute(
+        "SELECT incident_id, COALESCE(sent_at, created_at) FROM alert "
+        f"WHERE purpose IN ('alert', 'escalation') AND {chosen}",
+        param,
+    ):
+        if stamp:
+            sent[incident_id].append(from_iso(stamp))
+    return parts, moves, sent

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mim_console.data import incidents as repo
-from mim_console.domain.incident import Incident
-from mim_console.domain.report import assembly, moves_from, response_figures
+from mim_console.domain.incident import Incident, Participant
+from mim_console.domain.report import Move, assembly, response_figures
 from mim_console.services.context import Context
 
 
@@ -67,25 +67,32 @@ class Stats:
         return self.unreachable / self.alerted if self.alerted else None
 
 
-def incident_stats(ctx: Context, inc: Incident) -> IncidentStats:
+def compute(ctx: Context, *, exercises: bool = False) -> Stats:
+    """Figures over real incidents, or with ``exercises`` over drills only; oldest first."""
     with ctx.store.read() as db:
-        parts = repo.participants(db, inc.id)
-        events = repo.events(db, inc.id)
-        alerts = repo.alert_rows(db, inc.id)
-        ids = sorted({p.person_id for p in parts})
+        found = repo.list_incidents(db, include_closed=True)
+        chosen = sorted(
+            (i for i in found if i.exercise is exercises), key=lambda i: (i.declared_at, i.id)
+        )
+        parts, moves, sent = repo.assembly_inputs(db, [i.id for i in chosen])
         authority = {
-            int(r["id"])
-            for r in db.query(
-                f"SELECT id FROM person WHERE decision_authority = 1 "
-                f"AND id IN ({','.join('?' * len(ids))})",
-                ids,
-            )
+            int(r[0]) for r in db.execute("SELECT id FROM person WHERE decision_authority = 1")
         }
-    moves = moves_from(events)
-    sent = [_first_left(a) for a in alerts if a["purpose"] in ("alert", "escalation")]
-    figures = response_figures(
-        inc.declared_at, parts, moves, authority, [t for t in sent if t is not None]
+    return Stats(
+        exercises,
+        [_figures(inc, parts[inc.id], moves[inc.id], sent[inc.id], authority) for inc in chosen],
     )
+
+
+def _figures(
+    inc: Incident,
+    parts: Sequence[Participant],
+    moves: Sequence[Move],
+    sent: Sequence[datetime],
+    authority: set[int],
+) -> IncidentStats:
+    """One incident, through the report's own replay (domain.report)."""
+    figures = response_figures(inc.declared_at, parts, moves, authority, sent)
     drill = assembly(figures, parts, moves)
     return IncidentStats(
         code=inc.code,
@@ -99,24 +106,6 @@ def incident_stats(ctx: Context, inc: Incident) -> IncidentStats:
         unreachable=figures.counts["unreachable"],
         never_answered=len(drill.never_answered),
     )
-
-
-def _first_left(alert: dict[str, Any]) -> datetime | None:
-    """When an alert left (sent), else when it was queued: the report's rule."""
-    from mim_console.clock import from_iso
-
-    stamp = alert.get("sent_at") or alert.get("created_at")
-    return from_iso(str(stamp)) if stamp else None
-
-
-def compute(ctx: Context, *, exercises: bool = False) -> Stats:
-    """Figures over real incidents, or with ``exercises`` over drills only; oldest first."""
-    with ctx.store.read() as db:
-        found = repo.list_incidents(db, include_closed=True)
-    chosen = sorted(
-        (i for i in found if i.exercise is exercises), key=lambda i: (i.declared_at, i.id)
-    )
-    return Stats(exercises, [incident_stats(ctx, inc) for inc in chosen])
 
 
 def as_json(stats: Stats) -> dict[str, Any]:
