@@ -114,6 +114,19 @@ def test_no_command_opens_the_console_without_loading_other_commands(tmp_path: P
     assert "numpy" not in out["libraries"] and "pandas" not in out["libraries"]
 
 
+def test_what_the_duty_screen_needs_at_start_loads_no_heavy_library(tmp_path: Path) -> None:
+    """The first paint waits for these imports: iCalendar, phonenumbers and numpy are loaded
+    only by the functions that use them (an .ics import, parsing a phone number)."""
+    out = loaded_after(
+        "import mim_console.cli, mim_console.app\n"
+        "import mim_console.services.duty, mim_console.services.incidents\n"
+        "import mim_console.services.comms, mim_console.screens.directory\n",
+        tmp_path,
+    )
+    for heavy in ("numpy", "pandas", "icalendar", "phonenumbers"):
+        assert heavy not in out["libraries"]
+
+
 def test_numpy_stays_importable_after_the_cli_is_loaded(tmp_path: Path) -> None:
     pytest.importorskip("numpy")
     out = loaded_after(

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import phonenumbers
 from sqlite_utils import Database
 
 from mim_console.data import comms as repo
@@ -492,6 +491,8 @@ class CommsService:
             return None
         if not stripped.startswith("+") and not (stripped.startswith("0") and len(digits) >= 5):
             return None
+        import phonenumbers  # here: the console's start imports this module, not phonenumbers
+
         try:
             parsed = phonenumbers.parse(stripped, self.ctx.settings.default_region)
         except phonenumbers.NumberParseException:
