@@ -31,9 +31,10 @@ class TextEditScreen(ModalScreen[str | None]):
     """Dismisses with the new text on a save the check accepts, None on Escape."""
 
     DEFAULT_CSS = """
-    #edit-box { width: 90; }
-    #edit-text { height: 7; }
-    #edit-rendered { height: auto; max-height: 4; background: $boost; }
+    /* The text takes what the preview and a long error leave: the buttons never fall off. */
+    #edit-box { width: 90; height: 100%; max-height: 32; }
+    #edit-text { height: 1fr; min-height: 3; }
+    #edit-rendered { height: auto; max-height: 3; background: $boost; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="edit.save", tooltip="Save (a new version)"),
