@@ -428,3 +428,38 @@ async def test_console_offline_offers_the_call_sheet_and_logs_calls(db_path: Pat
         # Nothing was sent, nothing dropped.
         assert {a["status"] for a in alerts(ctx.store)} <= {"queued", "sending"}
     ctx.close()
+
+
+def test_banner_offers_the_call_sheet_only_where_a_key_writes_it() -> None:
+    from mim_console.widgets.banner import OutboxState, describe
+
+    down = OutboxState(queued=3, reachable=False, detail="connection refused")
+    words, css = describe(down, "k")
+    assert words.startswith("✖ Twilio UNREACHABLE: alerts kept, retrying · k: call sheet")
+    assert "3 queued" in words and "(connection refused)" in words and css == "-bad"
+    assert "call sheet" not in describe(down)[0]  # e.g. Communications: no key there
+    assert "call sheet" not in describe(OutboxState(queued=3, reachable=True), "k")[0]
+
+
+async def test_a_remapped_call_sheet_key_is_the_one_the_banner_names(db_path: Path) -> None:
+    from dataclasses import replace
+
+    from mim_console.app import make_app
+    from mim_console.screens.call_log import CallSheetScreen
+    from mim_console.widgets.banner import OutboxBanner
+
+    settings = Settings(db_path=db_path, keymap={"duty.call_sheet": "f7"})
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, actor="tester")
+    seed(ctx.store, FROZEN_NOW)
+    app = make_app(ctx, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one(OutboxBanner)
+        banner.show_state(replace(banner.state, reachable=False, configured=True))
+        assert "f7: call sheet" in str(banner.render()).lower()
+        await pilot.press("f7")
+        await _wait(lambda: isinstance(app.screen, CallSheetScreen))
+        assert isinstance(app.screen, CallSheetScreen)
+        assert "Dan Biz" in app.screen.text
+        assert app.screen.waiting == ["No alert is waiting to be sent."]
+    ctx.close()

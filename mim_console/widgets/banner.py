@@ -73,6 +73,16 @@ class OutboxBanner(Static):
         self.state = OutboxState(reachable=None)
         self._show(self.state)
 
+    def on_mount(self) -> None:
+        """Name the call-sheet key as the keymap has it (a remapped key must not be misnamed)."""
+        if self.sheet_key is None:
+            return
+        for active in self.screen.active_bindings.values():
+            if active.binding.action == "call_sheet":
+                self.sheet_key = self.app.get_key_display(active.binding)
+                self._show(self.state)
+                return
+
     def show_state(self, state: OutboxState) -> None:
         if state != self.state:
             self.state = state
