@@ -31,7 +31,9 @@ _LEAKY_ENV = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A developer's real config, database and Twilio credentials never leak into a test."""
     home = tmp_path / "home"
     for var in _LEAKY_ENV:
@@ -41,6 +43,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    # Files a command writes to relative names (`-o sheet.md`, generated arguments) land here,
+    # never in the checkout.
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     yield home
 
 
