@@ -60,13 +60,14 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
     await settle(pilot)
 
 
-async def open_comms(pilot: Pilot[Any]) -> CommsScreen:
-    """Duty → roll call (r) → Communications (m), by keys."""
+async def open_comms(pilot: Pilot[Any], *, via_roll_call: bool = False) -> CommsScreen:
+    """Duty → Communications (m), or Duty → roll call (r) → Communications (m), by keys."""
     app = pilot.app
     await settle(pilot)
     assert isinstance(app.screen, DutyScreen)
-    await press(pilot, "r")
-    assert isinstance(app.screen, RollCallScreen)
+    if via_roll_call:
+        await press(pilot, "r")
+        assert isinstance(app.screen, RollCallScreen)
     await press(pilot, "m")
     assert isinstance(app.screen, CommsScreen)
     return app.screen
@@ -86,7 +87,7 @@ async def test_draft_edit_approve_refused_then_publish_to_a_list(context: Contex
     code = seeded(context)
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_comms(pilot)
+        screen = await open_comms(pilot, via_roll_call=True)
         assert screen.view is not None and screen.view.drafts == []
 
         # u: a stakeholder update from its template, in the editor; ctrl+s saves v1.
@@ -327,7 +328,7 @@ async def test_help_lists_every_key_and_names_show_literally(context: Context) -
     comms.approve(code, "stakeholder_update", draft.version, "Eero Berg")
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_comms(pilot)
+        screen = await open_comms(pilot, via_roll_call=True)
         assert "[bold red]Eve[/] says hi" in str(screen.query_one("#comms-text", Static).render())
         await press(pilot, "f1")
         assert isinstance(app.screen, HelpScreen)
