@@ -256,6 +256,29 @@ async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context
         assert isinstance(app.screen, DutyScreen)
 
 
+async def test_directory_lists_every_match_and_enter_edits(context: Context) -> None:
+    from mim_console.screens.directory import DirectoryScreen
+    from mim_console.screens.person_form import PersonFormScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, DirectoryScreen)
+        await wait_for(lambda: screen.shown_once)
+        table = screen.query_one("#dir-table", RowList)
+        assert table.row_count == len(screen.items) == len(PEOPLE)
+        await pilot.press("down", "end")
+        last = screen.shown[-1].person
+        await pilot.press("enter")
+        form = app.screen
+        assert isinstance(form, PersonFormScreen) and form.person == last
+        await pilot.press("escape")
+        assert app.screen is screen
+
+
 async def test_csv_import_reports_each_bad_line(context: Context, tmp_path: Path) -> None:
     from mim_console.data.directory import Directory
     from mim_console.screens.import_csv import ImportScreen

@@ -88,7 +88,7 @@ class DirectoryScreen(MimScreen):
     HELP_TITLE = "Directory"
     HELP_TEXT = (
         "Type to filter (every word must match name, phone, email, party, title or id). "
-        "Down or Enter moves from the filter into the list."
+        "Down or Enter moves from the filter into the list; Enter on a person edits them."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", id="directory.search", tooltip="Type to filter"),
@@ -186,6 +186,10 @@ class DirectoryScreen(MimScreen):
     @on(Input.Submitted, "#dir-filter")
     def _to_table(self) -> None:
         self.query_one("#dir-table", RowList).focus()
+
+    @on(RowList.Selected, "#dir-table")
+    def _open(self) -> None:
+        self.action_edit()
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")

@@ -74,15 +74,17 @@ class RowList(ScrollView, can_focus=True):
     """Columns of fixed width, a header that stays put, a cursor row; Enter selects it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up_rows", "Page up", show=False),
-        Binding("pagedown", "page_down_rows", "Page down", show=False),
-        Binding("home,ctrl+home", "first", "First", show=False),
-        Binding("end,ctrl+end", "last", "Last", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
-        Binding("enter", "select", "Select", show=False),
+        Binding("up", "cursor_up", "Up", show=False, tooltip="Previous row"),
+        Binding("down", "cursor_down", "Down", show=False, tooltip="Next row"),
+        Binding("pageup", "page_up_rows", "Page up", show=False, tooltip="A screenful up"),
+        Binding("pagedown", "page_down_rows", "Page down", show=False, tooltip="A screenful down"),
+        Binding("home,ctrl+home", "first", "First row", show=False, tooltip="The first row"),
+        Binding("end,ctrl+end", "last", "Last row", show=False, tooltip="The last row"),
+        Binding("left", "scroll_left", "Scroll left", show=False, tooltip="Columns to the left"),
+        Binding(
+            "right", "scroll_right", "Scroll right", show=False, tooltip="Columns to the right"
+        ),
+        Binding("enter", "select", "Open", show=False, tooltip="Open the selected row"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
