@@ -415,3 +415,19 @@ async def test_duty_reminds_when_the_update_comes_due_without_any_write(db_path:
             assert f"{code}: stakeholder update due since" in str(warnings.render())
     finally:
         ctx.close()
+
+
+async def test_unknown_incident_says_so_on_the_screen(context: Context) -> None:
+    seed_small(context.store, FROZEN_NOW)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(CommsScreen("MI-1999-999"))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CommsScreen)
+        assert 'no incident "MI-1999-999"' in status_text(screen)
+        await press(pilot, "u")  # nothing to draft for: refused in words, no crash
+        assert isinstance(app.screen, CommsScreen)
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DutyScreen)

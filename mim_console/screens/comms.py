@@ -300,7 +300,12 @@ class CommsScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="comms-load", exit_on_error=False)
     def _load(self) -> None:
-        self.post_message(self.Loaded(load_comms_view(self.context, self.incident_ref)))
+        try:
+            view = load_comms_view(self.context, self.incident_ref)
+        except UserError as exc:  # e.g. the incident is gone: say so where the data would be
+            self.post_message(self.Done(f"cannot show {self.incident_ref}: {exc}", failed=True))
+            return
+        self.post_message(self.Loaded(view))
 
     async def _poll(self) -> None:
         self._ticks += 1
@@ -394,7 +399,8 @@ class CommsScreen(MimScreen):
             self.mim.wake_dispatcher()
             self.notify(message.text, markup=False)
         self._select = message.select
-        self.reload()
+        if self.view is not None:  # a failed first load is not retried in a loop
+            self.reload()
 
     def _need_draft(self) -> Draft | None:
         draft = self.current()
