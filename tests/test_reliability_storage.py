@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -238,3 +239,51 @@ def test_damaged_database_is_refused_untouched_and_names_the_backup(db_path: Pat
     restored = in_process(db_path, "restore", named[0], "--yes")
     assert restored.returncode == 0, restored.stderr
     assert in_process(db_path, "status", code).returncode == 0
+
+
+# --- the console under a refused write ------------------------------------------------------
+
+
+async def test_console_keeps_showing_when_a_write_is_refused(context: Context) -> None:
+    """The database turns read-only under an open roll call: the action is refused in a
+    notification, the roll call stays as it was, and the next action works once it is back."""
+    import asyncio
+
+    from mim_console.app import make_app
+    from mim_console.screens.rollcall import RollCallScreen
+    from tests.ui_data import seed_small
+
+    seed_small(context.store, FROZEN_NOW)
+    code = IncidentService(context).declare(title="Disk trouble", severity="SEV2").code
+    app = make_app(context, dispatch=False)
+
+    async def until(check: Any, seconds: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not check():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    def messages() -> list[str]:
+        return [str(n.message) for n in app._notifications]
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        await until(lambda: roll.view is not None)
+        before = snapshot_states(context)
+        context.store.db.execute("PRAGMA query_only = ON")
+        await pilot.press("u")  # unable, on the row under the cursor
+        await until(lambda: any("read-only: nothing was saved" in m for m in messages()))
+        assert app.screen is roll and roll.view is not None
+        assert snapshot_states(context) == before
+        context.store.db.execute("PRAGMA query_only = OFF")
+        await pilot.press("u")
+        await until(lambda: snapshot_states(context) != before)
+    assert code
+
+
+def snapshot_states(context: Context) -> dict[int, str]:
+    rows = context.store.query("SELECT person_id, state FROM participant")
+    return {r["person_id"]: r["state"] for r in rows}
