@@ -172,8 +172,9 @@ async def test_offline_story_then_the_queue_goes_out_once(db_path: Path) -> None
         assert set(posts.values()) == {1}, "each alert accepted exactly once"
         assert len({a["provider_sid"] for a in sent}) == len(sent)
         assert dispatcher.snapshot().reachable is True
-        # The all-clear went out last, after the incident closed offline.
-        assert "all clear" in standin.messages(to=mobile("Uma Spec"))[-1].body
+        # The all-clear queued after the incident closed offline went out too (the queue goes
+        # out concurrently: its order at the provider is not the order of queueing).
+        assert any("all clear" in m.body for m in standin.messages(to=mobile("Uma Spec")))
         assert code
     finally:
         dispatcher.stop()
