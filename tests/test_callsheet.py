@@ -313,6 +313,8 @@ def test_refused_calls_change_nothing(ctx: Context, svc: IncidentService) -> Non
         svc.log_call(code, "Alice Ops", "busy")
     with pytest.raises(UserError, match="not in"):
         svc.log_call(code, "Bob Ops", "joining")
+    with pytest.raises(UserError, match="call note is 501 characters"):
+        svc.log_call(code, "Sam Spec", "voicemail", "x" * 501)
     svc.close(code)
     after_close = ctx.store.query("SELECT count(*) AS n FROM event")[0]["n"]
     with pytest.raises(UserError, match="closed"):

@@ -52,6 +52,7 @@ UNABLE_MEANINGS = {"unable", "no", "decline", "declined"}
 # reply; voicemail and no answer count as the escalation's voice call (see ``_missed_call``).
 CALL_OUTCOMES = ("joining", "unable", "voicemail", "no-answer")
 MISSED_MEANINGS = {"voicemail", "no-answer"}
+MAX_CALL_NOTE = 500  # characters: one line on the timeline
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,11 @@ class IncidentService:
         if wanted not in CALL_OUTCOMES:
             raise UserError(f'call outcome "{outcome}" is not one of {", ".join(CALL_OUTCOMES)}')
         text = " ".join(note.split())
+        if len(text) > MAX_CALL_NOTE:
+            raise UserError(
+                f"the call note is {len(text)} characters; keep it under {MAX_CALL_NOTE} "
+                "(a longer account belongs in a note: `mim-console note`)"
+            )
         person = self.directory.find_person(person_ref)
         now = self.ctx.clock()
         with self.store.write() as db:
