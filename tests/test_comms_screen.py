@@ -431,3 +431,53 @@ async def test_unknown_incident_says_so_on_the_screen(context: Context) -> None:
         assert isinstance(app.screen, CommsScreen)
         await press(pilot, "escape")
         assert isinstance(app.screen, DutyScreen)
+
+
+async def test_stakeholder_lists_by_key_bad_number_refused_then_published_to(
+    context: Context,
+) -> None:
+    from mim_console.screens.comms_lists import StakeholderListsScreen
+    from mim_console.screens.comms_lists_add import AddMemberScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    IncidentService(context).declare(title="Payments down", severity="SEV1")
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_comms(pilot)
+        await press(pilot, "l")
+        screen = app.screen
+        assert isinstance(screen, StakeholderListsScreen)
+        # a: a new list "Execs" with a number too short to be one: refused, nothing made.
+        await press(pilot, "a")
+        assert isinstance(app.screen, AddMemberScreen)
+        await press(pilot, *"Execs", "tab", "plus", *"35840", "enter")
+        assert isinstance(app.screen, StakeholderListsScreen)
+        assert "not a valid number" in str(screen.query_one("#lists-status", Static).render())
+        assert CommsService(context).lists() == []
+        # a again: the form comes back filled in; fix the number, add a label.
+        await press(pilot, "a")
+        who = app.screen.query_one("#add-who", Input)
+        assert who.value == "+35840"
+        who.value = "+358 50 111 2233"
+        app.screen.query_one("#add-label", Input).value = "CFO"
+        await press(pilot, "ctrl+s")
+        # a: a person by name onto the same (selected) list.
+        await press(pilot, "a")
+        assert app.screen.query_one("#add-list", Input).value == "Execs"
+        await press(pilot, *"Eero", "space", *"Berg", "enter")
+        lists = CommsService(context).lists()
+        assert [(sl.name, sorted(m.label for m in sl.members)) for sl in lists] == [
+            ("Execs", ["CFO", "Eero Berg"])
+        ]
+        # x on the second member (tab to the members, down): asks, then removes.
+        await press(pilot, "tab", "down", "x")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Eero Berg" in app.screen.question
+        await press(pilot, "y")
+        members = CommsService(context).lists()[0].members
+        assert [m.label for m in members] == ["CFO"]
+        # Back in Communications the new list is offered at once.
+        await press(pilot, "escape")
+        assert isinstance(app.screen, CommsScreen)
+        assert app.screen.view is not None
+        assert [sl.name for sl in app.screen.view.lists] == ["Execs"]

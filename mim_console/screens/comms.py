@@ -242,6 +242,14 @@ class CommsScreen(MimScreen):
             id="comms.templates",
             tooltip="List, edit and reset the message templates",
         ),
+        Binding(
+            "l",
+            "lists",
+            "Lists",
+            id="comms.lists",
+            tooltip="Stakeholder lists: who gets updates by SMS",
+            show=False,  # the footer is full at 80 columns: help and the publish dialog name it
+        ),
         Binding("escape", "back", "Back", id="comms.back", tooltip="Back"),
     ]
 
@@ -625,6 +633,17 @@ class CommsScreen(MimScreen):
         from mim_console.screens.comms_templates import TemplatesScreen
 
         self.mim.go(TemplatesScreen(), stack=True)
+
+    def action_lists(self) -> None:
+        from mim_console.screens.comms_lists import StakeholderListsScreen
+
+        self.mim.go(StakeholderListsScreen(), stack=True)
+
+    def on_screen_resume(self) -> None:
+        """Back from the lists or templates (this process's writes): show what changed.
+        (Textual also runs MimScreen's own handler: no super() call.)"""
+        if self.view is not None:
+            self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()

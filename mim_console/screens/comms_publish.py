@@ -109,8 +109,8 @@ class PublishScreen(ModalScreen[PublishChoice | None]):
             if self.kind == "stakeholder_update" and not self.lists:
                 yield Static(
                     Content(
-                        "No stakeholder lists yet: `mim-console comms list add LIST "
-                        "PERSON|NUMBER` makes one."
+                        "No stakeholder lists yet: Esc, then l makes one (or `mim-console "
+                        "comms list add LIST PERSON|NUMBER`)."
                     ),
                     classes="hint",
                 )

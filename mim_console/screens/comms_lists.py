@@ -1,0 +1,212 @@
+"""Stakeholder lists: who gets stakeholder updates by SMS, kept apart from the response team.
+
+A list is made by adding its first member. Members are people from the directory (their current
+mobile is used) or plain numbers with a label. A person who is deactivated drops off every list
+by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mim_console.domain.comms import StakeholderList, StakeholderMember
+from mim_console.domain.text import one_line
+from mim_console.errors import UserError
+from mim_console.screens.base import MimScreen
+from mim_console.screens.comms_lists_add import AddMemberScreen, MemberEntry
+from mim_console.screens.confirm import ConfirmScreen
+from mim_console.services.comms import CommsService
+from mim_console.widgets.literal import lit
+
+
+def member_kind(member: StakeholderMember) -> str:
+    return "person" if member.person_id is not None else "number"
+
+
+class StakeholderListsScreen(MimScreen):
+    HELP_TITLE = "Stakeholder lists"
+    HELP_TEXT = (
+        "Who gets stakeholder updates by SMS. Never the response team's alerts: the two are "
+        "kept apart."
+    )
+    DEFAULT_CSS = """
+    #lists-body { height: 1fr; }
+    #lists-table { width: 30; }
+    #members-table { width: 1fr; }
+    #lists-status { height: auto; max-height: 2; padding: 0 1; }
+    #lists-status.-bad { color: $error; text-style: bold; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "a",
+            "add",
+            "Add",
+            id="lists.add",
+            tooltip="Add a person or a number (a new list name makes a new list)",
+        ),
+        Binding(
+            "x",
+            "remove",
+            "Remove",
+            id="lists.remove",
+            tooltip="Remove the member under the cursor from the list (asks first)",
+        ),
+        Binding("escape", "back", "Back", id="lists.back", tooltip="Back"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, lists: list[StakeholderList]) -> None:
+            super().__init__()
+            self.lists = lists
+
+    class Done(Message):
+        def __init__(self, text: str, *, failed: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.failed = failed
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lists: list[StakeholderList] = []
+        self.last = MemberEntry("", "")  # what the last add was given: refilled after an error
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Content("Stakeholder lists"), classes="section-title")
+        with Horizontal(id="lists-body"):
+            yield DataTable(id="lists-table", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Content("Tab switches between lists and members."), id="lists-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        lists = self.query_one("#lists-table", DataTable)
+        lists.add_column("list", width=18)
+        lists.add_column("people", width=6)
+        members = self.query_one("#members-table", DataTable)
+        for label, width in (("name", 20), ("number", 14), ("kind", 6)):
+            members.add_column(label, width=width)
+        lists.focus()
+        self.sub_title = "stakeholder lists"
+        super().on_mount()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="lists-load", exit_on_error=False)
+    def _load(self) -> None:
+        self.post_message(self.Loaded(CommsService(self.context).lists()))
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        self.lists = message.lists
+        table = self.query_one("#lists-table", DataTable)
+        keep = self.current_list()
+        table.clear()
+        for sl in self.lists:
+            table.add_row(lit(sl.name), lit(len({m.number for m in sl.members})))
+        if not self.lists:
+            table.add_row(lit("none yet"), lit(""))
+        names = [sl.name for sl in self.lists]
+        if keep is not None and keep.name in names:
+            table.move_cursor(row=names.index(keep.name))
+        self._show_members()
+
+    def current_list(self) -> StakeholderList | None:
+        table = self.query_one("#lists-table", DataTable)
+        row = table.cursor_row
+        return self.lists[row] if 0 <= row < len(self.lists) else None
+
+    def current_member(self) -> StakeholderMember | None:
+        chosen = self.current_list()
+        row = self.query_one("#members-table", DataTable).cursor_row
+        if chosen is None or not 0 <= row < len(chosen.members):
+            return None
+        return chosen.members[row]
+
+    @on(DataTable.RowHighlighted, "#lists-table")
+    def _list_moved(self) -> None:
+        self._show_members()
+
+    def _show_members(self) -> None:
+        table = self.query_one("#members-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        chosen = self.current_list()
+        if chosen is None:
+            table.add_row(lit("a adds the first member"), lit(""), lit(""))
+            return
+        for member in chosen.members:
+            table.add_row(lit(member.label), lit(member.number), lit(member_kind(member)))
+        if 0 <= keep < len(chosen.members):
+            table.move_cursor(row=keep)
+
+    @work(thread=True, exclusive=True, group="lists-act", exit_on_error=False)
+    def _act(self, run: Callable[[CommsService], str]) -> None:
+        try:
+            text = run(CommsService(self.context))
+        except UserError as exc:
+            self.post_message(self.Done(str(exc), failed=True))
+            return
+        self.post_message(self.Done(text))
+
+    @on(Done)
+    def _done(self, message: Done) -> None:
+        status = self.query_one("#lists-status", Static)
+        status.update(Content(("✖ " if message.failed else "✔ ") + message.text))
+        status.set_class(message.failed, "-bad")
+        if message.failed:
+            self.notify(message.text, title="Refused", severity="error", markup=False)
+        else:
+            self.last = MemberEntry(self.last.list_name, "")
+        self.reload()
+
+    def action_add(self) -> None:
+        chosen = self.current_list()
+        entry = self.last
+        if chosen is not None and not entry.who:
+            entry = MemberEntry(chosen.name, "")
+
+        def given(result: MemberEntry | None) -> None:
+            if result is None:
+                return
+            self.last = result
+            self._act(lambda s: s.add_to_list(result.list_name, result.who, result.label))
+
+        self.app.push_screen(AddMemberScreen(entry), given)
+
+    def action_remove(self) -> None:
+        chosen = self.current_list()
+        member = self.current_member()
+        if chosen is None or member is None:
+            self.notify("no member under the cursor (Tab moves to the members)", severity="warning")
+            return
+        ref = str(member.person_id) if member.person_id is not None else member.number
+        name, label = chosen.name, one_line(member.label)
+
+        def confirmed(answer: bool | None) -> None:
+            if not answer:
+                return
+
+            def run(service: CommsService) -> str:
+                removed = service.remove_from_list(name, ref)
+                return f"{label} removed from {name}" if removed else f"{label} was not on {name}"
+
+            self._act(run)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Remove {label} ({member.number}) from {one_line(name)}?", yes="Remove"),
+            confirmed,
+        )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
