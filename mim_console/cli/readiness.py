@@ -197,15 +197,15 @@ def _status(records: Sequence[Any], as_json: bool) -> None:
         say("no contact checks in that time")
         return
     print_table(
-        "Contact checks, newest first",
-        ["sent UTC", "person", "code", "SMS", "answered UTC", "reply"],
+        "Contact checks, newest first (local time)",
+        ["sent", "person", "code", "SMS", "answered", "reply"],
         [
             (
-                f"{r.requested_at:%m-%d %H:%M}",
+                f"{r.requested_at.astimezone():%m-%d %H:%M}",
                 r.person_name,
                 r.code,
                 r.alert_status or "",
-                f"{r.answered_at:%m-%d %H:%M}" if r.answered_at else "not yet",
+                f"{r.answered_at.astimezone():%m-%d %H:%M}" if r.answered_at else "not yet",
                 r.answer or "",
             )
             for r in records
