@@ -39,17 +39,25 @@ class AddMemberScreen(ModalScreen[MemberEntry | None]):
             yield Static(Content("Add to a stakeholder list"), classes="dialog-title")
             with Horizontal(classes="field"):
                 yield Static(Content("list"), classes="label")
-                yield Input(self.entry.list_name, placeholder="e.g. Board", id="add-list")
+                yield Input(
+                    self.entry.list_name, placeholder="e.g. Board", id="add-list", compact=True
+                )
             with Horizontal(classes="field"):
                 yield Static(Content("who"), classes="label")
                 yield Input(
                     self.entry.who,
                     placeholder="full name, email or id — or a number +358 40 …",
                     id="add-who",
+                    compact=True,
                 )
             with Horizontal(classes="field"):
                 yield Static(Content("label"), classes="label")
-                yield Input(self.entry.label, placeholder="for a number: e.g. CFO", id="add-label")
+                yield Input(
+                    self.entry.label,
+                    placeholder="for a number: e.g. CFO",
+                    id="add-label",
+                    compact=True,
+                )
             yield Static(Content(""), id="add-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(Content("Add [ctrl+s]"), id="save", variant="primary")
