@@ -324,12 +324,13 @@ async def test_next_update_due_is_set_by_key_and_reminded_on_duty(context: Conte
 async def test_help_lists_every_key_and_names_show_literally(context: Context) -> None:
     code = seeded(context)
     comms = CommsService(context)
-    draft = comms.draft(code, "stakeholder_update", "[bold red]Eve[/] says hi")
+    draft = comms.draft(code, "stakeholder_update", "[bold red]Eve[/] says hi \x1b[2J")
     comms.approve(code, "stakeholder_update", draft.version, "Eero Berg")
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_comms(pilot, via_roll_call=True)
-        assert "[bold red]Eve[/] says hi" in str(screen.query_one("#comms-text", Static).render())
+        shown = str(screen.query_one("#comms-text", Static).render())
+        assert "[bold red]Eve[/] says hi \\x1b[2J" in shown  # markup and ESC shown, not obeyed
         await press(pilot, "f1")
         assert isinstance(app.screen, HelpScreen)
         table = app.screen.query_one("#help-keys", DataTable)

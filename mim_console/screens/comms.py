@@ -34,6 +34,7 @@ from mim_console.domain.comms import (
     kind_label,
 )
 from mim_console.domain.incident import Incident, IncidentStatus
+from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 from mim_console.screens.base import MimScreen
 from mim_console.screens.comms_approver import ApproverScreen
@@ -327,7 +328,7 @@ class CommsScreen(MimScreen):
         self.view = view
         self.incident_ref = view.incident.code
         self.sub_title = view.incident.code
-        self.query_one("#comms-header", Static).update(Content(view.header))
+        self.query_one("#comms-header", Static).update(Content(one_line(view.header)))
         due = self.query_one("#comms-due", Static)
         due.update(Content(view.due_line))
         due.set_class(view.due, "-due")
@@ -378,7 +379,11 @@ class CommsScreen(MimScreen):
             return
         who = f" by {draft.created_by}" if draft.created_by else ""
         title.update(
-            Content(f"{kind_label(draft.kind)} v{draft.version}, saved {hm(draft.created_at)}{who}")
+            Content(
+                one_line(
+                    f"{kind_label(draft.kind)} v{draft.version}, saved {hm(draft.created_at)}{who}"
+                )
+            )
         )
         body.update(lit_block(draft.text))
         preview.display = draft.kind == "stakeholder_update"
@@ -399,7 +404,7 @@ class CommsScreen(MimScreen):
     @on(Done)
     def _done(self, message: Done) -> None:
         status = self.query_one("#comms-status", Static)
-        status.update(Content(("✖ " if message.failed else "✔ ") + message.text))
+        status.update(Content(("✖ " if message.failed else "✔ ") + one_line(message.text)))
         status.set_class(message.failed, "-bad")
         if message.failed:
             self.notify(message.text, title="Refused", severity="error", markup=False, timeout=10)

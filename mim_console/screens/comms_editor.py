@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
 from mim_console.domain import sms
+from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.widgets.literal import lit_block
@@ -111,7 +112,9 @@ class TextEditScreen(ModalScreen[str | None]):
 
     def _refresh(self, text: str) -> None:
         problem = self._problem(text)
-        self.query_one("#edit-error", Static).update(Content(f"✖ {problem}" if problem else ""))
+        self.query_one("#edit-error", Static).update(
+            Content(f"✖ {one_line(problem)}" if problem else "")
+        )
         sent = text
         if self._render_fn is not None:
             rendered = self.query_one("#edit-rendered", Static)
@@ -122,7 +125,7 @@ class TextEditScreen(ModalScreen[str | None]):
                     sent = self._render_fn(text)
                 except UserError as exc:
                     sent = text
-                    rendered.update(Content(f"(no preview: {exc})"))
+                    rendered.update(Content(f"(no preview: {one_line(str(exc))})"))
                 else:
                     rendered.update(lit_block(f"With sample values: {sent}"))
         if self._sms_on:
@@ -138,7 +141,9 @@ class TextEditScreen(ModalScreen[str | None]):
         text = self.text
         problem = self._problem(text)
         if problem:
-            self.query_one("#edit-error", Static).update(Content(f"✖ not saved: {problem}"))
+            self.query_one("#edit-error", Static).update(
+                Content(f"✖ not saved: {one_line(problem)}")
+            )
             self.notify(f"not saved: {problem}", severity="error", markup=False)
             return
         self.dismiss(text)

@@ -162,7 +162,7 @@ class StakeholderListsScreen(MimScreen):
     @on(Done)
     def _done(self, message: Done) -> None:
         status = self.query_one("#lists-status", Static)
-        status.update(Content(("✖ " if message.failed else "✔ ") + message.text))
+        status.update(Content(("✖ " if message.failed else "✔ ") + one_line(message.text)))
         status.set_class(message.failed, "-bad")
         if message.failed:
             self.notify(message.text, title="Refused", severity="error", markup=False)

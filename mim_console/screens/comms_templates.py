@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.domain import templates
 from mim_console.domain.comms import TemplateInfo
+from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 from mim_console.screens.base import MimScreen
 from mim_console.screens.comms_editor import TextEditScreen
@@ -179,7 +180,7 @@ class TemplatesScreen(MimScreen):
             try:
                 sample = renderer(info.name, sample_values(self.context))(info.text)
             except UserError as exc:
-                preview.update(Content(f"✖ {exc}"))
+                preview.update(Content(f"✖ {one_line(str(exc))}"))
             else:
                 preview.show_text(sample, prefix="sample: ")
 
