@@ -436,3 +436,44 @@ def test_restore_tells_a_backup_file_from_an_incident(db_path: Path, tmp_path: P
     assert "not a file either" in " ".join(neither.output.split())
     missing = runner.invoke(main, ["--db", str(db_path), "restore", str(tmp_path / "gone.db")])
     assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_restore_over_a_malformed_database_in_the_same_process(
+    db_path: Path,
+) -> None:
+    """A file SQLite opens but quick_check refuses (pages damaged, header intact): restored in
+    the same process that was refused it, the new database and its WAL stay healthy."""
+    import gc
+
+    ctx = _context(db_path)
+    seed(ctx.store, FROZEN_NOW)
+    folder = ctx.settings.resolved_backup_dir()
+    good = take_backup(ctx.store, folder, T0)
+    with ctx.store.write() as db:
+        for i in range(300):
+            db.execute(
+                "INSERT INTO event (at, actor, kind, text) VALUES (?, 'x', 'note', ?)",
+                [T0.isoformat(), "filler " * 40 + str(i)],
+            )
+    ctx.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    ctx.close()
+    with open(db_path, "r+b") as f:  # a page in the middle, header intact
+        f.seek(4096 * 6)
+        f.write(b"\xa5" * 4096 * 3)
+    with pytest.raises(DamagedDatabase):
+        Store(db_path)
+
+    result = CliRunner().invoke(main, ["--db", str(db_path), "restore", str(good.path), "--yes"])
+    assert result.exit_code == 0, result.output
+    store = Store(db_path)
+    with store.write() as db:
+        db.execute("INSERT INTO party (name) VALUES ('After restore')")
+    gc.collect()  # any stray connection to the damaged file would close (and unlink) now
+    assert Path(f"{db_path}-wal").exists()
+    other = Store(db_path)
+    try:
+        assert other.query("SELECT count(*) AS n FROM party WHERE name = 'After restore'")[0]["n"]
+        assert other.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+    finally:
+        other.close()
+        store.close()

@@ -102,6 +102,18 @@ class Store:
     def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        opened: list[sqlite3.Connection] = []
+        try:
+            self._open(opened, migrate)
+        except BaseException:
+            # A refused file is closed at once, not left to the garbage collector: `restore`
+            # moves it aside next, and nothing of this process should still hold it open.
+            for conn in opened:
+                conn.close()
+            raise
+
+    def _open(self, opened: list[sqlite3.Connection], migrate: bool) -> None:
+        path = self.path
         try:
             if str(path) != ":memory:":
                 _secure_file(self.path)
@@ -111,6 +123,7 @@ class Store:
                 isolation_level=None,
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
+            opened.append(conn)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
