@@ -265,7 +265,7 @@ def test_reports_flag_the_drill_and_time_its_assembly(
 
     real_md = report.render(ctx, real, "md")
     assert "EXERCISE" not in real_md and "Drill:" not in real_md
-    real_json = json.loads(cli(ctx, "report", real, "--format", "json"))
+    real_json = json.loads(cli(ctx, "report", real, "--json"))  # --json = --format json
     assert real_json["incident"]["exercise"] is False
     assert real_json["drill"]["full_quorum_after_first_alert_s"] is None
 

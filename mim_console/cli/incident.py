@@ -448,12 +448,13 @@ def problem_case(ctx: Context, incident: str) -> None:
     "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
 @pass_context
-def report(ctx: Context, incident: str, fmt: str, output: Path | None) -> None:
+def report(ctx: Context, incident: str, fmt: str, output: Path | None, as_json: bool) -> None:
     """The lessons-learnt report (Markdown, HTML with the assembly curve, or JSON figures)."""
     from mim_console.services.report import render
 
-    text = render(ctx, incident, fmt)
+    text = render(ctx, incident, "json" if as_json else fmt)
     if output is None:
         click.echo(text, nl=False)
     else:
