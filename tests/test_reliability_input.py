@@ -38,6 +38,7 @@ from mim_console.services import report
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
+from tests.incident_seed import PEOPLE as SEED_PEOPLE
 from tests.incident_seed import seed
 from tests.slow_gate import slow_only_when_asked  # noqa: F401
 from tests.ui_data import seed_small
@@ -67,6 +68,7 @@ def leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
 
 
 COMMANDS = leaf_commands()
+SEEDED_NAMES = [p[0] for p in SEED_PEOPLE]
 
 # Text people type or paste: names, codes, markup, control and combining characters, RTL.
 words = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
@@ -134,6 +136,11 @@ def param_values(param: click.Parameter, folder: Path) -> st.SearchStrategy[list
         one: st.SearchStrategy[str] = st.one_of(st.sampled_from(list(kind.choices)), values)
     elif isinstance(kind, click.File | click.Path):
         one = st.one_of(file_arg(folder), values)
+    elif param.name in ("incident", "rotation_ref"):
+        # Mostly a real one, so the command goes past the lookup and meets the other arguments.
+        one = st.one_of(st.just("MI-2026-001"), st.just("MI-2026-001"), values)
+    elif param.name in ("people", "person", "person_ref", "who", "group", "party"):
+        one = st.one_of(st.sampled_from([*SEEDED_NAMES, "Payments", "Business"]), values)
     else:
         one = values
     many = param.multiple or getattr(param, "nargs", 1) == -1
