@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,8 @@ from hypothesis import strategies as st
 
 from mim_console.cli import main
 from mim_console.config import BridgeSettings, EscalationSettings, Settings
-from mim_console.domain.callsheet import CallSheet, call_order
+from mim_console.data.directory import Directory
+from mim_console.domain.callsheet import CallSheet, call_order, render
 from mim_console.domain.incident import IllegalTransition, State, can_move
 from mim_console.errors import UserError
 from mim_console.services import callsheet
@@ -357,3 +360,72 @@ def test_any_run_of_calls_follows_the_legal_moves(outcomes: list[str]) -> None:
                     assert after.state is State.JOINED
         finally:
             c.close()
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    active=st.lists(st.booleans(), min_size=6, max_size=6),
+    reps=st.permutations(range(6)).flatmap(lambda p: st.integers(1, 6).map(lambda n: p[:n])),
+    members=st.permutations(range(6)).flatmap(lambda p: st.integers(1, 6).map(lambda n: p[:n])),
+)
+def test_board_sheet_lists_exactly_the_active_people_in_their_order(
+    active: list[bool], reps: list[int], members: list[int]
+) -> None:
+    """Any seat order and any inactive people: the sheet keeps the order and skips the inactive."""
+    with tempfile.TemporaryDirectory() as folder:
+        c = Context(settings=_settings(Path(folder) / "mim.db"), clock=lambda: FROZEN_NOW)
+        try:
+            directory = Directory(c.store, clock=lambda: FROZEN_NOW)
+            party = directory.add_party("Finance")
+            people = [
+                directory.add_person(
+                    name=f"Person {n}",
+                    mobile=f"+35840000010{n}",
+                    phone2=f"+35850000010{n}" if n % 2 else None,
+                    party_id=party.id,
+                    active=active[n],
+                )
+                for n in range(6)
+            ]
+            directory.set_representatives(party.id, [people[i].id for i in reps])
+            group = directory.add_group("Network", ["network"])
+            directory.set_group_members(group.id, [people[i].id for i in members])
+            sheet = callsheet.build(c)
+            sections = {s.heading: s.entries for s in sheet.sections}
+            seat = [people[i].name for i in reps if active[i]]
+            called = [people[i].name for i in members if active[i]]
+            assert [e.name for e in sections["MRT - Finance"]] == (seat or [callsheet.NOBODY])
+            if seat:
+                roles = [e.role for e in sections["MRT - Finance"]]
+                assert roles == ["primary", *(f"deputy {n}" for n in range(1, len(seat)))]
+            assert [e.name for e in sections["Specialists - Network"]] == (
+                called or [callsheet.NOBODY]
+            )
+            text = render(sheet, "txt")
+            for person in people:
+                if person.name in seat or person.name in called:
+                    assert all(phone in text for phone in person.phones)
+                else:
+                    assert person.mobile not in text
+        finally:
+            c.close()
+
+
+def test_callsheet_through_the_real_entry_point(db: Path, tmp_path: Path) -> None:
+    """`python -m mim_console callsheet`: the lazy command table finds the module."""
+    out = tmp_path / "sheet.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "mim_console", "--db", str(db), "callsheet", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "call sheet written" in done.stdout
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
