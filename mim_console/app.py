@@ -24,6 +24,7 @@ from mim_console.widgets.banner import OutboxChanged, OutboxState
 from mim_console.widgets.dispatch import DispatchLink, ToTextualLog
 
 BACKUP_CHECK_S = 60.0  # how often the console asks whether a scheduled backup is due
+BACKUP_FIRST_S = 5.0  # the first time: soon after start, once the screen is up
 
 
 class ActionCommands(Provider):
@@ -100,6 +101,7 @@ class MimConsole(App[None]):
         logging.getLogger("mim_console").addHandler(self._log_handler)
         self.push_screen(DutyScreen())
         if self.context.settings.backup_every is not None:
+            self.set_timer(BACKUP_FIRST_S, self._scheduled_backup)  # one may be overdue
             self.set_interval(BACKUP_CHECK_S, self._scheduled_backup)
         if self.link is not None:
             self.run_worker(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -16,12 +17,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mim_console import app as app_module
 from mim_console.app import make_app
 from mim_console.cli import main
 from mim_console.config import Settings, load_settings
 from mim_console.data.backup import (
+    backup_due,
     list_backups,
     restore,
     take_backup,
@@ -155,7 +159,8 @@ def test_the_thread_runner_reports_problems_and_stops(db_path: Path, tmp_path: P
 async def test_the_console_takes_scheduled_backups_off_the_ui_thread(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app_module, "BACKUP_CHECK_S", 0.1)
+    monkeypatch.setattr(app_module, "BACKUP_FIRST_S", 0.05)  # soon after start...
+    monkeypatch.setattr(app_module, "BACKUP_CHECK_S", 0.1)  # ...then often, finding it fresh
     ctx = _context(db_path, clock=lambda: datetime.now(UTC), backup_every_hours=6)
     seed(ctx.store, FROZEN_NOW)
     folder = ctx.settings.resolved_backup_dir()
@@ -223,6 +228,11 @@ def test_backup_list_says_where_and_when(db_path: Path) -> None:
     assert "a backup every 6 h while a console" in text
     assert "one after every incident close" in text
     assert str((db_path.parent / "backups").absolute()) in text
+    info = json.loads(CliRunner().invoke(main, ["--db", str(db_path), "info", "--json"]).output)
+    assert info["latest_backup"] is None and info["backup_every_hours"] == 6
+    taken = CliRunner().invoke(main, ["--db", str(db_path), "backup", "--json"])
+    info = json.loads(CliRunner().invoke(main, ["--db", str(db_path), "info", "--json"]).output)
+    assert info["latest_backup"] == json.loads(taken.output)["path"]
 
 
 # --- backup on close --------------------------------------------------------------------------
@@ -477,3 +487,50 @@ def test_restore_over_a_malformed_database_in_the_same_process(
     finally:
         other.close()
         store.close()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    offsets=st.lists(st.integers(0, 100_000), min_size=1, max_size=10, unique=True),
+    keep=st.integers(1, 4),
+    every_h=st.integers(1, 12),
+)
+def test_retention_and_due_whatever_the_order_backups_come_in(
+    tmp_path_factory: pytest.TempPathFactory, offsets: list[int], keep: int, every_h: int
+) -> None:
+    """Backups in any order (a clock set back): the one just taken always survives, with the
+    newest of the others up to `keep`; one is due exactly when the newest is `every` old."""
+    base = tmp_path_factory.mktemp("r")
+    store = Store(base / "m.db")
+    folder = base / "backups"
+    model: list[int] = []
+    try:
+        for offset in offsets:
+            taken = take_backup(store, folder, T0 + timedelta(seconds=offset), keep=keep)
+            assert taken.path.exists() and taken.size > 0
+            model = [offset, *sorted(model, reverse=True)[: keep - 1]]
+    finally:
+        store.close()
+    kept = [b.taken_at for b in list_backups(folder)]
+    newest = sorted(model, reverse=True)
+    assert kept == [T0 + timedelta(seconds=s) for s in newest]
+    assert all(p.suffix == ".db" or p.name == ".lock" for p in folder.iterdir())
+    every = timedelta(hours=every_h)
+    last = T0 + timedelta(seconds=newest[0])
+    assert not backup_due(folder, last + every - timedelta(seconds=1), every)
+    assert backup_due(folder, last + every, every)
+
+
+def test_a_clock_set_back_does_not_stop_the_schedule(db_path: Path) -> None:
+    ctx = _context(db_path, backup_every_hours=6)
+    ctx.store  # noqa: B018
+    schedule = BackupSchedule(ctx)
+    future = schedule.check(T0 + timedelta(days=2))  # taken while the clock ran ahead
+    assert future is not None
+    now = schedule.check(T0)  # the clock was corrected: still backed up, once
+    assert now is not None and now.path.exists() and future.path.exists()
+    assert schedule.check(T0 + timedelta(hours=1)) is None
+    assert schedule.check(T0 + timedelta(hours=6)) is not None
+    ctx.close()

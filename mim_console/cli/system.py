@@ -34,9 +34,25 @@ def info(ctx: Context, as_json: bool) -> None:
         "twilio_configured": twilio.configured,
         "twilio_missing": twilio.missing(),
         "twilio_api_url": twilio.api_url or None,
+        **_backup_info(ctx),
     }
     if as_json:
         emit_json(data)
         return
     for key, value in data.items():
         say(f"{key}: {value}")
+
+
+def _backup_info(ctx: Context) -> dict[str, object]:
+    """Where backups go, how often, and the newest one: worth knowing before it is needed."""
+    from mim_console.data.backup import latest_backup
+
+    folder = ctx.settings.resolved_backup_dir()
+    latest = latest_backup(folder)
+    return {
+        "backup_dir": str(folder),
+        "backup_every_hours": ctx.settings.backup_every_hours,
+        "backup_keep": ctx.settings.backup_keep,
+        "latest_backup": str(latest.path) if latest else None,
+        "latest_backup_at": latest.taken_at.isoformat() if latest else None,
+    }

@@ -136,8 +136,9 @@ def _take(
     except UserError:
         _remove_partial(partial)
         raise
-    prune(folder, keep)
-    return Backup(target, now.astimezone(UTC), target.stat().st_size)
+    size = target.stat().st_size
+    prune(folder, keep, fresh=target)
+    return Backup(target, now.astimezone(UTC), size)
 
 
 def _remove_partial(partial: Path) -> None:
@@ -149,17 +150,25 @@ def _remove_partial(partial: Path) -> None:
             pass
 
 
-def prune(folder: Path, keep: int) -> list[Path]:
+def prune(folder: Path, keep: int, fresh: Path | None = None) -> list[Path]:
+    """Keep the newest ``keep`` backups; ``fresh`` (the one just taken) always stays, even when
+    its stamp is older than the rest (a clock set back): it then takes the oldest one's place."""
+    backups = list_backups(folder)
+    kept = [b for b in backups if b.path == fresh]
+    kept += [b for b in backups if b.path != fresh][: max(keep, 1) - len(kept)]
     removed = []
-    for old in list_backups(folder)[max(keep, 1) :]:
-        old.path.unlink(missing_ok=True)
-        removed.append(old.path)
+    for old in backups:
+        if old not in kept:
+            old.path.unlink(missing_ok=True)
+            removed.append(old.path)
     return removed
 
 
 def backup_due(folder: Path, now: datetime, every: timedelta) -> bool:
-    backups = list_backups(folder)
-    return not backups or now - backups[0].taken_at >= every
+    """Whether the newest backup is ``every`` old. Backups stamped after ``now`` (the clock was
+    set back since) do not count: otherwise none would be taken until the clock caught up."""
+    past = [b for b in list_backups(folder) if b.taken_at <= now]
+    return not past or now - past[0].taken_at >= every
 
 
 def latest_backup(folder: Path) -> Backup | None:
