@@ -428,6 +428,14 @@ async def test_console_offline_offers_the_call_sheet_and_logs_calls(db_path: Pat
         assert "[escalated]" in app.screen.text
         # Nothing was sent, nothing dropped.
         assert {a["status"] for a in alerts(ctx.store)} <= {"queued", "sending"}
+        # Once closed, l says so instead of opening the dialog.
+        await pilot.press("escape")
+        service.close(code)
+        await _wait(lambda: roll.view is not None and not roll.view.open)
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, RollCallScreen)  # no dialog opened
+        assert any("closed" in n.message for n in app._notifications)
     ctx.close()
 
 

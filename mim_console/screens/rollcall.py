@@ -593,6 +593,9 @@ class RollCallScreen(MimScreen):
     def action_log_call(self) -> None:
         from mim_console.screens.call_log import CallLogResult, CallLogScreen
 
+        if self.view is not None and not self.view.open:
+            self.notify("the incident is closed: no call can change it", severity="warning")
+            return
         seat = self._one()
         if seat is None:
             return
