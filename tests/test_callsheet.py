@@ -172,6 +172,23 @@ def test_save_writes_into_the_data_dir_readable_by_the_owner_only(
     assert stat.S_IMODE(paths[0].stat().st_mode) == 0o600
 
 
+def test_saved_sheets_in_the_data_dir_are_pruned_to_the_newest(ctx: Context) -> None:
+    folder = ctx.db_path.parent / "callsheets"
+    folder.mkdir()
+    for n in range(30):
+        old = folder / f"callsheet-duty-2026010{n % 10}-0000{n:02d}.txt"
+        old.write_text("stale", encoding="utf-8")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")  # not a sheet: left alone
+    paths = callsheet.save(ctx)
+    left = sorted(p.name for p in folder.glob("callsheet-*"))
+    assert len(left) == callsheet.KEEP_SAVED
+    assert all(p.name in left for p in paths)
+    assert "callsheet-duty-20260109-000029.txt" in left  # the newest old ones stay
+    assert "callsheet-duty-20260100-000000.txt" not in left
+    assert (folder / "notes.txt").exists()
+
+
 def test_a_failed_write_leaves_the_old_file_and_no_scraps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,6 +35,7 @@ from mim_console.services.context import Context
 SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md"}
 SUFFIXES |= {".html": "html", ".htm": "html"}
 NOBODY = "nobody active: find someone by hand"
+KEEP_SAVED = 20  # files kept in the data dir's callsheets/ (10 presses of k: .txt and .html)
 
 CALL_HINT = (
     "Ask: can you join the bridge now? Log each call: joining / unable / voicemail / no answer "
@@ -318,7 +319,21 @@ def save(
         path = where / f"{base}.{fmt}"
         write_atomic(path, render(sheet, fmt))
         paths.append(path)
+    if folder is None:
+        _prune(where, keep=KEEP_SAVED, spare=paths)
     return paths
+
+
+def _prune(where: Path, keep: int, spare: Sequence[Path]) -> None:
+    """Old sheets are stale phone lists: keep the newest ``keep`` files, never those just made."""
+    found = sorted(
+        (p for p in where.glob("callsheet-*") if p.is_file() and p not in spare),
+        key=lambda p: (p.stat().st_mtime, p.name),
+        reverse=True,
+    )
+    for old in found[max(0, keep - len(spare)) :]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def write_atomic(path: Path, text: str) -> None:
