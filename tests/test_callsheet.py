@@ -446,3 +446,28 @@ def test_callsheet_through_the_real_entry_point(db: Path, tmp_path: Path) -> Non
     assert "call sheet written" in done.stdout
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_alerts_given_up_on_are_named_to_phone(ctx: Context, svc: IncidentService) -> None:
+    from mim_console.screens.call_log import waiting_lines
+
+    code = declare(svc)
+    with ctx.store.write() as db:
+        rows = db.execute("SELECT id, person_id FROM alert ORDER BY id").fetchall()
+        # Dan's alert gave up without ever reaching Twilio; Alice's reached it and failed there.
+        dan = next(r[0] for r in rows if r[1] == svc.directory.find_person("Dan Biz").id)
+        alice = next(r[0] for r in rows if r[1] == svc.directory.find_person("Alice Ops").id)
+        db.execute(
+            "UPDATE alert SET status = 'failed', last_error = 'gave up after 30 min' WHERE id = ?",
+            [dan],
+        )
+        db.execute("UPDATE alert SET status = 'failed', provider_sid = 'SMx' WHERE id = ?", [alice])
+    gave_up = callsheet.gave_up_alerts(ctx)
+    assert [a.person_name for a in gave_up] == ["Dan Biz"]
+    waiting = callsheet.waiting_alerts(ctx)
+    assert len(waiting) == len(rows) - 2
+    lines = waiting_lines(FROZEN_NOW, waiting, gave_up)
+    assert lines[0].startswith("✖ 1 alert of open incidents gave up") and "Dan Biz" in lines[0]
+    assert lines[1].startswith(f"{len(waiting)} alerts waiting to be sent")
+    svc.close(code)
+    assert callsheet.gave_up_alerts(ctx) == []  # a closed incident needs nobody phoned

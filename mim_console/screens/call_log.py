@@ -8,6 +8,7 @@ alerts still waiting to be sent and how long each has waited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,11 +146,22 @@ class CallSheetScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def waiting_lines(now: datetime, alerts: list[Alert], limit: int = 5) -> list[str]:
-    """'N alerts waiting, oldest 12 min' and the oldest few with their ages."""
+def waiting_lines(
+    now: datetime, alerts: list[Alert], gave_up: Sequence[Alert] = (), limit: int = 5
+) -> list[str]:
+    """'N alerts waiting, oldest 12 min' and the oldest few with their ages; first, any alert
+    that was given up on without reaching anyone (those people must be phoned)."""
+    lines: list[str] = []
+    if gave_up:
+        names = ", ".join(one_line(a.person_name or a.to_number) for a in gave_up[:limit])
+        more = f" and {len(gave_up) - limit} more" if len(gave_up) > limit else ""
+        lines.append(
+            f"✖ {len(gave_up)} alert{'s' if len(gave_up) != 1 else ''} of open incidents gave "
+            f"up without reaching anyone — phone them: {names}{more}"
+        )
     if not alerts:
-        return ["No alert is waiting to be sent."]
-    lines = [
+        return [*lines, "No alert is waiting to be sent."]
+    lines += [
         f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} waiting to be sent "
         f"(kept until Twilio answers), oldest {callsheet.age_words(now, alerts[0].created_at)}:"
     ]
@@ -173,7 +185,9 @@ def offer_call_sheet(screen: MimScreen, incident_ref: str | None) -> None:
     def work() -> None:
         paths = callsheet.save(context, incident_ref)
         text = paths[0].read_text(encoding="utf-8")
-        lines = waiting_lines(context.clock(), callsheet.waiting_alerts(context))
+        lines = waiting_lines(
+            context.clock(), callsheet.waiting_alerts(context), callsheet.gave_up_alerts(context)
+        )
         app.call_from_thread(app.push_screen, CallSheetScreen(paths, text, lines))
 
     screen.run_worker(work, thread=True, group="callsheet", name="call sheet", exit_on_error=False)

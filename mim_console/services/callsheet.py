@@ -276,6 +276,24 @@ def waiting_alerts(ctx: Context, limit: int = 5000) -> list[Alert]:
     )
 
 
+def gave_up_alerts(ctx: Context, limit: int = 5000) -> list[Alert]:
+    """Alerts of open incidents the dispatcher gave up on before Twilio ever took them (an
+    outage longer than ``retry_max_age_min``): nobody got them, so someone must phone."""
+    from mim_console.data import incidents as incident_repo
+
+    with ctx.store.read() as db:
+        found = outbox.list_alerts(db, limit=limit)
+        open_codes = {i.code for i in incident_repo.list_incidents(db)}
+    return sorted(
+        (
+            a
+            for a in found
+            if a.status == "failed" and a.provider_sid is None and a.incident_code in open_codes
+        ),
+        key=lambda a: (a.created_at, a.id),
+    )
+
+
 def age_words(now: datetime, then: datetime) -> str:
     """How long an alert has waited: ``45 s``, ``12 min``, ``3 h 05 min``."""
     seconds = max(0, int((now - then).total_seconds()))
