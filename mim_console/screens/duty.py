@@ -298,10 +298,11 @@ class DutyScreen(MimScreen):
         keep = incidents.cursor_row
         incidents.clear()
         for row in view.incidents:
-            code = f"{row.code} EXERCISE" if row.exercise else row.code
+            # At the start of the title: the 12-wide code column would cut a flag after the code.
+            title = f"EXERCISE · {row.title}" if row.exercise else row.title
             incidents.add_row(
-                lit(code),
-                lit(row.title),
+                lit(row.code),
+                lit(title),
                 lit(row.severity),
                 lit(row.quorum),
                 lit(row.joined),

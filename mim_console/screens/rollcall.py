@@ -228,10 +228,11 @@ def build_view(
     counts_line = " · ".join(
         f"{counts[s]} {s.value.replace('_', ' ')}" for s in order if counts.get(s)
     )
-    flags = " · EXERCISE" if inc.exercise else ""
+    # First, so a long title cut off at 80 columns never hides it.
+    flag = "EXERCISE · " if inc.exercise else ""
     status = "" if inc.status is IncidentStatus.ACTIVE else f" · {inc.status.value.upper()}"
     header = (
-        f"{inc.code} [{inc.severity}] {inc.title}{flags}{status} · reply code {inc.reply_code}"
+        f"{flag}{inc.code} [{inc.severity}] {inc.title}{status} · reply code {inc.reply_code}"
         f" · declared {local_hm(inc.declared_at)} ({ago(now, inc.declared_at)} ago)"
     )
     return RollCallView(
