@@ -38,6 +38,7 @@ from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import seed
+from tests.slow_gate import slow_only_when_asked  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
