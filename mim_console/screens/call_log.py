@@ -128,11 +128,12 @@ class CallSheetScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="callsheet-box"):
-            yield Static(Content("Call sheet written (print the .html)"), classes="dialog-title")
-            for path in self.paths:
-                yield Static(Content(str(path)), classes="callsheet-path")
+            folder = self.paths[0].parent if self.paths else ""
+            yield Static(Content(f"Call sheet written to {folder}/"), classes="dialog-title")
+            names = " · ".join(p.name for p in self.paths)
+            yield Static(Content(f"{names} (print the .html)"), classes="callsheet-path")
             yield Static(Content("\n".join(self.waiting)), id="callsheet-waiting")
-            yield TextArea(self.text, id="callsheet-text", read_only=True, soft_wrap=False)
+            yield TextArea(self.text, id="callsheet-text", read_only=True, soft_wrap=True)
             yield Static(Content("Esc closes · l on the roll call logs each call"))
 
     def on_mount(self) -> None:
@@ -147,7 +148,7 @@ class CallSheetScreen(ModalScreen[None]):
 
 
 def waiting_lines(
-    now: datetime, alerts: list[Alert], gave_up: Sequence[Alert] = (), limit: int = 5
+    now: datetime, alerts: list[Alert], gave_up: Sequence[Alert] = (), limit: int = 3
 ) -> list[str]:
     """'N alerts waiting, oldest 12 min' and the oldest few with their ages; first, any alert
     that was given up on without reaching anyone (those people must be phoned)."""
@@ -169,7 +170,7 @@ def waiting_lines(
         who = one_line(a.person_name or a.to_number)
         why = f" — {one_line(a.last_error)}" if a.last_error else ""
         lines.append(
-            f"  {callsheet.age_words(now, a.created_at):>10}  {a.incident_code or '-'}  "
+            f"  {callsheet.age_words(now, a.created_at):>7}  {a.incident_code or '-'}  "
             f"{a.purpose} {a.channel} to {who}, {a.attempts} tries{why}"
         )
     if len(alerts) > limit:
