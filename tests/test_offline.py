@@ -472,3 +472,30 @@ async def test_a_remapped_call_sheet_key_is_the_one_the_banner_names(db_path: Pa
         assert "Dan Biz" in app.screen.text
         assert app.screen.waiting == ["No alert is waiting to be sent."]
     ctx.close()
+
+
+def test_watch_says_twilio_is_unreachable_and_what_to_do() -> None:
+    from mim_console.cli.incident import offline_banner
+    from mim_console.notifiers.dispatcher import DispatcherSnapshot
+
+    def snapshot(**kw: Any) -> DispatcherSnapshot:
+        base: dict[str, Any] = {
+            "holder": True,
+            "holder_id": "watch",
+            "blocked": None,
+            "counts": {"queued": 5, "sending": 1, "accepted": 0, "failed": 0},
+            "in_flight": 0,
+            "last_success_at": None,
+            "last_failure_at": FROZEN_NOW,
+            "last_error": "could not reach Twilio: [bold]refused[/]",
+        }
+        return DispatcherSnapshot(**{**base, **kw})
+
+    line = offline_banner(snapshot(), "MI-2026-007")
+    assert line is not None
+    text = line.plain
+    assert text.startswith("✖ Twilio UNREACHABLE: 6 alerts kept, retrying")
+    assert "[bold]refused[/]" in text  # the provider's words, shown literally
+    assert "mim-console callsheet MI-2026-007" in text and "mim-console call MI-2026-007" in text
+    assert offline_banner(snapshot(last_success_at=FROZEN_NOW), "MI-2026-007") is None
+    assert offline_banner(None, "MI-2026-007") is None

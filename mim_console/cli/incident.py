@@ -114,7 +114,12 @@ _ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"
 
 
 def roll_call_renderable(
-    rc: RollCall, now: datetime, recent: Sequence[Event] = (), *, phones: bool = False
+    rc: RollCall,
+    now: datetime,
+    recent: Sequence[Event] = (),
+    *,
+    phones: bool = False,
+    banner: Text | None = None,
 ) -> Group:
     """The roll call as Rich renderables; every stored text shown literally."""
     inc = rc.incident
@@ -161,7 +166,7 @@ def roll_call_renderable(
         if phones:
             cells.insert(1, literal(s.person.mobile))
         table.add_row(*cells)
-    parts: list[Any] = [head, q, spoke, table]
+    parts: list[Any] = [*([banner] if banner is not None else []), head, q, spoke, table]
     if rc.standby:
         sb = Text("On standby: ")
         sb.append_text(
@@ -490,7 +495,8 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
     """A live roll call in the terminal (not full-screen); also runs the dispatcher."""
     service = IncidentService(ctx)
     code = service.incident(incident).code
-    runner = None if once else _start_dispatcher(ctx, service)
+    latest: dict[str, Any] = {}  # the dispatcher thread's newest snapshot
+    runner = None if once else _start_dispatcher(ctx, service, latest)
     previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
     try:
         with Live(
@@ -504,7 +510,8 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
                     service.tick()
                 rc = service.roll_call(code)
                 recent = service.timeline(code)[-8:]
-                view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones)
+                banner = offline_banner(latest.get("snapshot"), code)
+                view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones, banner=banner)
                 live.update(view, refresh=True)
     except KeyboardInterrupt:
         pass
@@ -520,7 +527,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _start_dispatcher(ctx: Context, service: IncidentService) -> Any:
+def offline_banner(snapshot: Any, code: str) -> Text | None:
+    """`watch`'s line when Twilio cannot be reached: said plainly, with the way forward."""
+    if snapshot is None or snapshot.reachable is not False:
+        return None
+    queued = snapshot.counts.get("queued", 0) + snapshot.counts.get("sending", 0)
+    line = Text(f"✖ Twilio UNREACHABLE: {queued} alerts kept, retrying", style="bold reverse")
+    line.append_text(literal(f" ({snapshot.last_error})" if snapshot.last_error else ""))
+    line.append(
+        f"\n  phone people from `mim-console callsheet {code}`; log each call with "
+        f"`mim-console call {code} NAME --outcome joining|unable|voicemail|no-answer`"
+    )
+    return line
+
+
+def _start_dispatcher(ctx: Context, service: IncidentService, latest: dict[str, Any]) -> Any:
     """Run helper C2's dispatcher in a background thread where it exists; returns a stopper."""
     try:
         from mim_console.notifiers import dispatcher as dispatch_mod
@@ -531,7 +552,12 @@ def _start_dispatcher(ctx: Context, service: IncidentService) -> Any:
     if start is None:
         return None
     try:
-        return start(ctx, on_reply=service.apply_reply, on_tick=service.tick)
+        return start(
+            ctx,
+            on_reply=service.apply_reply,
+            on_tick=service.tick,
+            listener=lambda snapshot: latest.__setitem__("snapshot", snapshot),
+        )
     except UserError as exc:
         warn(f"alerts are not being sent: {exc}")
         return None
