@@ -99,7 +99,8 @@ def check_live_wal(db_path: Path) -> None:
 
 
 def check_files_left_behind(folder: Path, exclude: Path) -> None:
-    """Raw bytes of every file: no secret; the database, its WAL and backups owner-only."""
+    """Raw bytes of every file: no secret; the database, its WAL, backups and their folder
+    owner-only."""
     files = [p for p in folder.rglob("*") if p.is_file() and p != exclude]
     sqlite_files = [p for p in files if p.name.startswith("mim.db")]
     backups = [p for p in files if "backup" in str(p.relative_to(folder)).lower()]
@@ -108,6 +109,8 @@ def check_files_left_behind(folder: Path, exclude: Path) -> None:
         no_secret_in(str(path), path.read_bytes())
         if path in sqlite_files or path in backups:
             assert private(path), f"{path} is {oct(path.stat().st_mode)}"
+    for folder_ in {p.parent for p in backups}:
+        assert private(folder_), f"backup folder {folder_} is {oct(folder_.stat().st_mode)}"
 
 
 async def test_a_whole_incident_leaks_no_secret_and_no_phone_number(
