@@ -126,3 +126,18 @@ async def test_a_row_is_built_once_and_reused() -> None:
         await pilot.pause()
         assert rows[0]._line is first
         assert rows[40]._line is None  # never on screen, never built
+
+
+async def test_a_click_moves_the_cursor_and_a_double_click_opens() -> None:
+    app = ListApp(people(20))
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(RowList)
+        await pilot.click(RowList, offset=(2, 3))  # the header is line 0: row 2
+        await pilot.pause()
+        assert widget.cursor_row == 2 and app.selected == []
+        await pilot.click(RowList, offset=(2, 0))  # the header: nothing changes
+        assert widget.cursor_row == 2
+        await pilot.click(RowList, offset=(2, 5), times=2)
+        await pilot.pause()
+        assert widget.cursor_row == 4 and app.selected == [4]
