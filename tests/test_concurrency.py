@@ -245,3 +245,60 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def test_watch_follows_another_process(db_path: Path, incident: str) -> None:
+    """`watch` (in a pseudo-terminal, redrawing only every 30 s on its own) shows a change
+    committed by another process within about a second."""
+    import pty
+    import select
+    import signal
+
+    from click.testing import CliRunner
+
+    from mim_console.cli import main
+
+    master, slave = pty.openpty()
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "mim_console", "--db", str(db_path), "watch", incident]
+        + ["--interval", "30"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", "LINES": "60"},
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(marker: bytes, start: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while marker not in seen[start:]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([master], [], [], min(left, 0.1))
+            if ready:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:
+                    return False
+        return True
+
+    try:
+        assert read_until(b"Uma Spec", 0, 30), seen.decode(errors="replace")[-2000:]
+        mark = len(seen)
+        result = CliRunner().invoke(main, ["--db", str(db_path), "joined", incident, "Uma Spec"])
+        assert result.exit_code == 0, result.output
+        committed = time.monotonic()
+        assert read_until(b"-> joined", mark, 10), seen[mark:].decode(errors="replace")[-2000:]
+        print(f"watch redrew {time.monotonic() - committed:.2f} s after the commit")
+    finally:
+        watch.send_signal(signal.SIGINT)
+        try:
+            _, err = watch.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            watch.kill()
+            _, err = watch.communicate()
+        os.close(master)
+    assert b"Traceback" not in err, err

@@ -487,7 +487,13 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("incident")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Refresh seconds.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Redraw at least every S seconds; a change anyone commits shows within 0.2 s.",
+)
 @click.option("--once", is_flag=True, help="Draw once and exit (for scripts and tests).")
 @click.option("--phones", is_flag=True, help="Show each person's mobile number.")
 @pass_context
@@ -504,8 +510,14 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
             console=console(),
             auto_refresh=False,
         ) as live:
+            seen = _changes(ctx)
+            due = time.monotonic() + interval
             while not once:
-                time.sleep(interval)
+                # Redraw as soon as anyone commits (another console, the CLI, our dispatcher),
+                # and every ``interval`` seconds regardless (ages and countdowns move).
+                time.sleep(min(WATCH_LOOK_S, interval))
+                if _changes(ctx) == seen and time.monotonic() < due:
+                    continue
                 if runner is None:  # the dispatcher runs the timers when it is there
                     service.tick()
                 rc = service.roll_call(code)
@@ -513,6 +525,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
                 banner = offline_banner(latest.get("snapshot"), code)
                 view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones, banner=banner)
                 live.update(view, refresh=True)
+                seen, due = _changes(ctx), time.monotonic() + interval
     except KeyboardInterrupt:
         pass
     finally:
@@ -520,6 +533,16 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
             signal.signal(signal.SIGTERM, previous)
         if runner is not None:
             runner()
+
+
+WATCH_LOOK_S = 0.2  # how often `watch` asks whether anything was committed
+
+
+def _changes(ctx: Context) -> tuple[int, int]:
+    """Moves when any connection commits: another process's (``data_version``) or this
+    process's own, e.g. the dispatcher thread's (``total_changes``)."""
+    with ctx.store.read() as db:
+        return ctx.store.data_version(), db.conn.total_changes
 
 
 def _interrupt(signum: int, frame: object) -> None:
