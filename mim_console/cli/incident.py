@@ -500,7 +500,8 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
 def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool) -> None:
     """A live roll call in the terminal (not full-screen); also runs the dispatcher."""
     service = IncidentService(ctx)
-    code = service.incident(incident).code
+    inc = service.incident(incident)
+    code = inc.code
     latest: dict[str, Any] = {}  # the dispatcher thread's newest snapshot
     runner = None if once else _start_dispatcher(ctx, service, latest)
     previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
@@ -510,13 +511,13 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
             console=console(),
             auto_refresh=False,
         ) as live:
-            seen = _changes(ctx)
+            seen = _changes(ctx, inc.id)
             due = time.monotonic() + interval
             while not once:
                 # Redraw as soon as anyone commits (another console, the CLI, our dispatcher),
                 # and every ``interval`` seconds regardless (ages and countdowns move).
                 time.sleep(min(WATCH_LOOK_S, interval))
-                if _changes(ctx) == seen and time.monotonic() < due:
+                if _changes(ctx, inc.id) == seen and time.monotonic() < due:
                     continue
                 if runner is None:  # the dispatcher runs the timers when it is there
                     service.tick()
@@ -525,7 +526,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
                 banner = offline_banner(latest.get("snapshot"), code)
                 view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones, banner=banner)
                 live.update(view, refresh=True)
-                seen, due = _changes(ctx), time.monotonic() + interval
+                seen, due = _changes(ctx, inc.id), time.monotonic() + interval
     except KeyboardInterrupt:
         pass
     finally:
@@ -538,11 +539,14 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
 WATCH_LOOK_S = 0.2  # how often `watch` asks whether anything was committed
 
 
-def _changes(ctx: Context) -> tuple[int, int]:
-    """Moves when any connection commits: another process's (``data_version``) or this
-    process's own, e.g. the dispatcher thread's (``total_changes``)."""
+def _changes(ctx: Context, incident_id: int) -> tuple[int, int]:
+    """Moves when the roll call may have: a new timeline event of the incident (every state
+    change has one) or a new alert status (``alert_history``), committed by anyone. Two index
+    lookups; the dispatcher's lease heartbeats do not count, so an idle watch stays idle."""
     with ctx.store.read() as db:
-        return ctx.store.data_version(), db.conn.total_changes
+        event = db.execute("SELECT max(id) FROM event WHERE incident_id = ?", [incident_id])
+        alert = db.execute("SELECT max(id) FROM alert_history")
+        return int(event.fetchone()[0] or 0), int(alert.fetchone()[0] or 0)
 
 
 def _interrupt(signum: int, frame: object) -> None:
