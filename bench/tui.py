@@ -66,14 +66,11 @@ def child_empty() -> None:
 
 def child_duty(db: str) -> None:
     """`mim-console --db DB` through the real entry point (`mim_console.cli:main`), headless:
-    the only change is that `mim_console.app.run` is told to run headless and to watch for the
-    first painted Duty screen with its data."""
-    import importlib
-
-    from mim_console.cli import main  # first: it imports sqlite-utils with numpy hidden
-
-    app_module = importlib.import_module("mim_console.app")
-    real_run = app_module.run
+    the only change is that the console is told to run headless and to watch for the first
+    painted Duty screen with its data. Nothing is imported ahead of the entry point (the CLI
+    starts opening the database before it imports Textual)."""
+    import mim_console.cli.tui as console_command
+    from mim_console.cli import main
 
     def watch(app: Any) -> None:
         from mim_console.screens.duty import DutyScreen
@@ -87,10 +84,12 @@ def child_duty(db: str) -> None:
 
         check()
 
-    def headless(context: Any) -> None:
-        real_run(context, headless=True, on_start=watch)
+    real_run_console = console_command.run_console
 
-    app_module.run = headless
+    def headless(context: Any) -> None:
+        real_run_console(context, headless=True, on_start=watch)
+
+    console_command.run_console = headless
     main(["--db", db], standalone_mode=False)
 
 

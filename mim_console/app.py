@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
@@ -20,6 +19,7 @@ from mim_console.errors import UserError
 from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
+from mim_console.services.opening import BackgroundOpen
 from mim_console.widgets.banner import OutboxChanged, OutboxState
 from mim_console.widgets.dispatch import DispatchLink, ToTextualLog
 
@@ -183,36 +183,26 @@ def run(
     *,
     headless: bool = False,
     on_start: Callable[[MimConsole], None] | None = None,
+    opening: BackgroundOpen | None = None,
 ) -> None:
     """Start the console: what `mim-console` with no command does.
 
     The database is opened (integrity check, migrations) on a second thread while this one
-    imports what the Duty screen's first load needs and builds the app. The check runs in
-    SQLite's C code, which releases the GIL, so only that part truly overlaps: Python work on
-    the opener would just take turns with this thread (imports used to run there and made the
-    main thread wait for them after building the app). A damaged or newer database is still
-    reported in plain words before the screen is taken over. ``on_start`` lets the benchmark
-    watch the running app.
+    imports what the Duty screen's first load needs and builds the app: the check runs in
+    SQLite's C code, which releases the GIL, so the two overlap. The CLI starts ``opening``
+    even earlier, before Textual is imported. A damaged or newer database is still reported in
+    plain words before the screen is taken over. ``on_start`` lets the benchmark watch the
+    running app.
     """
-    failure: list[BaseException] = []
-
-    def open_store() -> None:
-        try:
-            _ = context.store
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
-            failure.append(exc)
-
-    opener = threading.Thread(target=open_store, name="mim-open", daemon=True)
-    opener.start()
+    if opening is None:
+        opening = BackgroundOpen(context)
     # What the Duty screen's first load imports (in its worker): here, in the meantime.
     import mim_console.services.comms  # noqa: F401
     import mim_console.services.duty  # noqa: F401
     import mim_console.services.incidents  # noqa: F401
 
     app = make_app(context)
-    opener.join()
-    if failure:
-        raise failure[0]
+    opening.wait()
     if on_start is not None:
         app.call_later(on_start, app)
     app.run(headless=headless)

@@ -101,11 +101,11 @@ def test_duty_imports_only_its_own_module(tmp_path: Path) -> None:
 def test_no_command_opens_the_console_without_loading_other_commands(tmp_path: Path) -> None:
     out = loaded_after(
         "from mim_console.cli import main\n"
-        "import mim_console.app as app\n"
-        "real_run = app.run\n"
+        "import mim_console.cli.tui as tui\n"
+        "real = tui.run_console\n"
         "def headless(ctx):\n"
-        "    real_run(ctx, headless=True, on_start=lambda a: a.call_after_refresh(a.exit))\n"
-        "app.run = headless\n"
+        "    real(ctx, headless=True, on_start=lambda a: a.call_after_refresh(a.exit))\n"
+        "tui.run_console = headless\n"
         "main(['--db', db], standalone_mode=False)\n",
         tmp_path,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Any
 
 import click
 
@@ -11,11 +12,19 @@ from mim_console.cli.base import main, pass_context
 from mim_console.services.context import Context
 
 
-def run_console(ctx: Context) -> None:
-    """Open the full-screen app on the configured database (see ``mim_console.app.run``)."""
+def run_console(ctx: Context, **options: Any) -> None:
+    """Open the full-screen app on the configured database (see ``mim_console.app.run``, which
+    takes the ``options``: the benchmark runs it headless).
+
+    The database starts opening (its integrity check runs without the GIL) before Textual is
+    imported, so the two overlap.
+    """
+    from mim_console.services.opening import BackgroundOpen
+
+    opening = BackgroundOpen(ctx)
     from mim_console.app import run
 
-    run(ctx)
+    run(ctx, opening=opening, **options)
 
 
 @main.command()
