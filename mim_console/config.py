@@ -7,8 +7,11 @@ never in the database, never in a log line, never in ``repr()``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -157,11 +160,54 @@ def _section(data: Mapping[str, Any], name: str, source: Path) -> dict[str, Any]
     return value
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a TOML value can stand for a field of this annotation (numbers finite, >= 0)."""
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= 0
+        )
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if hint is Path:
+        return isinstance(value, str | Path)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # mappings and nested settings are built and checked on their own
+
+
+_KINDS = {str: "text in quotes", float: "a number, 0 or more", int: "a whole number, 0 or more"}
+
+
+def _check_types(cls: type[Any], values: Mapping[str, Any], where: str) -> None:
+    """A value of the wrong kind is named here, not met later as a crash (or, worse, as
+    escalation timers that silently never fire)."""
+    hints = typing.get_type_hints(cls)
+    secret = {f.name for f in fields(cls) if not f.repr}
+    for key, value in values.items():
+        hint = hints[key]
+        if not _fits(value, hint):
+            wanted = _KINDS.get(hint, "a path" if Path in typing.get_args(hint) else str(hint))
+            shown = "" if key in secret else f", not {value!r}"  # a secret is never echoed
+            raise UserError(f"{where}: {key} in the config file must be {wanted}{shown}")
+
+
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise UserError(f"{where} must be a table, not {values!r}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    _check_types(cls, values, where)
     try:
         return cls(**values)
     except TypeError as exc:  # pragma: no cover - guarded by the check above
@@ -209,6 +255,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     if env.get("MIM_CONSOLE_DB"):
         top["db_path"] = Path(env["MIM_CONSOLE_DB"]).expanduser()
     keymap = _section(data, "keymap", source)
+    for action, keys in keymap.items():
+        if not isinstance(keys, str):
+            raise UserError(f"{source} [keymap]: {action} must be keys in quotes, not {keys!r}")
 
     settings: Settings = _build(Settings, top, str(source))
     _check_backup_settings(settings, source)

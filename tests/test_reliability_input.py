@@ -460,3 +460,120 @@ def test_ics_parser_never_raises(data: bytes) -> None:
 
     feed = parse_feed(data, ZoneInfo("UTC"))
     assert feed.shifts or feed.problems or feed.skipped >= 0
+
+
+# --- a config file nobody checked -------------------------------------------------------------
+
+SETTING_KEYS = {
+    None: [
+        "default_region",
+        "organisation",
+        "max_in_flight",
+        "retry_max_age_min",
+        "verify_within_days",
+        "declare_criteria",
+        "backup_dir",
+        "backup_keep",
+        "backup_every_hours",
+        "db_path",
+        "nonsense",
+    ],
+    "twilio": ["account_sid", "auth_token", "sender", "api_url", "callback_url", "api_key"],
+    "bridge": ["number", "pin", "url"],
+    "escalation.mrt": ["voice_after_min", "deputy_after_min"],
+    "keymap": ["rollcall.unable", "duty.declare", "x"],
+}
+toml_values = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(str(value), repr(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+@st.composite
+def config_files(draw: st.DrawFn) -> str:
+    lines: list[str] = []
+    for section, keys in SETTING_KEYS.items():
+        chosen = draw(st.lists(st.sampled_from(keys), unique=True, max_size=3))
+        if section is not None and (chosen or draw(st.booleans())):
+            if draw(st.booleans()):
+                lines.append(f"[{section}]")
+            else:  # the section given as a plain value instead of a table
+                lines.insert(0, f"{section.split('.')[0]} = {_toml_value(draw(toml_values))}")
+                continue
+        for key in chosen:
+            lines.append(f'"{key}" = {_toml_value(draw(toml_values))}')
+    return "\n".join(lines) + "\n"
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    text=config_files(), command=st.sampled_from([["info"], ["duty"], ["status", "MI-2026-001"]])
+)
+def test_any_config_file(cli_db: Path, tmp_path: Path, text: str, command: list[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "--db", str(cli_db), *command])
+    shown = result.output + (result.stderr if result.stderr_bytes else "")
+    assert result.exit_code in (0, 1), (text, shown, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        text,
+        repr(result.exception),
+    )
+    if result.exit_code == 1:
+        assert "config.toml" in shown, (text, shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[escalation]\nmrt = 5\n", "[escalation.mrt] must be a table"),  # was a TypeError
+        ('[escalation.mrt]\nvoice_after_min = "abc"\n', "voice_after_min"),  # timers never ran
+        ("[escalation.mrt]\ndeputy_after_min = -1\n", "deputy_after_min"),
+        ("[escalation.specialist]\nvoice_after_min = nan\n", "voice_after_min"),
+        ("default_region = 5\n", "default_region"),  # was an AttributeError at `person add`
+        ("organisation = [1, 2]\n", "organisation"),
+        ('[keymap]\n"rollcall.unable" = 5\n', "rollcall.unable"),
+        ("max_in_flight = true\n", "max_in_flight"),
+        ("[twilio]\nauth_token = 918273645\n", "auth_token"),
+    ],
+)
+def test_known_bad_config_files(cli_db: Path, tmp_path: Path, text: str, named: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "--db",
+            str(cli_db),
+            "person",
+            "add",
+            "X Y",
+            "--mobile",
+            "040 1234567",
+        ],
+    )
+    assert result.exit_code == 1 and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+    assert named in result.stderr and "config.toml" in result.stderr
+    assert "918273645" not in result.stderr  # a secret is never echoed, even a wrong one
