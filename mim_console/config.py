@@ -184,6 +184,7 @@ def _fits(value: Any, hint: Any) -> bool:
     return True  # mappings and nested settings are built and checked on their own
 
 
+_CHECKED_BELOW = {"backup_every_hours", "backup_keep"}  # _check_backup_settings says more
 _KINDS = {str: "text in quotes", float: "a number, 0 or more", int: "a whole number, 0 or more"}
 
 
@@ -194,6 +195,8 @@ def _check_types(cls: type[Any], values: Mapping[str, Any], where: str) -> None:
     secret = {f.name for f in fields(cls) if not f.repr}
     for key, value in values.items():
         hint = hints[key]
+        if key in _CHECKED_BELOW:
+            continue
         if not _fits(value, hint):
             wanted = _KINDS.get(hint, "a path" if Path in typing.get_args(hint) else str(hint))
             shown = "" if key in secret else f", not {value!r}"  # a secret is never echoed
