@@ -221,14 +221,39 @@ async def test_permanent_errors_are_recorded_without_retry(store: Store, standin
     assert len(creates) == 4
 
 
-async def test_gives_up_after_the_maximum_age(store: Store, standin: StandIn) -> None:
-    await standin.go_down()
+async def test_gives_up_after_the_maximum_age_when_twilio_keeps_refusing(
+    store: Store, standin: StandIn
+) -> None:
+    standin.fault("503", count=1000)
     queue(store, 2)
     config = replace(FAST, backoff=BackoffPolicy(base_s=0.1, cap_s=0.2, max_age_min=0.01))
     d = make(store, standin, config)
     await run_until(d, lambda: counts(store)["failed"] == 2)
     rows = store.query("SELECT last_error FROM alert")
     assert all("gave up" in r["last_error"] for r in rows)
+
+
+async def test_alerts_wait_out_an_outage_longer_than_the_maximum_age(
+    store: Store, standin: StandIn
+) -> None:
+    """Twilio unreachable: nothing is dropped, however long; all go out once it answers."""
+    await standin.go_down()
+    queue(store, 3)
+    config = replace(FAST, backoff=BackoffPolicy(base_s=0.1, cap_s=0.2, max_age_min=0.005))
+    d = make(store, standin, config)
+    seen_during_outage: dict[str, int] = {}
+
+    async def outage_then_back() -> None:
+        await asyncio.sleep(1.5)  # five times the maximum age (0.3 s)
+        seen_during_outage.update(counts(store))
+        await standin.come_up()
+
+    back = asyncio.create_task(outage_then_back())
+    await run_until(d, lambda: counts(store)["accepted"] == 3)
+    await back
+    assert seen_during_outage["failed"] == 0 and seen_during_outage["accepted"] == 0
+    creates = [r for r in standin.request_log() if r.method == "POST"]
+    assert len(creates) == 3
 
 
 async def test_claimed_but_unrecorded_alert_is_adopted(store: Store, standin: StandIn) -> None:

@@ -449,7 +449,12 @@ class Dispatcher:
             self._failure(str(exc))
             # A 429 means "not created"; anything else may have been, so look before resending.
             self._retry(
-                alert, exc.retry_after, str(exc), code=exc.code, uncertain=exc.status != 429
+                alert,
+                exc.retry_after,
+                str(exc),
+                code=exc.code,
+                uncertain=exc.status != 429,
+                reached=exc.status is not None,  # None: no HTTP answer at all
             )
             return
         except (TimeoutError, OSError) as exc:
@@ -459,7 +464,7 @@ class Dispatcher:
                 else (f"connection failed: {exc}")
             )
             self._failure(reason)
-            self._retry(alert, None, reason, uncertain=True)
+            self._retry(alert, None, reason, uncertain=True, reached=False)
             return
         self._success()
         self._record_accepted(alert.id, result)
@@ -515,15 +520,24 @@ class Dispatcher:
         *,
         code: int | None = None,
         uncertain: bool,
+        reached: bool = True,
     ) -> None:
+        """Queue ``alert`` again after a backoff. An alert gives up at the maximum age only when
+        the provider answered (429, 5xx, bad credentials): while it cannot be reached at all,
+        alerts keep waiting, however long the outage, and go out when it answers again (their
+        age shows in the outbox and the call sheet dialog)."""
         now = self.clock()
-        when = self.config.backoff.next_attempt(
+        policy = self.config.backoff
+        attempt = max(1, alert.attempts)
+        when = policy.next_attempt(
             created_at=alert.created_at,
             now=now,
-            attempt=max(1, alert.attempts),
+            attempt=attempt,
             rand=self._rand(),
             retry_after=retry_after,
         )
+        if when is None and not reached:
+            when = now + timedelta(seconds=policy.delay(attempt, self._rand()))
         with self.store.write() as db:
             if when is None:
                 age = self.config.backoff.max_age_min

@@ -277,8 +277,8 @@ def waiting_alerts(ctx: Context, limit: int = 5000) -> list[Alert]:
 
 
 def gave_up_alerts(ctx: Context, limit: int = 5000) -> list[Alert]:
-    """Alerts of open incidents the dispatcher gave up on before Twilio ever took them (an
-    outage longer than ``retry_max_age_min``): nobody got them, so someone must phone."""
+    """Alerts of open incidents the dispatcher gave up on before Twilio ever took them (Twilio
+    refused them for ``retry_max_age_min``): nobody got them, so someone must phone."""
     from mim_console.data import incidents as incident_repo
 
     with ctx.store.read() as db:
