@@ -308,6 +308,26 @@ def test_all_clear_goes_to_everyone(svc: IncidentService, ctx: Context) -> None:
     assert len(rows) == 6 and all("all clear" in r["body"] for r in rows)
 
 
+def test_close_withdraws_alerts_that_never_went_out(svc: IncidentService, ctx: Context) -> None:
+    """Closed while Twilio was unreachable: nobody is asked to join after the all-clear."""
+    code = declare(svc)
+    sent = ctx.store.query("SELECT id FROM alert ORDER BY id LIMIT 2")
+    with ctx.store.write() as db:  # two went out before the outage, the rest are still queued
+        db.execute(
+            "UPDATE alert SET status = 'accepted', provider_sid = 'SM' || id WHERE id IN (?, ?)",
+            [r["id"] for r in sent],
+        )
+    svc.close(code, all_clear=True)
+    rows = ctx.store.query("SELECT purpose, status, last_error FROM alert ORDER BY id")
+    alerts = [r for r in rows if r["purpose"] == "alert"]
+    assert [r["status"] for r in alerts] == ["accepted"] * 2 + ["failed"] * 4
+    assert all("closed before it could be sent" in r["last_error"] for r in alerts[2:])
+    stand_downs = [r for r in rows if r["purpose"] == "stand_down"]
+    assert len(stand_downs) == 6 and {r["status"] for r in stand_downs} == {"queued"}
+    closed = [e for e in svc.timeline(code) if e.kind == "closed"]
+    assert "4 unsent alert(s) withdrawn" in closed[0].text
+
+
 def test_unknown_incident_and_person(svc: IncidentService) -> None:
     with pytest.raises(NotFound, match="no incident"):
         svc.roll_call("MI-1999-001")

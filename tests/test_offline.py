@@ -2,8 +2,9 @@
 
 The API URL points at a closed loopback port: declare, roll call by manual calls, release,
 recall, notes, spokesperson, close, report and call sheet all work; every alert stays queued
-(tried, never dropped, never marked sent). Then a stand-in comes up on that very port and the
-queue goes out, each alert accepted exactly once (the stand-in's request log).
+(tried, never dropped, never marked sent) until the close withdraws the join alerts nobody
+should get after the all-clear. Then a stand-in comes up on that very port and the queue (the
+all-clear among it) goes out, each alert accepted exactly once (the stand-in's request log).
 
 The CLI part runs in one child process; where the machine allows it (``unshare -rn``), inside
 a network namespace with no interface up at all, so nothing can reach anything.
@@ -77,6 +78,11 @@ def alerts(store: Store) -> list[dict[str, Any]]:
     )
 
 
+def waiting(store: Store) -> list[dict[str, Any]]:
+    """Every alert but those a close withdrew: what must go out once Twilio answers."""
+    return [a for a in alerts(store) if a["status"] != "failed"]
+
+
 def accepted_posts(standin: StandIn) -> Counter[tuple[str, str]]:
     """(To, Body) of every send the stand-in accepted: each alert must appear once."""
     return Counter(
@@ -144,14 +150,18 @@ async def test_offline_story_then_the_queue_goes_out_once(db_path: Path) -> None
         dispatcher.wake()
         queued = alerts(ctx.store)
         await until(
-            lambda: all(a["attempts"] >= 1 for a in alerts(ctx.store)), what="every alert tried"
+            lambda: all(a["attempts"] >= 1 for a in waiting(ctx.store)), what="every alert tried"
         )
         assert dispatcher.snapshot().reachable is False
         offline = alerts(ctx.store)
-        # Nothing dropped, nothing pretended sent: every alert still waits, with its error.
-        assert {a["status"] for a in offline} <= {"queued", "sending"}
+        # Nothing dropped, nothing pretended sent: every alert still waits, with its error,
+        # except those the close withdrew (nobody is asked to join after the all-clear).
+        assert {a["status"] for a in offline} <= {"queued", "sending", "failed"}
         assert all(a["provider_sid"] is None for a in offline)
         assert any(a["last_error"] for a in offline)
+        withdrawn = [a for a in offline if a["status"] == "failed"]
+        assert withdrawn and all("closed before it" in a["last_error"] for a in withdrawn)
+        assert all(a["purpose"] != "stand_down" for a in withdrawn)
         purposes = Counter(a["purpose"] for a in queued)
         assert purposes["alert"] == 6 and purposes["escalation"] == 1  # Erin, Dan's deputy
         assert purposes["standby"] == 2 and purposes["recall"] == 1
@@ -161,12 +171,13 @@ async def test_offline_story_then_the_queue_goes_out_once(db_path: Path) -> None
         await standin.start()
         dispatcher.wake()
         await until(
-            lambda: all(a["status"] in SENT for a in alerts(ctx.store)),
+            lambda: all(a["status"] in SENT for a in waiting(ctx.store)),
             within=20,
             what="the queue sent",
         )
-        sent = alerts(ctx.store)
-        assert len(sent) == len(queued)
+        sent = waiting(ctx.store)
+        assert len(sent) + len(withdrawn) == len(queued)
+        assert sum(a["purpose"] == "stand_down" for a in sent) == 7
         posts = accepted_posts(standin)
         assert sorted(posts) == sorted((a["to_number"], a["body"]) for a in sent)
         assert set(posts.values()) == {1}, "each alert accepted exactly once"
@@ -295,10 +306,12 @@ def test_cli_story_offline_then_sent(
     assert "Erin Biz" in result["sheet"] and "[joined]" in result["sheet"]
     assert "| Problem case | PRB-2026-42 |" in result["report"]
     statuses = Counter(a["status"] for a in result["outbox"]["alerts"])
-    assert set(statuses) <= {"queued"}, statuses  # nothing dropped, nothing sent
+    # Nothing sent; only the close's withdrawal of join alerts nobody should get any more.
+    assert set(statuses) <= {"queued", "failed"}, statuses
     assert all(a["age_s"] >= 0 for a in result["outbox"]["alerts"])
     tried = [a for a in result["outbox"]["alerts"] if a["purpose"] == "alert"]
-    assert tried and all(a["attempts"] >= 1 for a in tried)
+    assert tried and all(a["attempts"] >= 1 and a["status"] == "failed" for a in tried)
+    assert statuses["queued"] >= 7  # the all-clear to everyone, still waiting
 
     # Back online: a stand-in on the same port, a dispatcher, and the queue goes out once.
     asyncio.run(_send_the_queue(db_path, port))
@@ -313,11 +326,12 @@ async def _send_the_queue(db_path: Path, port: int) -> None:
     task = asyncio.create_task(dispatcher.run())
     try:
         await until(
-            lambda: all(a["status"] in SENT for a in alerts(ctx.store)),
+            lambda: all(a["status"] in SENT for a in waiting(ctx.store)),
             within=20,
             what="the queue sent",
         )
-        sent = alerts(ctx.store)
+        sent = waiting(ctx.store)
+        assert any("all clear" in a["body"] for a in sent)
         posts = accepted_posts(standin)
         assert sorted(posts) == sorted((a["to_number"], a["body"]) for a in sent)
         assert set(posts.values()) == {1}

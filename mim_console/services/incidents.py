@@ -16,6 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.data import incidents as repo
+from mim_console.data import outbox
 from mim_console.data.directory import Directory
 from mim_console.data.outbox import AlertDraft, enqueue
 from mim_console.domain.incident import (
@@ -792,6 +793,9 @@ class IncidentService:
             inc = self._open(db, ref)
             parts = repo.participants(db, inc.id)
             people = self.directory.people_by_ids([p.person_id for p in parts])
+            withdrawn = outbox.withdraw_unsent(
+                db, inc.id, now, "withdrawn: the incident was closed before it could be sent"
+            )
             for p in parts:
                 if p.state is State.STOOD_DOWN:
                     continue
@@ -815,6 +819,8 @@ class IncidentService:
                     changes[key] = value.strip()
             closed = repo.update_incident(db, inc.id, **changes)
             text = "closed; everyone stood down" + (" (all-clear SMS sent)" if all_clear else "")
+            if withdrawn:
+                text += f"; {withdrawn} unsent alert(s) withdrawn"
             if closed.problem_ref:
                 text += f"; problem case {closed.problem_ref}"
             repo.append_event(
@@ -828,6 +834,7 @@ class IncidentService:
                     "problem_ref": closed.problem_ref,
                     "problem_owner": closed.problem_owner,
                     "all_clear": all_clear,
+                    "withdrawn": withdrawn,
                 },
             )
         from mim_console.services.backups import backup_after_close
