@@ -329,8 +329,8 @@ async def test_help_lists_every_key_and_names_show_literally(context: Context) -
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_comms(pilot, via_roll_call=True)
-        shown = str(screen.query_one("#comms-text", Static).render())
-        assert "[bold red]Eve[/] says hi \\x1b[2J" in shown  # markup and ESC shown, not obeyed
+        text = str(screen.query_one("#comms-text", Static).render())
+        assert "[bold red]Eve[/] says hi \\x1b[2J" in text  # markup and ESC shown, not obeyed
         await press(pilot, "f1")
         assert isinstance(app.screen, HelpScreen)
         table = app.screen.query_one("#help-keys", DataTable)
