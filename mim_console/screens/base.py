@@ -32,6 +32,7 @@ class MimScreen(Screen[Any]):
         super().__init__()
         self._data_version: int | None = None
         self._stale = False
+        self._started = False
 
     @property
     def mim(self) -> MimConsole:
@@ -42,6 +43,12 @@ class MimScreen(Screen[Any]):
         return self.mim.context
 
     def on_mount(self) -> None:
+        # Textual calls this handler itself (it runs every class's on_mount in the MRO) and
+        # subclasses also call super().on_mount(): without this guard each screen loaded its
+        # data twice on opening and ran two polling chains for as long as it lived.
+        if self._started:
+            return
+        self._started = True
         self._show_outbox(self.mim.outbox)
         self.reload()
         if self.POLL_CHANGES:
