@@ -19,6 +19,7 @@ from mim_console.config import BridgeSettings, Settings
 from mim_console.domain import sms
 from mim_console.domain.incident import IllegalTransition, IncidentStatus, State
 from mim_console.errors import NotFound, UserError
+from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
@@ -317,8 +318,14 @@ def test_close_withdraws_alerts_that_never_went_out(svc: IncidentService, ctx: C
             "UPDATE alert SET status = 'accepted', provider_sid = 'SM' || id WHERE id IN (?, ?)",
             [r["id"] for r in sent],
         )
+    comms = CommsService(ctx)  # an approved stakeholder update is the MRT's word: it still goes
+    comms.add_to_list("Board", "+358 40 7654321")
+    draft = comms.draft(code, "stakeholder_update", "Payments are slow")
+    comms.approve(code, "stakeholder_update", draft.version, "Alice Ops")
+    comms.publish(code, "stakeholder_update", draft.version, "sms", "Board")
     svc.close(code, all_clear=True)
     rows = ctx.store.query("SELECT purpose, status, last_error FROM alert ORDER BY id")
+    assert [r["status"] for r in rows if r["purpose"] == "stakeholder"] == ["queued"]
     alerts = [r for r in rows if r["purpose"] == "alert"]
     assert [r["status"] for r in alerts] == ["accepted"] * 2 + ["failed"] * 4
     assert all("closed before it could be sent" in r["last_error"] for r in alerts[2:])

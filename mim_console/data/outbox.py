@@ -296,11 +296,12 @@ def mark_failed(
 
 def withdraw_unsent(db: Database, incident_id: int, now: datetime, reason: str) -> int:
     """An incident closed before its alerts could go out (Twilio unreachable): nobody should be
-    asked to join a bridge after the all-clear. Alerts being sent right now are left alone."""
+    asked to join a bridge after the all-clear. Alerts being sent right now are left alone, and
+    so are the stand-down itself and stakeholder updates (approved texts the MRT published)."""
     cursor = db.execute(
         "UPDATE alert SET status = 'failed', final_at = ?, last_error = ?, next_poll_at = NULL "
         "WHERE incident_id = ? AND status = 'queued' AND provider_sid IS NULL "
-        "AND purpose != 'stand_down'",
+        "AND purpose NOT IN ('stand_down', 'stakeholder')",
         [to_iso(now), reason, incident_id],
     )
     return cursor.rowcount
