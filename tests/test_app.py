@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import DataTable
+import pytest
+from textual.widgets import DataTable, Static
 
 from mim_console.app import make_app
 from mim_console.config import Settings
@@ -126,6 +128,49 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting for the console")
         await asyncio.sleep(0.05)
+
+
+async def test_duty_paints_first_then_checks_readiness_and_loads_one_at_a_time(
+    context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reloads asked for while the first load runs (the dispatcher's first report) wait for it,
+    and the readiness check, which reads the whole directory, starts after the first paint."""
+    from mim_console.screens import duty
+    from mim_console.services import readiness
+
+    seed_small(context.store, FROZEN_NOW)
+    gate = threading.Event()
+    events: list[str] = []
+
+    def held_load(ctx: Context) -> duty.DutyView:
+        events.append("load")
+        gate.wait(10)
+        return real_load(ctx)
+
+    def seen_check(ctx: Context) -> readiness.Readiness:
+        events.append("readiness")
+        return real_check(ctx)
+
+    real_load, real_check = duty.load_duty_view, readiness.readiness
+    monkeypatch.setattr(duty, "load_duty_view", held_load)
+    monkeypatch.setattr(readiness, "readiness", seen_check)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: events == ["load"])
+        screen = app.screen
+        assert isinstance(screen, DutyScreen)
+        for _ in range(3):
+            screen.reload()
+        await pilot.pause(0.2)
+        assert events == ["load"] and not screen.shown_once
+        gate.set()
+        await wait_for(lambda: "readiness" in events)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.shown_once
+        assert events == ["load", "load", "readiness"] or events == ["load", "readiness", "load"]
+        line = str(screen.query_one("#readiness", Static).render())
+        assert "w: all" in line
 
 
 def states(service: IncidentService, code: str) -> dict[str, State]:

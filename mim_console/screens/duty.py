@@ -23,6 +23,8 @@ from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.literal import lit
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from mim_console.services.duty import OnDuty
 
 READINESS_EVERY_S = 60.0
@@ -233,6 +235,8 @@ class DutyScreen(MimScreen):
         self.shown_once = False  # the first real data is on screen (benchmarks wait for it)
         self._due_timer: Timer | None = None
         self._readiness_due = 0.0  # monotonic time of the next readiness check
+        self._first_load: Worker[None] | None = None
+        self._reload_again = False  # something asked for a reload while it ran
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -265,8 +269,21 @@ class DutyScreen(MimScreen):
         super().on_mount()
 
     def reload(self) -> None:
-        self._load()
-        # The readiness check reads the whole directory: at most every READINESS_EVERY_S.
+        first = self._first_load
+        if not self.shown_once and first is not None and not first.is_finished:
+            # A second load while the first one runs (the dispatcher's first report arrives
+            # meanwhile) would only compete with it for the CPU: run it after the first paint.
+            self._reload_again = True
+            return
+        loading = self._load()
+        if self.shown_once:
+            self._check_readiness()
+        else:
+            self._first_load = loading
+
+    def _check_readiness(self) -> None:
+        """The check reads the whole directory: at most every READINESS_EVERY_S, and never
+        before the first paint (it would share the CPU with it)."""
         if time.monotonic() >= self._readiness_due:
             self._readiness_due = time.monotonic() + READINESS_EVERY_S
             self._load_readiness()
@@ -290,7 +307,12 @@ class DutyScreen(MimScreen):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         view = message.view
-        self.shown_once = True
+        if not self.shown_once:
+            self.shown_once = True
+            self.call_after_refresh(self._check_readiness)
+            if self._reload_again:
+                self._reload_again = False
+                self.reload()
         self._remind_at(view.next_update_at)
         self.query_one("#duty-now", Static).update(Content(view.now_line))
         self.query_one("#duty-next", Static).update(Content(view.next_line))
