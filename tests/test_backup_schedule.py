@@ -203,6 +203,32 @@ def test_dispatch_takes_a_scheduled_backup_and_says_where(tmp_path: Path, db_pat
     assert f"a backup every 6 h into {folder}" in " ".join(out.split())
 
 
+def test_watch_keeps_the_backup_schedule_too(db_path: Path) -> None:
+    """`mim-console watch` may be the only thing running for hours during an incident."""
+    ctx = _context(db_path, clock=lambda: FROZEN_NOW)
+    seed(ctx.store, FROZEN_NOW)
+    code = IncidentService(ctx).declare(title="Cards down", severity="SEV1", categories=["cards"])
+    ctx.close()
+    folder = db_path.parent / "backups"
+    assert not list_backups(folder)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mim_console", "--db", str(db_path), "watch", code.code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: bool(list_backups(folder)), within=20, what="watch's backup")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    conn = sqlite3.connect(list_backups(folder)[0].path)
+    found = conn.execute("SELECT count(*) FROM incident WHERE code = ?", [code.code]).fetchone()
+    conn.close()
+    assert found == (1,)
+
+
 def test_backup_every_hours_is_checked_where_it_is_written(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('backup_every_hours = "often"\n')

@@ -51,8 +51,8 @@ def _schedule_words(ctx: Context) -> str:
     when = (
         "scheduled backups are off (backup_every_hours = 0)"
         if every is None
-        else f"a backup every {every.total_seconds() / 3600:g} h while a console or "
-        "`mim-console dispatch` runs"
+        else f"a backup every {every.total_seconds() / 3600:g} h while a console, "
+        "`mim-console dispatch` or `mim-console watch` runs"
     )
     return f"{when}, and one after every incident close; the newest {keep} are kept in {folder}"
 

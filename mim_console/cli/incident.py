@@ -504,6 +504,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
     code = inc.code
     latest: dict[str, Any] = {}  # the dispatcher thread's newest snapshot
     runner = None if once else _start_dispatcher(ctx, service, latest)
+    stop_backups = None if once else _start_backups(ctx)
     previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
     try:
         with Live(
@@ -534,6 +535,15 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
             signal.signal(signal.SIGTERM, previous)
         if runner is not None:
             runner()
+        if stop_backups is not None:
+            stop_backups()
+
+
+def _start_backups(ctx: Context) -> Any:
+    """A long-running `watch` keeps the backup schedule like the console and `dispatch` do."""
+    from mim_console.services.backups import BackupSchedule
+
+    return BackupSchedule(ctx).start_thread(on_problem=warn)
 
 
 WATCH_LOOK_S = 0.2  # how often `watch` asks whether anything was committed
