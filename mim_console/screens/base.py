@@ -3,14 +3,17 @@ other processes' writes is scheduled only after the previous poll finished."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker
 
 from mim_console.data import outbox
+from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
@@ -18,6 +21,15 @@ if TYPE_CHECKING:
     from mim_console.app import MimConsole
 
 POLL_SECONDS = 1.0
+
+
+class ActionDone(Message):
+    """An action run by ``MimScreen.act`` finished: its words, and whether it was refused."""
+
+    def __init__(self, text: str, *, failed: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.failed = failed
 
 
 class MimScreen(Screen[Any]):
@@ -85,6 +97,17 @@ class MimScreen(Screen[Any]):
                 self.reload()
             else:
                 self._stale = True
+
+    @work(thread=True, exclusive=True, group="act", exit_on_error=False)
+    def act(self, run: Callable[[], str]) -> None:
+        """Run a service call off the UI thread; what it says, or its refusal in its own
+        words, comes back as ``ActionDone`` (any other failure goes to the app's handler)."""
+        try:
+            text = run()
+        except UserError as exc:
+            self.post_message(ActionDone(str(exc), failed=True))
+            return
+        self.post_message(ActionDone(text))
 
     @on(Worker.StateChanged)
     def _forward_worker_state(self, event: Worker.StateChanged) -> None:

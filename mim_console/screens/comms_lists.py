@@ -20,8 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.domain.comms import StakeholderList, StakeholderMember
 from mim_console.domain.text import one_line
-from mim_console.errors import UserError
-from mim_console.screens.base import MimScreen
+from mim_console.screens.base import ActionDone, MimScreen
 from mim_console.screens.comms_lists_add import AddMemberScreen, MemberEntry
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
@@ -67,12 +66,6 @@ class StakeholderListsScreen(MimScreen):
         def __init__(self, lists: list[StakeholderList]) -> None:
             super().__init__()
             self.lists = lists
-
-    class Done(Message):
-        def __init__(self, text: str, *, failed: bool = False) -> None:
-            super().__init__()
-            self.text = text
-            self.failed = failed
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,17 +143,11 @@ class StakeholderListsScreen(MimScreen):
         if 0 <= keep < len(chosen.members):
             table.move_cursor(row=keep)
 
-    @work(thread=True, exclusive=True, group="lists-act", exit_on_error=False)
     def _act(self, run: Callable[[CommsService], str]) -> None:
-        try:
-            text = run(CommsService(self.context))
-        except UserError as exc:
-            self.post_message(self.Done(str(exc), failed=True))
-            return
-        self.post_message(self.Done(text))
+        self.act(lambda: run(CommsService(self.context)))
 
-    @on(Done)
-    def _done(self, message: Done) -> None:
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
         status = self.query_one("#lists-status", Static)
         status.update(Content(("✖ " if message.failed else "✔ ") + one_line(message.text)))
         status.set_class(message.failed, "-bad")

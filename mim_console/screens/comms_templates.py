@@ -22,7 +22,7 @@ from mim_console.domain import templates
 from mim_console.domain.comms import TemplateInfo
 from mim_console.domain.text import one_line
 from mim_console.errors import UserError
-from mim_console.screens.base import MimScreen
+from mim_console.screens.base import ActionDone, MimScreen
 from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
@@ -97,12 +97,6 @@ class TemplatesScreen(MimScreen):
         def __init__(self, infos: list[TemplateInfo]) -> None:
             super().__init__()
             self.infos = infos
-
-    class Done(Message):
-        def __init__(self, text: str, *, failed: bool = False) -> None:
-            super().__init__()
-            self.text = text
-            self.failed = failed
 
     def __init__(self) -> None:
         super().__init__()
@@ -184,17 +178,11 @@ class TemplatesScreen(MimScreen):
             else:
                 preview.show_text(sample, prefix="sample: ")
 
-    @work(thread=True, exclusive=True, group="templates-act", exit_on_error=False)
     def _act(self, run: Callable[[CommsService], str]) -> None:
-        try:
-            text = run(CommsService(self.context))
-        except UserError as exc:
-            self.post_message(self.Done(str(exc), failed=True))
-            return
-        self.post_message(self.Done(text))
+        self.act(lambda: run(CommsService(self.context)))
 
-    @on(Done)
-    def _done(self, message: Done) -> None:
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
         if message.failed:
             self.notify(message.text, title="Refused", severity="error", markup=False)
         else:
