@@ -11,6 +11,8 @@ from mim_console.config import BridgeSettings, Settings, TwilioSettings, default
 from mim_console.data.demo import DEMO_BRIDGE, demo_settings
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
+from mim_console.services.comms import CommsService
+from mim_console.services.context import Context
 
 
 def test_demo_keeps_its_own_database_beside_the_real_one() -> None:
@@ -28,6 +30,13 @@ def test_demo_with_db_seeds_there_once(db_path: Path) -> None:
     assert first.exit_code == again.exit_code == 0
     assert "not seeding" in again.stdout
     assert _people(db_path) == 61
+    ctx = Context(settings=Settings(db_path=db_path))
+    try:
+        board = next(x for x in CommsService(ctx).lists() if x.name == "Executive board")
+    finally:
+        ctx.close()
+    assert [m.label for m in board.members] == ["CEO", "CFO", "Chief Risk Officer"]
+    assert all(m.number.startswith("+1646555") for m in board.members)
 
 
 def test_demo_settings_replace_real_twilio_and_keep_a_configured_bridge() -> None:

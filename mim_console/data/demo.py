@@ -78,6 +78,13 @@ GROUPS: tuple[tuple[str, tuple[str, ...], str, str, int], ...] = (
 )  # fmt: skip
 
 DUTY_MANAGERS = 4
+DEMO_STAKEHOLDERS = "Executive board"
+# Plain numbers (not people in the directory), in the same fictional range as the people's.
+DEMO_BOARD = (
+    ("CEO", f"+1{SECOND_AREA}5550190"),
+    ("CFO", f"+1{SECOND_AREA}5550191"),
+    ("Chief Risk Officer", f"+1{SECOND_AREA}5550192"),
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class DemoSummary:
     def __str__(self) -> str:
         return (
             f"seeded {self.people} people, {self.parties} parties, {self.groups} specialist "
-            f"groups and {self.rotations} rotations"
+            f"groups, {self.rotations} rotations and the stakeholder list {DEMO_STAKEHOLDERS}"
         )
 
 
@@ -135,6 +142,15 @@ def _seed_verified(db: Database, now: datetime) -> None:
         db.conn.execute("UPDATE person SET verified_at = ? WHERE id = ?", [to_iso(at), person_id])
 
 
+def _seed_stakeholders(db: Database) -> None:
+    """A list to publish stakeholder updates to, so the whole comms path can be tried."""
+    from mim_console.data import comms
+
+    comms.create_list(db, DEMO_STAKEHOLDERS, "the executive board: every stakeholder update")
+    for label, number in DEMO_BOARD:
+        comms.add_member(db, DEMO_STAKEHOLDERS, number=number, label=label)
+
+
 def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> DemoSummary:
     """Seed the demo organisation in one transaction; refuses a directory that has anyone."""
     directory = Directory(store, default_region="US", clock=lambda: now)
@@ -174,6 +190,7 @@ def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> De
         network = directory.group("Network")
         directory.set_group_members(network.id, [*network.members, leaver])
         _seed_verified(db, now)
+        _seed_stakeholders(db)
         rotations = 0
         if with_rotations:
             from mim_console.data.rotations import seed_demo_rotations
