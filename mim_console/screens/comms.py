@@ -342,7 +342,12 @@ class CommsScreen(MimScreen):
             table.add_row(*row_cells(view, draft, draft.id == self.marked), key=str(draft.id))
         if not view.drafts:
             table.add_row(
-                Text(""), lit("none"), lit(""), lit("u: a stakeholder update, w: a press release")
+                Text(""),
+                lit("none"),
+                lit(""),
+                lit(""),
+                lit("u: stakeholder update"),
+                lit("w: press release"),
             )
         ids = [d.id for d in view.drafts]
         if keep in ids:
