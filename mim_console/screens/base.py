@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on, work
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker
@@ -35,6 +36,17 @@ class ActionDone(Message):
 class MimScreen(Screen[Any]):
     """Base screen: ``context`` access, failure forwarding and ``data_version`` polling."""
 
+    # Also the app's, but here it comes first in every screen's footer: at 80 columns the
+    # screen's own keys fill the line, and Help lists the ones that do not fit.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "question_mark,f1",
+            "app.help",
+            "Help",
+            id="screen.help",
+            tooltip="List every key of this screen",
+        )
+    ]
     #: Reload whenever another process commits to the database (set False to opt out).
     POLL_CHANGES = True
     #: Reload when the in-app dispatcher reports progress (replies, delivery states).

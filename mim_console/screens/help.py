@@ -25,7 +25,7 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str, str, str]]:
         binding = active.binding
         if not binding.description:
             continue
-        if active.node is app:
+        if active.node is app or binding.action.startswith("app."):  # e.g. Help on a screen
             where = "everywhere"
         elif active.node is screen:
             where = "this screen"
