@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from mim_console.app import make_app
 from mim_console.config import Settings
@@ -252,6 +252,26 @@ async def test_declare_replies_release_recall_note_close_by_keys(
 
 
 # --- directory ---------------------------------------------------------------------------------
+
+
+async def test_slash_in_the_directory_starts_a_new_search(context: Context) -> None:
+    """The footer says "/ Search": pressed while the filter has the focus it is not typed in."""
+    from mim_console.screens.directory import DirectoryScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, DirectoryScreen)
+        await wait_for(lambda: screen.shown_once)
+        search = screen.query_one("#dir-filter", Input)
+        await pilot.press("slash", *"eve")
+        assert search.value == "eve"
+        await wait_for(lambda: len(screen.shown) == 1)
+        await pilot.press("slash", *"al")
+        assert search.value == "al"
 
 
 async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context) -> None:

@@ -91,7 +91,16 @@ class DirectoryScreen(MimScreen):
         "Down or Enter moves from the filter into the list; Enter on a person edits them."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", id="directory.search", tooltip="Type to filter"),
+        # Priority: "/" moves to the filter even when it has the focus, rather than being typed
+        # into it (a name or number never needs one).
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="directory.search",
+            tooltip="Type to filter",
+            priority=True,
+        ),
         Binding("a", "add", "Add", id="directory.add", tooltip="Add a person"),
         Binding("e", "edit", "Edit", id="directory.edit", tooltip="Edit the selected person"),
         Binding(
@@ -268,7 +277,9 @@ class DirectoryScreen(MimScreen):
         self.app.push_screen(ImportScreen(), closed)
 
     def action_search(self) -> None:
-        self.query_one("#dir-filter", Input).focus()
+        search = self.query_one("#dir-filter", Input)
+        search.focus()
+        search.select_all()  # what is typed next replaces the old filter
 
     def action_back(self) -> None:
         self.app.pop_screen()
