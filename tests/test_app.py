@@ -299,9 +299,15 @@ async def test_directory_filters_adds_edits_deactivates_by_keys(context: Context
         await pilot.press(*"Tuuli Uusi", "tab", *"+358 40")
         await pilot.press("ctrl+s")
         form = app.screen
-        await wait_for(lambda: "too short" in str(form.query_one("#pf-error").render()))
+        error = form.query_one("#pf-error", Static)
+        await wait_for(lambda: "Mobile: phone" in str(error.render()))
+        assert form.focused is form.query_one("#pf-mobile", Input)
         await pilot.press(*"1234510")  # the mobile field keeps focus: now +358 401234510
-        await pilot.press("ctrl+s")
+        # A bad second phone: named as such, and the focus goes to it.
+        await pilot.press("tab", "1", "2", "ctrl+s")
+        await wait_for(lambda: 'Phone 2: phone "12"' in str(error.render()))
+        assert form.focused is form.query_one("#pf-phone2", Input)
+        await pilot.press("backspace", "backspace", "ctrl+s")
         await wait_for(lambda: app.screen is screen)
         added = directory.find_person("Tuuli Uusi")
         assert added.mobile == "+358401234510" and added.party_id is None

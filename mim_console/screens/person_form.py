@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from mim_console.data.directory import Directory
 from mim_console.domain.people import Party, Person
+from mim_console.domain.phones import PhoneError, normalize_phone
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.widgets.ticks import TickBox
@@ -109,15 +110,26 @@ class PersonFormScreen(ModalScreen[Person | None]):
     def action_save(self) -> None:
         values = self.changes()
         if not values["name"]:
-            self._error("name: required")
+            self._error("name: required", "name")
             return
         if not values["mobile"]:
-            self._error("mobile: required (the number alerts go to)")
+            self._error("mobile: required (the number alerts go to)", "mobile")
             return
+        # The phones are checked here too, to say which of the two is wrong and go to it.
+        region = self.context.settings.default_region
+        for field, label in (("mobile", "Mobile"), ("phone2", "Phone 2")):
+            if values[field]:
+                try:
+                    normalize_phone(values[field], region, mobile=field == "mobile")
+                except PhoneError as exc:
+                    self._error(f"{label}: {exc}", field)
+                    return
         self._save(values)
 
-    def _error(self, text: str) -> None:
+    def _error(self, text: str, field: str | None = None) -> None:
         self.query_one("#pf-error", Static).update(Content(f"✖ {text}"))
+        if field is not None:
+            self.query_one(f"#pf-{field}", Input).focus()
 
     @work(thread=True, exclusive=True, group="person-save", exit_on_error=False)
     def _save(self, values: dict[str, Any]) -> None:
