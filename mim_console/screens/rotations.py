@@ -23,6 +23,7 @@ from mim_console.services.context import Context
 from mim_console.widgets.literal import lit
 
 HORIZON = timedelta(days=14)
+SHIFT_TIME = "%a %d.%m %H:%M"  # as the Duty screen says it; the list spans two weeks
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def load_view(context: Context, selected: int | None, now: datetime) -> Rotation
             who = person.name + ("" if person.active else " (INACTIVE)")
         shifts.append(
             ShiftRow(
-                piece.starts_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
-                piece.ends_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
+                piece.starts_at.astimezone(zone).strftime(SHIFT_TIME),
+                piece.ends_at.astimezone(zone).strftime(SHIFT_TIME),
                 who,
                 "override" if piece.is_override else "",
             )
@@ -116,7 +117,7 @@ class RotationsScreen(MimScreen):
         # Fixed widths: rows arrive after the first paint and the header must not lag behind.
         for label, width in (("rotation", 16), ("role", 12)):
             self.query_one("#rot-list", DataTable).add_column(label, width=width)
-        for label, width in (("from", 20), ("until", 20), ("on duty", 24), ("", 8)):
+        for label, width in (("from", 15), ("until", 15), ("on duty", 24), ("", 8)):
             self.query_one("#rot-shifts", DataTable).add_column(label, width=width)
         self.query_one("#rot-list", DataTable).focus()
         super().on_mount()
