@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from mim_console.domain.incident import Event
 from mim_console.screens.base import MimScreen
 from mim_console.services.incidents import IncidentService
-from mim_console.widgets.literal import lit
+from mim_console.widgets.literal import lit, lit_block
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,18 @@ class TimelineScreen(MimScreen):
         super().__init__()
         self.incident_ref = incident_ref
         self._count = -1
+        self._events: list[Event] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Content(f"Timeline of {self.incident_ref}"), id="tl-title")
         yield DataTable(id="tl-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Content(""), id="tl-detail")  # the whole of the row under the cursor
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in (("time (local)", 19), ("who", 12), ("what", 12), ("text", 100)):
+        for label, width in (("time (local)", 14), ("who", 12), ("what", 12), ("text", 100)):
             table.add_column(label, width=width)
         table.focus()
         super().on_mount()
@@ -86,14 +88,30 @@ class TimelineScreen(MimScreen):
             new = view.events
         for event in new:
             table.add_row(
-                lit(event.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+                lit(event.at.astimezone().strftime("%d.%m %H:%M:%S")),
                 lit(event.actor),
                 lit(event.kind.replace("_", " ")),
                 lit(event.text),
             )
         self._count = len(view.events)
+        self._events = view.events
         if at_end and table.row_count:
             table.move_cursor(row=table.row_count - 1)
+        self._show_detail(table.cursor_row)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(event.cursor_row)
+
+    def _show_detail(self, row: int) -> None:
+        """The table cuts long texts at the screen's edge: the row under the cursor, whole."""
+        detail = self.query_one("#tl-detail", Static)
+        if not 0 <= row < len(self._events):
+            detail.update(Content(""))
+            return
+        event = self._events[row]
+        when = event.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        detail.update(lit_block(f"{when} · {event.actor} · {event.kind}: {event.text}"))
 
     def action_back(self) -> None:
         self.app.pop_screen()
