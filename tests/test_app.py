@@ -224,6 +224,12 @@ async def test_declare_replies_release_recall_note_close_by_keys(
         # Release two joined specialists/MRT members marked with space.
         table = roll.query_one("#rc-table")
         names = [s.name for s in roll.view.seats]  # type: ignore[union-attr]
+        # The row under the cursor is spelled out below the table, with the phone that is off
+        # the edge of an 80-column table.
+        table.move_cursor(row=names.index("Kaisa Mäkinen"))  # type: ignore[attr-defined]
+        await pilot.pause()
+        detail = str(roll.query_one("#rc-detail", Static).render())
+        assert detail.startswith("Kaisa Mäkinen · ") and f"☎ {mobiles['Kaisa Mäkinen']}" in detail
         for target in ("Helmi Heikkinen", "Kaisa Mäkinen"):
             table.move_cursor(row=names.index(target))  # type: ignore[attr-defined]
             await pilot.press("space")

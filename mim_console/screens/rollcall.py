@@ -396,6 +396,7 @@ class RollCallScreen(MimScreen):
                 yield Static(Content(""), id="rc-speaker")
             yield Sparkline([0.0], id="rc-curve", summary_function=max)
         yield DataTable(id="rc-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Content(""), id="rc-detail")  # the row under the cursor, phone included
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -430,6 +431,24 @@ class RollCallScreen(MimScreen):
         )
         self.query_one("#rc-curve", Sparkline).data = view.curve
         self._fill(view.seats)
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        """At 80 columns the phone and joined columns are off the screen's edge: the row
+        under the cursor is spelled out below the table."""
+        pid = self.current_participant()
+        seat = self._seat(pid) if pid is not None else None
+        detail = self.query_one("#rc-detail", Static)
+        if seat is None:
+            detail.update(Content(""))
+            return
+        unit, name, state, delivery, since, joined, phone = (c.plain for c in seat.cells)
+        words = [name, unit, f"☎ {phone}", state]
+        words += [f"alerted {since} ago"] if since else []
+        words += [f"joined {joined}"] if joined else []
+        words += [f"last alert: {delivery}"] if delivery else []
+        detail.update(lit(" · ".join(w for w in words if w)))
 
     def _fill(self, seats: list[SeatView]) -> None:
         table = self.query_one("#rc-table", DataTable)
