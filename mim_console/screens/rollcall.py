@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -108,6 +109,10 @@ class RollCallView:
     seats: list[SeatView] = field(default_factory=list)
     standby_refs: list[str] = field(default_factory=list)
     rows: Mapping[tuple[Any, ...], SeatView] = field(default_factory=dict)
+
+    @cached_property
+    def by_participant(self) -> dict[int, SeatView]:
+        return {s.participant_id: s for s in self.seats}
 
 
 def assembly_curve(declared: datetime, joined: Sequence[datetime], now: datetime) -> list[float]:
@@ -385,6 +390,7 @@ class RollCallScreen(MimScreen):
         self._cells: dict[int, tuple[Text, ...]] = {}
         self._ticks = 0
         self.loads = 0  # views shown so far (benchmarks and tests watch it)
+        self._detail = ""  # the line below the table, as last shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -439,16 +445,18 @@ class RollCallScreen(MimScreen):
         under the cursor is spelled out below the table."""
         pid = self.current_participant()
         seat = self._seat(pid) if pid is not None else None
-        detail = self.query_one("#rc-detail", Static)
-        if seat is None:
-            detail.update(Content(""))
-            return
-        unit, name, state, delivery, since, joined, phone = (c.plain for c in seat.cells)
-        words = [name, unit, f"☎ {phone}", state]
-        words += [f"alerted {since} ago"] if since else []
-        words += [f"joined {joined}"] if joined else []
-        words += [f"last alert: {delivery}"] if delivery else []
-        detail.update(lit(" · ".join(w for w in words if w)))
+        line = ""
+        if seat is not None:
+            unit, name, state, delivery, since, joined, phone = (c.plain for c in seat.cells)
+            words = [name, unit, f"☎ {phone}", state]
+            words += [f"alerted {since} ago"] if since else []
+            words += [f"joined {joined}"] if joined else []
+            words += [f"last alert: {delivery}"] if delivery else []
+            line = " · ".join(w for w in words if w)
+        if line != self._detail:
+            self._detail = line
+            # One line of fixed size: no layout pass over a 1,000-row table for it.
+            self.query_one("#rc-detail", Static).update(lit(line), layout=False)
 
     def _fill(self, seats: list[SeatView]) -> None:
         table = self.query_one("#rc-table", DataTable)
@@ -495,7 +503,7 @@ class RollCallScreen(MimScreen):
     def _seat(self, participant_id: int) -> SeatView | None:
         if self.view is None:
             return None
-        return next((s for s in self.view.seats if s.participant_id == participant_id), None)
+        return self.view.by_participant.get(participant_id)
 
     def chosen(self) -> list[SeatView]:
         """The marked rows, or the row under the cursor when nothing is marked."""
