@@ -426,6 +426,9 @@ async def test_duty_says_ready_on_the_demo_and_v_has_nobody_to_check(
         assert isinstance(app.screen, ReadinessScreen)
         title = str(app.screen.query_one("#rd-title", Static).render())
         assert title == "Readiness: every check passes"
+        listed = str(app.screen.query_one("#rd-list", Static).render())
+        assert "✔ Conference bridge: configured" in listed  # the label is not said twice
+        assert "✔ MRT seats: Communications: " in listed  # a named subject still is
         await pilot.press("v")
         await pilot.pause()
         assert isinstance(app.screen, ReadinessScreen)  # nothing to ask: nobody is due

@@ -37,9 +37,12 @@ def render_findings(result: Readiness) -> Text:
             out.append(printable(finding.fix))
         out.append("\n")
     for finding in (f for f in result.findings if f.ok):
+        label = LABELS.get(finding.check, finding.check)
         out.append("✔ ", style="green")
-        out.append(f"{LABELS.get(finding.check, finding.check)}: ", style="bold")
-        out.append(printable(f"{finding.subject}: {finding.message}"))
+        out.append(f"{label}: ", style="bold")
+        # "Conference bridge: configured", not "Conference bridge: conference bridge: …"
+        same = finding.subject.casefold() == label.casefold()
+        out.append(printable(finding.message if same else f"{finding.subject}: {finding.message}"))
         out.append("\n")
     out.rstrip()
     return out
