@@ -49,7 +49,11 @@ def test_declare_asks_first_and_prints_the_code(db: Path) -> None:
     refused = run(db, "declare", "-t", "Payments down", "-c", "payments", answer="n\n")
     assert refused.exit_code == 1
     assert "page 6 people by sms" in refused.output
+    assert "not declared: nobody was paged (--yes declares without asking)" in refused.stderr
     assert counts(db)["incident"] == 0
+    unanswered = run(db, "declare", "-t", "Payments down", "-c", "payments", answer="")
+    assert unanswered.exit_code == 1 and "nobody was paged" in unanswered.stderr
+    assert counts(db) == {"incident": 0, "participant": 0, "event": 0, "alert": 0}
     accepted = run(db, "declare", "-t", "Payments down", "-c", "payments", answer="y\n")
     assert accepted.exit_code == 0
     assert "Twilio is not configured" in accepted.stderr  # queued, and the user is told

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mim_console.cli.base import json_option, main, pass_context
-from mim_console.cli.output import emit_json, print_table, say
+from mim_console.cli.output import confirm, emit_json, print_table, say
 from mim_console.data.backup import check_file, list_backups, restore, restore_damaged, take_backup
 from mim_console.data.store import DamagedDatabase
 from mim_console.errors import UserError
@@ -89,7 +89,10 @@ def restore_command(ctx: Context, target: str, yes: bool) -> None:
     source = Path(target)
     check_file(source)  # before asking: a missing or damaged backup is refused at once
     if not yes:
-        click.confirm(f"Replace everything in {ctx.db_path} with {source}?", abort=True, err=True)
+        confirm(
+            f"Replace everything in {ctx.db_path} with {source}?",
+            "nothing restored (--yes restores without asking)",
+        )
     folder = ctx.settings.resolved_backup_dir()
     try:
         store = ctx.store

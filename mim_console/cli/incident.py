@@ -20,7 +20,15 @@ from rich.table import Table
 from rich.text import Text
 
 from mim_console.cli.base import json_option, main, pass_context
-from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
+from mim_console.cli.output import (
+    confirm,
+    console,
+    emit_json,
+    literal,
+    print_table,
+    say,
+    warn,
+)
 from mim_console.domain.incident import Event, Incident, Role
 from mim_console.errors import UserError
 from mim_console.services.context import Context
@@ -216,11 +224,10 @@ def declare(
     if not yes:
         planned = service.plan_recipients(categories, groups)
         what = "an EXERCISE" if exercise else "a major incident"
-        click.confirm(
+        confirm(
             f"Declare {what} and page {len(planned)} "
             f"{'person' if len(planned) == 1 else 'people'} by {channel}?",
-            abort=True,
-            err=True,
+            "not declared: nobody was paged (--yes declares without asking)",
         )
     inc = service.declare(
         title=title,

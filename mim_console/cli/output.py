@@ -11,11 +11,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from mim_console.domain.text import printable
+from mim_console.errors import UserError
 
 
 def _default(value: Any) -> Any:
@@ -65,3 +67,12 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     console(stderr=True).print(literal(message))
+
+
+def confirm(question: str, declined: str) -> None:
+    """Ask on stderr (stdout may be piped); a no, or no answer at all (Ctrl-D, an empty pipe),
+    stops the command with ``declined``: what was not done, and how to skip the question."""
+    try:
+        click.confirm(question, abort=True, err=True)
+    except click.Abort:
+        raise UserError(declined) from None

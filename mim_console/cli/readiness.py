@@ -9,7 +9,7 @@ import click
 from rich.text import Text
 
 from mim_console.cli.base import json_option, main, pass_context
-from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
+from mim_console.cli.output import confirm, console, emit_json, literal, print_table, say, warn
 from mim_console.domain.readiness import LABELS, Finding
 from mim_console.errors import UserError
 from mim_console.services.context import Context
@@ -135,10 +135,10 @@ def verify(
     if not plan.people:
         raise UserError("nobody to check: every person named was left out (see above)")
     if len(plan.people) > 1 and not yes:
-        try:
-            click.confirm(f"Send a test SMS to {len(plan.people)} people?", abort=True, err=True)
-        except click.Abort:
-            raise UserError("nothing sent (--yes sends without asking)") from None
+        confirm(
+            f"Send a test SMS to {len(plan.people)} people?",
+            "nothing sent (--yes sends without asking)",
+        )
     sent = service.send(plan.people)
     if as_json:
         emit_json(
