@@ -15,6 +15,7 @@ from mim_console.config import Settings
 from mim_console.domain.incident import State
 from mim_console.notifiers.dispatcher import DispatcherConfig
 from mim_console.notifiers.standin import ThreadedStandIn
+from mim_console.screens.close import CloseScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.declare import DeclareScreen
 from mim_console.screens.duty import DutyScreen, countdown
@@ -248,12 +249,21 @@ async def test_declare_replies_release_recall_note_close_by_keys(
         await pilot.press("ctrl+s")
         await wait_for(lambda: any(e.kind == "note" for e in service.timeline(code)))
         assert [e.text for e in service.timeline(code) if e.kind == "note"] == ["ok [b]"]
-        # Close: confirm, then everyone is stood down.
+        # Close: the form asks for the problem case; Enter only moves on, Ctrl+S closes.
         await pilot.press("c")
         await pilot.pause()
-        await pilot.press("y")
+        assert isinstance(app.screen, CloseScreen)
+        await pilot.press(*"PRB-77", "enter", *"Alice Ops", "enter")
+        assert service.incident(code).status.value == "active"
+        await pilot.press("ctrl+s")
         await wait_for(lambda: service.incident(code).status.value == "closed")
         assert set(states(service, code).values()) == {State.STOOD_DOWN}
+        closed = service.incident(code)
+        assert (closed.problem_ref, closed.problem_owner, closed.problem_summary) == (
+            "PRB-77",
+            "Alice Ops",
+            None,
+        )
     ctx.close()
 
 

@@ -357,7 +357,7 @@ class RollCallScreen(MimScreen):
             "close_incident",
             "Close",
             id="rollcall.close",
-            tooltip="Close: stand everyone down with an all-clear SMS",
+            tooltip="Close: stand everyone down (all-clear SMS) and record the problem case",
         ),
         Binding(
             "m",
@@ -674,27 +674,31 @@ class RollCallScreen(MimScreen):
         self.app.push_screen(NoteScreen(kind, code), saved)
 
     def action_close_incident(self) -> None:
+        from mim_console.screens.close import CloseForm, CloseScreen
+
         if self.view is None:
             return
         code = self.incident_ref
         active = [s for s in self.view.seats if s.state is not State.STOOD_DOWN]
 
-        def close(s: IncidentService) -> str:
-            closed = s.close(code, all_clear=True)
-            return "; ".join([f"{closed.code} closed", *s.warnings])  # e.g. the backup failed
+        def closed(form: CloseForm | None) -> None:
+            if form is None:
+                return
 
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self._act(close)
+            def close(s: IncidentService) -> str:
+                done = s.close(
+                    code,
+                    problem_ref=form.problem_ref,
+                    owner=form.owner,
+                    summary=form.summary,
+                    all_clear=form.all_clear,
+                )
+                case = f"; problem case {done.problem_ref}" if done.problem_ref else ""
+                return "; ".join([f"{done.code} closed{case}", *s.warnings])  # e.g. no backup
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Close {code}?\n{len(active)} people are stood down and each gets an "
-                "all-clear SMS. Nothing can change on the incident afterwards.",
-                yes="Close",
-            ),
-            confirmed,
-        )
+            self._act(close)
+
+        self.app.push_screen(CloseScreen(code, len(active)), closed)
 
     def action_comms(self) -> None:
         from mim_console.screens.comms import CommsScreen
