@@ -453,3 +453,42 @@ async def test_lost_twilio_shows_a_banner_not_a_freeze(
         await pilot.press("escape")
         assert isinstance(app.screen, DutyScreen)
     ctx.close()
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+async def test_report_takes_lessons_and_saves_markdown_and_html_by_keys(context: Context) -> None:
+    from textual.widgets import Markdown, TextArea
+
+    from mim_console.screens.lessons import LessonsScreen
+    from mim_console.screens.report import ReportScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    service = IncidentService(context)
+    code = service.declare(title="DB down", severity="SEV1", categories=["payments"]).code
+    service.close(code, problem_ref="PRB-9")
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.push_screen(ReportScreen(code))  # `p` on the roll call, which a closed one leaves
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ReportScreen)
+        await wait_for(lambda: screen.lessons is not None)
+        await pilot.press("l")
+        assert isinstance(app.screen, LessonsScreen)
+        await pilot.press(*"Bridge <b>up</b> fast", "tab", *"Deputies [missing]")
+        assert app.screen.query_one("#lessons-improve", TextArea).text == "Deputies [missing]"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: service.incident(code).to_improve == "Deputies [missing]")
+        assert service.incident(code).went_well == "Bridge <b>up</b> fast"  # after the close too
+        assert [e.kind for e in service.timeline(code)][-1] == "lessons"
+        markdown = screen.query_one(Markdown)
+        await wait_for(lambda: "Deputies" in markdown.source)
+        await pilot.press("w")
+        folder = context.settings.resolved_db_path().parent / "reports"
+        await wait_for(lambda: len(list(folder.glob(f"report-{code}.*"))) == 2)
+        html = (folder / f"report-{code}.html").read_text()
+        assert "Bridge &lt;b&gt;up&lt;/b&gt; fast" in html and "PRB-9" in html
+        assert "Deputies" in (folder / f"report-{code}.md").read_text()

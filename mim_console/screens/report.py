@@ -15,26 +15,48 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Markdown
 
-from mim_console.screens.base import MimScreen
+from mim_console.screens.base import ActionDone, MimScreen
+from mim_console.screens.lessons import Lessons, LessonsScreen
 from mim_console.services import report
+from mim_console.services.incidents import IncidentService
 
 
 class ReportScreen(MimScreen):
     HELP_TITLE = "Report preview"
-    HELP_TEXT = "The lessons-learnt report; `mim-console report INCIDENT` writes it to a file."
+    HELP_TEXT = (
+        "The lessons-learnt report: l writes what went well and what to improve into it, "
+        "w saves it as Markdown and HTML beside the database."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
+        Binding(
+            "l",
+            "lessons",
+            "Lessons",
+            id="report.lessons",
+            tooltip="What went well, what to improve: written into the report",
+        ),
+        Binding(
+            "w",
+            "write",
+            "Save files",
+            id="report.write",
+            tooltip="Save the report as Markdown and HTML beside the database",
+        ),
         Binding("ctrl+r", "reload", "Refresh", id="report.refresh", tooltip="Rebuild the report"),
     ]
 
     class Loaded(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, text: str, code: str, lessons: Lessons) -> None:
             super().__init__()
             self.text = text
+            self.code = code
+            self.lessons = lessons
 
     def __init__(self, incident_ref: str) -> None:
         super().__init__()
         self.incident_ref = incident_ref
+        self.lessons: Lessons | None = None  # as stored, once loaded
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -53,11 +75,50 @@ class ReportScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="report-load", exit_on_error=False)
     def _load(self) -> None:
-        self.post_message(self.Loaded(report.render(self.context, self.incident_ref, "md")))
+        inc = IncidentService(self.context).incident(self.incident_ref)
+        text = report.render(self.context, inc.code, "md")
+        self.post_message(self.Loaded(text, inc.code, Lessons(inc.went_well, inc.to_improve)))
 
     @on(Loaded)
     async def _show(self, message: Loaded) -> None:
+        self.incident_ref = message.code
+        self.lessons = message.lessons
         await self.query_one(Markdown).update(message.text)
+
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        if message.failed:
+            self.notify(message.text, title="Refused", severity="error", markup=False)
+        else:
+            self.notify(message.text, markup=False, timeout=10)
+        self.reload()
+
+    def action_lessons(self) -> None:
+        if self.lessons is None:
+            self.notify("the report is still being built", severity="warning")
+            return
+        code = self.incident_ref
+
+        def given(lessons: Lessons | None) -> None:
+            if lessons is None:
+                return
+
+            def save() -> str:
+                IncidentService(self.context).lessons(
+                    code, went_well=lessons.went_well, to_improve=lessons.to_improve
+                )
+                return f"lessons learnt of {code} saved in the report"
+
+            self.act(save)
+
+        self.app.push_screen(LessonsScreen(code, self.lessons), given)
+
+    def action_write(self) -> None:
+        def write() -> str:
+            paths = report.save(self.context, self.incident_ref)
+            return "report saved: " + " · ".join(str(p) for p in paths)
+
+        self.act(write)
 
     def action_reload(self) -> None:
         self.reload()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from mim_console.data import comms as comms_repo
@@ -26,6 +27,7 @@ from mim_console.domain.report import (
     response_figures,
 )
 from mim_console.domain.text import html_escape, md_escape, one_line
+from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService, RollCall, Seat
 
@@ -611,3 +613,27 @@ def render(ctx: Context, ref: str, fmt: str = "md") -> str:
 
         return json.dumps(as_json(data), ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
+
+
+def default_folder(ctx: Context) -> Path:
+    """Beside the database, like the backups and the call sheets."""
+    return ctx.settings.resolved_db_path().parent / "reports"
+
+
+def save(ctx: Context, ref: str, folder: Path | None = None) -> list[Path]:
+    """The report as Markdown and as HTML (with the assembly curve), each written whole or not
+    at all; the same name again replaces the older version of that incident's report."""
+    from mim_console.services.callsheet import write_atomic
+
+    data = build(ctx, ref)
+    where = folder or default_folder(ctx)
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UserError(f"cannot make the folder {where}: {exc.strerror}") from exc
+    paths = []
+    for fmt, text in (("md", markdown(data)), ("html", html(data))):
+        path = where / f"report-{data.incident.code}.{fmt}"
+        write_atomic(path, text)
+        paths.append(path)
+    return paths
