@@ -492,3 +492,43 @@ async def test_report_takes_lessons_and_saves_markdown_and_html_by_keys(context:
         html = (folder / f"report-{code}.html").read_text()
         assert "Bridge &lt;b&gt;up&lt;/b&gt; fast" in html and "PRB-9" in html
         assert "Deputies" in (folder / f"report-{code}.md").read_text()
+
+
+async def test_duty_keeps_recently_closed_incidents_in_reach_for_the_lessons(
+    context: Context,
+) -> None:
+    from datetime import timedelta
+
+    seed_small(context.store, FROZEN_NOW)
+    earlier = Context(
+        settings=context.settings, clock=lambda: FROZEN_NOW - timedelta(days=15), actor="t"
+    )
+    old = IncidentService(earlier).declare(title="Old", severity="SEV2", categories=["payments"])
+    IncidentService(earlier).close(old.code)
+    earlier.close()
+    service = IncidentService(context)
+    code = service.declare(title="DB down", severity="SEV1", categories=["payments"]).code
+    service.close(code)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DutyScreen)
+        await wait_for(lambda: screen.shown_once)
+        table = screen.query_one("#incidents", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows == [[code, "DB down", "SEV1", f"closed {FROZEN_NOW:%d.%m}", "lessons due"]]
+        other = Context(settings=context.settings, clock=lambda: FROZEN_NOW, actor="cli")
+        IncidentService(other).lessons(code, went_well="fast bridge", to_improve=None)
+        other.close()  # written by another process, e.g. `mim-console lessons`
+        await wait_for(lambda: str(table.get_row_at(0)[4]) == "lessons ✔")
+        # Written in this console (its own connection): Duty catches up when shown again.
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, RollCallScreen))
+        await pilot.press("p")
+        report = app.screen
+        await wait_for(lambda: getattr(report, "lessons", None) is not None)
+        await pilot.press("l", "end", "ctrl+u", "ctrl+s")  # what went well: cleared
+        await wait_for(lambda: not service.incident(code).went_well)
+        await pilot.press("escape", "escape")
+        assert app.screen is screen
+        await wait_for(lambda: str(table.get_row_at(0)[4]) == "lessons due")

@@ -166,6 +166,17 @@ def list_incidents(db: Database, *, include_closed: bool = False) -> list[Incide
     ]
 
 
+def closed_since(db: Database, since: datetime) -> list[Incident]:
+    """Incidents closed at or after ``since``, the latest close first."""
+    rows = _rows(
+        db,
+        "SELECT * FROM incident WHERE status = 'closed' AND closed_at >= ? "
+        "ORDER BY closed_at DESC, id DESC",
+        [to_iso(since)],
+    )
+    return [_incident(r) for r in rows]
+
+
 def all_codes(db: Database) -> list[str]:
     return [r["code"] for r in _rows(db, "SELECT code FROM incident")]
 

@@ -119,7 +119,15 @@ class MimScreen(Screen[Any]):
         except UserError as exc:
             self.post_message(ActionDone(str(exc), failed=True))
             return
+        self.app.call_from_thread(self._others_stale)
         self.post_message(ActionDone(text))
+
+    def _others_stale(self) -> None:
+        """A write through this console's own connection does not move ``data_version``: the
+        screens underneath reload when they are shown again."""
+        for screen in self.app.screen_stack:
+            if isinstance(screen, MimScreen) and screen is not self:
+                screen._stale = True
 
     @on(Worker.StateChanged)
     def _forward_worker_state(self, event: Worker.StateChanged) -> None:

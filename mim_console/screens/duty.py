@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mim_console.services.duty import OnDuty
 
 READINESS_EVERY_S = 60.0
+CLOSED_SHOWN = timedelta(days=14)  # closed incidents stay listed this long
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,21 @@ def load_duty_view(context: Context) -> DutyView:
                 status=inc.status.value,
                 quorum=quorum_words,
                 joined=f"{joined}/{len(rc.seats)} joined",
+                exercise=inc.exercise,
+            )
+        )
+    # Closed ones stay in reach for a while: their report and its lessons come after the close.
+    for inc in service.closed_since(now - CLOSED_SHOWN):
+        closed = inc.closed_at.astimezone(zone) if inc.closed_at else None
+        incidents.append(
+            IncidentRow(
+                id=inc.id,
+                code=inc.code,
+                title=inc.title,
+                severity=inc.severity,
+                status=inc.status.value,
+                quorum=f"closed {closed:%d.%m}" if closed else "closed",
+                joined="lessons ✔" if inc.went_well or inc.to_improve else "lessons due",
                 exercise=inc.exercise,
             )
         )
@@ -244,7 +260,10 @@ class DutyScreen(MimScreen):
         with Vertical(id="duty-body"):
             yield Static(Content("On duty: loading…"), id="duty-now")
             yield Static(Content(""), id="duty-next")
-            yield Static(Content("Active incidents"), classes="section-title")
+            yield Static(
+                Content("Incidents: active, then closed in the last 14 days (r opens one)"),
+                classes="section-title",
+            )
             yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
             yield Static(Content("MRT seats"), classes="section-title")
             yield DataTable(id="seats", cursor_type="row", zebra_stripes=True)

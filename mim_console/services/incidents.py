@@ -100,6 +100,11 @@ class IncidentService:
         with self.store.read() as db:
             return repo.list_incidents(db, include_closed=include_closed)
 
+    def closed_since(self, since: datetime) -> list[Incident]:
+        """Recently closed incidents (the Duty screen keeps them in reach for the lessons)."""
+        with self.store.read() as db:
+            return repo.closed_since(db, since)
+
     def timeline(self, ref: str) -> list[Event]:
         with self.store.read() as db:
             return repo.events(db, repo.find_incident(db, ref).id)
