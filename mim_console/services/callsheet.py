@@ -320,11 +320,7 @@ def save(
 ) -> list[Path]:
     """Write the sheet into the data dir, one file per format; returns the paths written."""
     sheet = build(ctx, incident_ref)
-    where = folder or default_folder(ctx)
-    try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise UserError(f"cannot make the folder {where}: {exc.strerror}") from exc
+    where = private_folder(folder or default_folder(ctx))
     code = None
     if incident_ref is not None:
         from mim_console.services.incidents import IncidentService
@@ -352,6 +348,15 @@ def _prune(where: Path, keep: int, spare: Sequence[Path]) -> None:
     for old in found[max(0, keep - len(spare)) :]:
         with contextlib.suppress(OSError):
             old.unlink()
+
+
+def private_folder(where: Path) -> Path:
+    """The folder, made readable by the owner only if it is new (phone numbers go in it)."""
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UserError(f"cannot make the folder {where}: {exc.strerror}") from exc
+    return where
 
 
 def write_atomic(path: Path, text: str) -> None:

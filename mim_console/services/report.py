@@ -27,7 +27,6 @@ from mim_console.domain.report import (
     response_figures,
 )
 from mim_console.domain.text import html_escape, md_escape, one_line
-from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService, RollCall, Seat
 
@@ -623,14 +622,10 @@ def default_folder(ctx: Context) -> Path:
 def save(ctx: Context, ref: str, folder: Path | None = None) -> list[Path]:
     """The report as Markdown and as HTML (with the assembly curve), each written whole or not
     at all; the same name again replaces the older version of that incident's report."""
-    from mim_console.services.callsheet import write_atomic
+    from mim_console.services.callsheet import private_folder, write_atomic
 
     data = build(ctx, ref)
-    where = folder or default_folder(ctx)
-    try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise UserError(f"cannot make the folder {where}: {exc.strerror}") from exc
+    where = private_folder(folder or default_folder(ctx))
     paths = []
     for fmt, text in (("md", markdown(data)), ("html", html(data))):
         path = where / f"report-{data.incident.code}.{fmt}"
