@@ -96,6 +96,11 @@ async def test_keymap_setting_remaps_a_binding(context: Context) -> None:
         assert isinstance(app.screen, HelpScreen)
         rows = key_rows(app.screen_stack[-2])
         assert any(key == "f2" and action == "Help" for _, key, action, _ in rows)
+        # "instead of ? / F1": the screens' own Help key (first in their footer) moved too.
+        assert not any(key in ("?", "f1") for _, key, _, _ in rows)
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        assert not isinstance(app.screen, HelpScreen)
     ctx.close()
 
 

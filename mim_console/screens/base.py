@@ -37,13 +37,14 @@ class MimScreen(Screen[Any]):
     """Base screen: ``context`` access, failure forwarding and ``data_version`` polling."""
 
     # Also the app's, but here it comes first in every screen's footer: at 80 columns the
-    # screen's own keys fill the line, and Help lists the ones that do not fit.
+    # screen's own keys fill the line, and Help lists the ones that do not fit. The same id, so
+    # a keymap entry for "app.help" moves both.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "question_mark,f1",
             "app.help",
             "Help",
-            id="screen.help",
+            id="app.help",
             tooltip="List every key of this screen",
         )
     ]
