@@ -60,6 +60,22 @@ def test_declare_asks_first_and_prints_the_code(db: Path) -> None:
     assert accepted.stdout.strip() == "MI-2026-001"
 
 
+def test_the_timeline_names_the_actor_from_the_environment(db: Path) -> None:
+    """A shared jump-host account is "root" for everyone: MIM_CONSOLE_ACTOR names the person."""
+    code = declare(db)
+    for actor, shown in (("Alice Ops", "Alice Ops"), ("Eve\x1b[31m\nX", "Eve\\x1b[31m X")):
+        result = CliRunner().invoke(
+            main, ["--db", str(db), "note", code, "bridge open"], env={"MIM_CONSOLE_ACTOR": actor}
+        )
+        assert result.exit_code == 0, result.output
+        store = Store(db)
+        try:
+            last = store.query("SELECT actor FROM event ORDER BY id DESC LIMIT 1")[0]["actor"]
+        finally:
+            store.close()
+        assert last == shown
+
+
 def test_incidents_and_status_json(db: Path) -> None:
     code = declare(db)
     listed = json.loads(run(db, "incidents", "--json").stdout)

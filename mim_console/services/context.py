@@ -42,8 +42,16 @@ class Context:
 
 
 def _default_actor() -> str:
+    """Who the timeline says acted: MIM_CONSOLE_ACTOR (a name, where duty managers share a
+    jump-host account), else the operating-system user."""
     import getpass
+    import os
 
+    from mim_console.domain.text import one_line
+
+    named = one_line(os.environ.get("MIM_CONSOLE_ACTOR", "")).strip()
+    if named:
+        return named[:80]
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name is not worth failing for
