@@ -249,6 +249,10 @@ def test_argv_that_is_not_utf8_is_a_usage_error(cli_db: Path) -> None:
         ["status", "1180591620717411303423"],  # an id too big for SQLite: OverflowError
         ["spokesperson", "MI-2026-001", "115607661738725048320"],
         ["rota", "gaps", "1180591620717411303424"],
+        # Found by the long variant: numbers given as versions and override ids.
+        ["comms", "approve", "MI-2026-001", "9223372036854775808", "--by", ""],
+        ["comms", "diff", "MI-2026-001", "1", "99999999999999999999"],
+        ["rota", "override", "remove", "x", "9223372036854775808"],
         ["status", "\u00b2"],  # "²".isdigit() is True, int("²") fails
         ["person", "show", "#\u00b2"],
         ["restore", "a" * 5000],  # "File name too long" from the file system

@@ -125,3 +125,7 @@ def pass_context(func: F) -> F:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (stable, see docs/cli.md)."
 )
+
+#: A version or id typed as a number: whole, positive, and small enough for SQLite's INTEGER
+#: (a larger one reached the query as an OverflowError).
+ROW_NUMBER = click.IntRange(min=1, max=10**15)

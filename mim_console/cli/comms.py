@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.base import ROW_NUMBER, json_option, main, pass_context
 from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
 from mim_console.clock import to_iso
 from mim_console.domain import sms, templates
@@ -276,7 +276,7 @@ def versions(ctx: Context, incident: str, kind: str | None, as_json: bool) -> No
 
 @comms.command("show")
 @click.argument("incident")
-@click.argument("version", type=int, required=False)
+@click.argument("version", type=ROW_NUMBER, required=False)
 @kind_option
 @pass_context
 def show(ctx: Context, incident: str, version: int | None, kind: str) -> None:
@@ -288,8 +288,8 @@ def show(ctx: Context, incident: str, version: int | None, kind: str) -> None:
 
 @comms.command("diff")
 @click.argument("incident")
-@click.argument("old", type=int)
-@click.argument("new", type=int)
+@click.argument("old", type=ROW_NUMBER)
+@click.argument("new", type=ROW_NUMBER)
 @kind_option
 @pass_context
 def diff_cmd(ctx: Context, incident: str, old: int, new: int, kind: str) -> None:
@@ -300,7 +300,7 @@ def diff_cmd(ctx: Context, incident: str, old: int, new: int, kind: str) -> None
 
 @comms.command("approve")
 @click.argument("incident")
-@click.argument("version", type=int)
+@click.argument("version", type=ROW_NUMBER)
 @click.option("--by", "by", required=True, help="The MRT member with decision authority.")
 @kind_option
 @json_option
@@ -316,7 +316,7 @@ def approve(ctx: Context, incident: str, version: int, by: str, kind: str, as_js
 
 @comms.command("publish")
 @click.argument("incident")
-@click.argument("version", type=int)
+@click.argument("version", type=ROW_NUMBER)
 @click.option("--channel", type=click.Choice(["sms", "chat", "manual"]), required=True)
 @click.option(
     "--to",

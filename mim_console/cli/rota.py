@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.base import ROW_NUMBER, json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say, warn
 from mim_console.data import rotations as repo
 from mim_console.data.directory import Directory
@@ -384,7 +384,7 @@ def override_add(
 
 @override_group.command("remove")
 @click.argument("rotation_ref", metavar="ROTATION")
-@click.argument("override_id", type=int)
+@click.argument("override_id", type=ROW_NUMBER)
 @pass_context
 def override_remove(ctx: Context, rotation_ref: str, override_id: int) -> None:
     """Remove override OVERRIDE_ID (see `rota overrides`)."""
