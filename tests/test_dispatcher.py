@@ -16,7 +16,12 @@ from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
-from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig, start_in_thread
+from mim_console.notifiers.dispatcher import (
+    Dispatcher,
+    DispatcherConfig,
+    DispatcherSnapshot,
+    start_in_thread,
+)
 from mim_console.notifiers.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -342,6 +347,33 @@ async def test_listener_sees_progress(store: Store, standin: StandIn) -> None:
     d = make(store, standin, listener=seen.append)
     await run_until(d, lambda: bool(seen) and seen[-1].holder and seen[-1].counts["accepted"] == 10)
     assert seen[-1].counts["queued"] == 0 and seen[-1].reachable is True
+
+
+async def test_listener_hears_twilio_come_and_go_with_nothing_to_send(
+    store: Store, standin: StandIn
+) -> None:
+    """Idle, only the inbound poll talks to Twilio: its outcome still reaches the banner."""
+    seen: list[DispatcherSnapshot] = []
+    d = make(store, standin, listener=seen.append)
+    task = asyncio.create_task(d.run())
+    try:
+        await until(lambda: any(s.reachable is True for s in seen))
+        await standin.go_down(for_seconds=2)
+        await until(lambda: seen[-1].reachable is False)
+        assert seen[-1].last_error
+        await until(lambda: seen[-1].reachable is True)  # back: said without any alert
+        assert not any(counts(store).values())  # nothing was ever queued
+    finally:
+        d.stop()
+        await task
+        await d.notifier.aclose()  # type: ignore[union-attr]
+
+
+async def until(check: Callable[[], bool], limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 async def test_clean_stop_hands_back_unsent_claims(store: Store, standin: StandIn) -> None:

@@ -85,12 +85,16 @@ class DispatcherSnapshot:
 
     @property
     def reachable(self) -> bool | None:
-        """True/False by the latest request's outcome; None before any request."""
-        if self.last_success_at is None and self.last_failure_at is None:
-            return None
-        if self.last_failure_at is None:
-            return True
-        return self.last_success_at is not None and self.last_success_at >= self.last_failure_at
+        return reachable(self.last_success_at, self.last_failure_at)
+
+
+def reachable(last_success: datetime | None, last_failure: datetime | None) -> bool | None:
+    """True/False by the latest request's outcome; None before any request."""
+    if last_success is None and last_failure is None:
+        return None
+    if last_failure is None:
+        return True
+    return last_success is not None and last_success >= last_failure
 
 
 class Dispatcher:
@@ -793,11 +797,17 @@ class Dispatcher:
         self._poke()  # escalation may have queued alerts
 
     def _success(self) -> None:
+        was = reachable(self._last_success, self._last_failure)
         self._last_success = self.clock()
+        if was is not True:  # first contact, or back: say so even with nothing else moving
+            self._notify()
 
     def _failure(self, reason: str) -> None:
+        was = reachable(self._last_success, self._last_failure)
         self._last_failure = self.clock()
         self._last_error = reason
+        if was is not False:  # lost while idle (only the inbound poll asking): the banner says
+            self._notify()
 
     def _notify(self) -> None:
         """Tell the listener, at most once per loop turn (a fan-out finishes hundreds at once)."""
