@@ -163,9 +163,12 @@ class MimConsole(App[None]):
             return
         error = event.worker.error
         if isinstance(error, UserError):
-            message = str(error)
+            self.problem(str(error))
         else:
-            message = f"{event.worker.name or 'background work'} failed: {error!r}"
+            self.problem(f"{event.worker.name or 'background work'} failed: {error!r}")
+
+    def problem(self, message: str) -> None:
+        """A refusal or failure, in words, without stopping anything."""
         self.notify(one_line(message), title="Problem", severity="error", timeout=10, markup=False)
 
 

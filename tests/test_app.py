@@ -537,3 +537,29 @@ async def test_duty_keeps_recently_closed_incidents_in_reach_for_the_lessons(
         await pilot.press("escape", "escape")
         assert app.screen is screen
         await wait_for(lambda: str(table.get_row_at(0)[4]) == "lessons due")
+
+
+async def test_duty_shows_a_close_made_on_the_roll_call_above_it(context: Context) -> None:
+    """This console's own writes do not move `data_version`: Duty is told to reload."""
+    seed_small(context.store, FROZEN_NOW)
+    service = IncidentService(context)
+    code = service.declare(title="DB down", severity="SEV1", categories=["payments"]).code
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        duty = app.screen
+        assert isinstance(duty, DutyScreen)
+        await wait_for(lambda: duty.shown_once)
+        table = duty.query_one("#incidents", DataTable)
+        assert str(table.get_row_at(0)[0]) == code and "short" in str(table.get_row_at(0)[3])
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, RollCallScreen))
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, CloseScreen)
+        await pilot.press("tab", "tab", "tab", "space")  # no all-clear: nothing to send
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: service.incident(code).status.value == "closed")
+        assert not context.store.query("SELECT 1 FROM alert WHERE purpose = 'stand_down'")
+        await pilot.press("escape")
+        assert app.screen is duty
+        await wait_for(lambda: str(table.get_row_at(0)[3]).startswith("closed"))

@@ -404,6 +404,7 @@ class CommsScreen(MimScreen):
         except UserError as exc:  # the service's refusal, in its own words
             self.post_message(self.Done(str(exc), failed=True))
             return
+        self.app.call_from_thread(self._others_stale)  # as MimScreen.act does
         self.post_message(self.Done(text, select=select))
 
     @on(Done)

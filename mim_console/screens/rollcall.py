@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from mim_console.data import incidents as incident_repo
 from mim_console.domain.incident import IncidentStatus, Role, State
-from mim_console.screens.base import MimScreen
+from mim_console.screens.base import ActionDone, MimScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
 from mim_console.services.context import Context
@@ -376,11 +376,6 @@ class RollCallScreen(MimScreen):
             super().__init__()
             self.view = view
 
-    class Done(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
     def __init__(self, incident_ref: str) -> None:
         super().__init__()
         self.incident_ref = incident_ref
@@ -525,13 +520,14 @@ class RollCallScreen(MimScreen):
 
     # -- actions -------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="rollcall-act", exit_on_error=False)
     def _act(self, run: Callable[[IncidentService], str]) -> None:
-        text = run(IncidentService(self.context))
-        self.post_message(self.Done(text))
+        self.act(lambda: run(IncidentService(self.context)))
 
-    @on(Done)
-    def _done(self, message: Done) -> None:
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        if message.failed:
+            self.mim.problem(message.text)
+            return
         self.mim.wake_dispatcher()
         self.marked.clear()
         self.notify(message.text, markup=False)
