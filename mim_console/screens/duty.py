@@ -25,6 +25,7 @@ from mim_console.widgets.literal import lit
 if TYPE_CHECKING:
     from textual.worker import Worker
 
+    from mim_console.domain.incident import Incident
     from mim_console.services.duty import OnDuty
 
 READINESS_EVERY_S = 60.0
@@ -45,9 +46,22 @@ class IncidentRow:
     title: str
     severity: str
     status: str
-    quorum: str  # words: "quorum ✔" / "no quorum: Security, Vendors"
-    joined: str  # "3/7 joined"
+    quorum: str  # words: "✔ quorum" / "✖ 2 short"; closed: "closed 27.11"
+    joined: str  # "3/7 joined"; closed: "lessons due" / "lessons ✔"
     exercise: bool = False
+
+    @classmethod
+    def of(cls, inc: Incident, quorum: str, joined: str) -> IncidentRow:
+        return cls(
+            id=inc.id,
+            code=inc.code,
+            title=inc.title,
+            severity=inc.severity,
+            status=inc.status.value,
+            quorum=quorum,
+            joined=joined,
+            exercise=inc.exercise,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,33 +134,13 @@ def load_duty_view(context: Context) -> DutyView:
             quorum_words = "✔ quorum"
         else:
             quorum_words = f"✖ {len(rc.quorum.missing)} short"
-        incidents.append(
-            IncidentRow(
-                id=inc.id,
-                code=inc.code,
-                title=inc.title,
-                severity=inc.severity,
-                status=inc.status.value,
-                quorum=quorum_words,
-                joined=f"{joined}/{len(rc.seats)} joined",
-                exercise=inc.exercise,
-            )
-        )
+        incidents.append(IncidentRow.of(inc, quorum_words, f"{joined}/{len(rc.seats)} joined"))
     # Closed ones stay in reach for a while: their report and its lessons come after the close.
     for inc in service.closed_since(now - CLOSED_SHOWN):
         closed = inc.closed_at.astimezone(zone) if inc.closed_at else None
-        incidents.append(
-            IncidentRow(
-                id=inc.id,
-                code=inc.code,
-                title=inc.title,
-                severity=inc.severity,
-                status=inc.status.value,
-                quorum=f"closed {closed:%d.%m}" if closed else "closed",
-                joined="lessons ✔" if inc.went_well or inc.to_improve else "lessons due",
-                exercise=inc.exercise,
-            )
-        )
+        quorum_words = f"closed {closed:%d.%m}" if closed else "closed"
+        lessons = "lessons ✔" if inc.went_well or inc.to_improve else "lessons due"
+        incidents.append(IncidentRow.of(inc, quorum_words, lessons))
     due_lines, ahead = update_rhythm(context, now)
     return DutyView(now_line, next_line, seats, incidents, [*due_lines, *board.warnings], ahead)
 
