@@ -255,7 +255,10 @@ class DutyScreen(MimScreen):
             yield Static(Content("On duty: loading…"), id="duty-now")
             yield Static(Content(""), id="duty-next")
             yield Static(
-                Content("Incidents: active, then closed in the last 14 days (r opens one)"),
+                Content(
+                    f"Incidents: active, then closed in the last {CLOSED_SHOWN.days} days "
+                    "(r opens one)"
+                ),
                 classes="section-title",
             )
             yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
