@@ -34,8 +34,8 @@ from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
 
 
 def _control(url: str, action: str) -> object:
@@ -161,7 +161,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "mim_console.notifiers.standin",
+            "mim_console.standin",
             "--latency-ms",
             str(args.latency_ms),
         ],

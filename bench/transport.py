@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from twilio.rest import Client
 
 from mim_console.config import TwilioSettings
-from mim_console.notifiers.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
 
 
 def _settings(url: str) -> TwilioSettings:
@@ -98,7 +98,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "mim_console.notifiers.standin",
+            "mim_console.standin",
             "--latency-ms",
             str(args.latency_ms),
         ],

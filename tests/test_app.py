@@ -14,7 +14,6 @@ from mim_console.app import make_app
 from mim_console.config import Settings
 from mim_console.domain.incident import State
 from mim_console.notifiers.dispatcher import DispatcherConfig
-from mim_console.notifiers.standin import ThreadedStandIn
 from mim_console.screens.close import CloseScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.declare import DeclareScreen
@@ -23,6 +22,7 @@ from mim_console.screens.help import HelpScreen, key_rows
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.standin import ThreadedStandIn
 from mim_console.widgets.rowlist import RowList
 from tests.conftest import FROZEN_NOW
 from tests.twilio_fixtures import standin_twilio_settings

@@ -28,10 +28,10 @@ from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
 from mim_console.notifiers.chat import ChatRouting, redact, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import DEFAULT_SENDER
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.comms import CommsService, render_message
 from mim_console.services.context import Context
+from mim_console.standin import DEFAULT_SENDER
 from tests.conftest import FROZEN_NOW
 
 # name, mobile, decision authority, MRT seat

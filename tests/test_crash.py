@@ -22,7 +22,7 @@ from mim_console.clock import utcnow
 from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
-from mim_console.notifiers.standin import (
+from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SENDER,

@@ -22,14 +22,14 @@ from mim_console.notifiers.dispatcher import (
     DispatcherSnapshot,
     start_in_thread,
 )
-from mim_console.notifiers.standin import (
+from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SENDER,
     StandIn,
     Timing,
 )
-from mim_console.notifiers.twilio import TwilioNotifier
 from tests.slow_gate import slow_only_when_asked  # noqa: F401
 
 FAST = DispatcherConfig(

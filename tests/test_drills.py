@@ -23,7 +23,6 @@ from mim_console.config import BridgeSettings, EscalationSettings, Settings
 from mim_console.domain.templates import EXERCISE_PREFIX
 from mim_console.notifiers.chat import ChatRouting, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.screens.timeline import TimelineScreen
@@ -31,6 +30,7 @@ from mim_console.services import report
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import FakeClock, mobile, seed
 from tests.test_comms import Hooks

@@ -33,20 +33,20 @@ from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.incident import State
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import (
+from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.services import callsheet, report
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
+from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SENDER,
     StandIn,
     Timing,
 )
-from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.services import callsheet, report
-from mim_console.services.context import Context
-from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import mobile, seed
-from tests.twilio_fixtures import standin_twilio_settings
+from tests.twilio_fixtures import settings_of, standin_twilio_settings
 
 FAST = DispatcherConfig(
     lease_ttl_s=1.0,
@@ -320,7 +320,7 @@ def test_cli_story_offline_then_sent(
 async def _send_the_queue(db_path: Path, port: int) -> None:
     standin = StandIn(port=port, timing=Timing(sms_sent=0.05, sms_delivered=0.1))
     await standin.start()
-    ctx = Context(settings=Settings(db_path=db_path, twilio=standin.twilio_settings()))
+    ctx = Context(settings=Settings(db_path=db_path, twilio=settings_of(standin)))
     notifier = TwilioNotifier(ctx.settings.twilio, timeout=2)
     dispatcher = Dispatcher(ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER)
     task = asyncio.create_task(dispatcher.run())

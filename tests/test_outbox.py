@@ -18,8 +18,8 @@ from mim_console.data.lease import Lease
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.notifiers.dispatcher import Dispatcher
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.test_dispatcher import FAST, twilio_settings
 

@@ -28,10 +28,10 @@ from mim_console.domain.backoff import BackoffPolicy
 from mim_console.errors import UserError
 from mim_console.notifiers.base import InboundMessage
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import PEOPLE, FakeClock, mobile, seed
 from tests.slow_gate import slow_only_when_asked  # noqa: F401

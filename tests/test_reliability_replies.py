@@ -22,10 +22,10 @@ from mim_console.config import Settings
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.base import InboundMessage
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import mobile, seed
 from tests.twilio_fixtures import standin_twilio_settings

@@ -31,11 +31,11 @@ from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.base import PermanentSendError
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.logmask import mask_phone, mask_phones
-from mim_console.notifiers.standin import DEFAULT_ACCOUNT_SID, DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services import report
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import PEOPLE, mobile, seed
 

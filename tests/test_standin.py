@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.rest import Client
 
-from mim_console.notifiers.standin import (
+from mim_console.standin import (
     API_PREFIX,
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -33,6 +33,7 @@ from mim_console.notifiers.standin import (
     segments,
 )
 from tests.conftest import shared_path
+from tests.twilio_fixtures import settings_of
 
 ALICE = "+358401234567"
 BOB = "+358407654321"
@@ -325,6 +326,46 @@ def test_paging_property(threaded_standin: ThreadedStandIn, count: int, page_siz
     assert len(pages) == max(1, math.ceil(count / page_size))
 
 
+async def test_a_lone_surrogate_in_an_inbound_body_does_not_break_the_lists(
+    standin: StandIn, http: aiohttp.ClientSession
+) -> None:
+    """Issue 14: one inbound body holding a lone surrogate made every message list a 500."""
+    body = json.dumps({"from_number": ALICE, "body": "1 \ud800 ok"})  # escaped: \\ud800
+    async with http.post(
+        standin.url + "/_standin/inject_inbound",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    ) as r:
+        assert r.status == 200
+    await _send(standin, http, BOB, "after it")
+    status, page = await _get(http, standin.url + BASE + "/Messages.json")
+    assert status == 200
+    assert [m["body"] for m in page["messages"]] == ["after it", "1 \ud800 ok"]
+    assert page["messages"][1]["num_segments"] == "1"
+    status, fetched = await _get(
+        http, standin.url + BASE + f"/Messages/{page['messages'][1]['sid']}.json"
+    )
+    assert status == 200 and fetched["body"] == "1 \ud800 ok"
+    async with http.get(standin.url + "/_standin/state") as r:
+        assert r.status == 200
+        assert len((await r.json())["messages"]) == 2
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(st.characters(categories=["Cs"]) | st.characters(codec=None), max_size=200))
+def test_any_inbound_body_lists_back_as_sent(threaded_standin: ThreadedStandIn, body: str) -> None:
+    """Whatever text arrives (surrogates, NUL, ESC included), the SDK lists it back unchanged."""
+    threaded_standin.reset()
+    threaded_standin.inject_inbound(ALICE, body)
+    client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+    client.api.base_url = threaded_standin.url
+    (listed,) = client.messages.list(limit=5)
+    assert listed.body == json.loads(json.dumps(body))  # JSON joins a surrogate pair: one char
+    assert int(listed.num_segments) == segments(body) >= 1
+
+
 async def test_queued_messages_have_no_date_sent_so_date_filters_skip_them(
     standin: StandIn, http: aiohttp.ClientSession
 ) -> None:
@@ -515,7 +556,7 @@ async def test_control_endpoint_drives_the_stand_in(
 
 
 def test_threaded_stand_in_serves_the_sync_sdk(threaded_standin: ThreadedStandIn) -> None:
-    settings = threaded_standin.twilio_settings()
+    settings = settings_of(threaded_standin)
     assert settings.configured and settings.api_url == threaded_standin.url
     client = Client(settings.account_sid, settings.auth_token)
     client.api.base_url = settings.api_url
@@ -531,7 +572,7 @@ def test_threaded_stand_in_serves_the_sync_sdk(threaded_standin: ThreadedStandIn
 
 
 def test_runs_standalone_with_responders_driven_from_another_process() -> None:
-    command = [sys.executable, "-m", "mim_console.notifiers.standin", "--latency-ms", "5"]
+    command = [sys.executable, "-m", "mim_console.standin", "--latency-ms", "5"]
     process = subprocess.Popen(
         [*command, "--responders", "--seed", "3"], stdout=subprocess.PIPE, text=True
     )
@@ -567,7 +608,7 @@ def test_runs_standalone_with_responders_driven_from_another_process() -> None:
 def test_standalone_reports_a_busy_port(threaded_standin: ThreadedStandIn) -> None:
     port = threaded_standin.url.rsplit(":", 1)[1]
     done = subprocess.run(
-        [sys.executable, "-m", "mim_console.notifiers.standin", "--port", port],
+        [sys.executable, "-m", "mim_console.standin", "--port", port],
         capture_output=True,
         text=True,
         timeout=20,

@@ -31,7 +31,11 @@ from mim_console.config import EscalationSettings, Settings
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
-from mim_console.notifiers.standin import (
+from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.services import report
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
+from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SENDER,
@@ -39,10 +43,6 @@ from mim_console.notifiers.standin import (
     ThreadedStandIn,
     Timing,
 )
-from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.services import report
-from mim_console.services.context import Context
-from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import mobile, seed
 from tests.slow_gate import slow_only_when_asked  # noqa: F401

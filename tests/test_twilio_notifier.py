@@ -14,9 +14,9 @@ from mim_console.config import TwilioSettings
 from mim_console.domain.twilio_errors import describe, describe_http
 from mim_console.errors import UserError
 from mim_console.notifiers.base import Notifier, PermanentSendError, TransientSendError
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier, _retry_after
 from mim_console.notifiers.voice import alert_twiml
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.twilio_fixtures import standin_twilio_settings
 
 # Status steps far apart, so a loaded machine cannot skip one between two requests.

@@ -33,11 +33,11 @@ from mim_console.domain.verification import (
 )
 from mim_console.errors import NotFound, UserError
 from mim_console.notifiers.dispatcher import Dispatcher
-from mim_console.notifiers.standin import DEFAULT_SENDER, StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from mim_console.services.verification import VerificationService
+from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.incident_seed import mobile, seed
 from tests.test_dispatcher import FAST, twilio_settings
 

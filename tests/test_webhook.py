@@ -14,7 +14,6 @@ from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
 from mim_console.errors import UserError
-from mim_console.notifiers.standin import StandIn, Timing
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.notifiers.voice import (
     JOINED,
@@ -26,6 +25,8 @@ from mim_console.notifiers.voice import (
     speakable,
 )
 from mim_console.notifiers.webhook import KeypressReceiver
+from mim_console.standin import StandIn, Timing
+from tests.twilio_fixtures import settings_of
 
 TOKEN = "webhook-auth-token"
 PUBLIC = "https://mim.example.org/twilio/voice?incident=MI-2026-007"
@@ -227,7 +228,7 @@ async def test_stand_in_plays_twilio_calling_the_receiver(standin: StandIn) -> N
     await receiver.start()
     standin.timing = Timing(call_answered=0.05)
     standin.script_keypress(BOB_NUMBER, "2", after=0.05)
-    notifier = TwilioNotifier(standin.twilio_settings(), timeout=5)
+    notifier = TwilioNotifier(settings_of(standin), timeout=5)
     try:
         call = await notifier.place_call(BOB_NUMBER, alert_twiml("MI-2026-007 payments", public))
         for _ in range(200):
@@ -260,7 +261,7 @@ async def test_receiver_with_another_token_refuses_the_stand_ins_keypress(
     await receiver.start()
     standin.timing = Timing(call_answered=0.05)
     standin.script_keypress(BOB_NUMBER, "1", after=0.0)
-    notifier = TwilioNotifier(standin.twilio_settings(), timeout=5)
+    notifier = TwilioNotifier(settings_of(standin), timeout=5)
     try:
         await notifier.place_call(BOB_NUMBER, alert_twiml("MI-2026-007", public))
         for _ in range(200):

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from mim_console.config import TwilioSettings
-from mim_console.notifiers.standin import (
+from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SENDER,
     StandIn,
     ThreadedStandIn,
 )
-from mim_console.notifiers.twilio import TwilioNotifier
 
 
 def standin_twilio_settings(url: str, sender: str = DEFAULT_SENDER) -> TwilioSettings:
@@ -25,6 +25,11 @@ def standin_twilio_settings(url: str, sender: str = DEFAULT_SENDER) -> TwilioSet
         sender=sender,
         api_url=url,
     )
+
+
+def settings_of(standin: StandIn | ThreadedStandIn) -> TwilioSettings:
+    """Settings that point the notifier at ``standin`` (its own credentials and sender)."""
+    return TwilioSettings(**standin.connection())
 
 
 @pytest.fixture

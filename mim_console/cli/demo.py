@@ -54,13 +54,14 @@ def demo_cmd(ctx: Context, seed_only: bool, responder_seed: int) -> None:
 
 def _open_with_standin(demo: Context, responder_seed: int) -> None:
     from mim_console.app import run
+    from mim_console.config import TwilioSettings
     from mim_console.data.demo import demo_settings
-    from mim_console.notifiers.standin import StandIn
+    from mim_console.standin import StandIn
 
     standin = StandIn.start_in_thread()
     try:
         standin.responders(responder_seed)
-        demo.settings = demo_settings(demo.settings, standin.twilio_settings())
+        demo.settings = demo_settings(demo.settings, TwilioSettings(**standin.connection()))
         run(demo)
     finally:
         standin.stop()

@@ -1,1 +1,1 @@
-"""Sending alerts: the Notifier protocol, Twilio, the outbox dispatcher, the local stand-in."""
+"""Sending alerts: the Notifier protocol, Twilio, the outbox dispatcher."""
