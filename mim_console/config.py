@@ -51,6 +51,8 @@ class TwilioSettings:
     sender: str = ""  # E.164 number or Messaging Service SID (MG…)
     api_url: str = ""  # base URL override: the local stand-in or the Prism mock
     callback_url: str = ""  # public URL for voice keypress webhooks, if there is one
+    # The numbers a Messaging Service sends from (its sender pool): listed on the contact card
+    sender_numbers: tuple[str, ...] = ()
 
     @property
     def configured(self) -> bool:
@@ -80,6 +82,24 @@ class BridgeSettings:
         return bool(self.number or self.url)
 
 
+MODEM_USES = ("fallback", "always", "never")
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    """A local GSM modem driven through Gammu: the second SMS route (docs/routes.md)."""
+
+    gammurc: Path | None = None  # Gammu's config file naming the device; None: no modem
+    section: int = 0  # which [gammuN] section of it
+    use: str = "fallback"  # fallback: when Twilio gives no answer; always; never
+    fallback_after_s: float = 60.0  # Twilio silent this long: waiting SMS go by modem
+    number: str = ""  # the SIM's own number (for the contact card; replies from it are ignored)
+
+    @property
+    def configured(self) -> bool:
+        return self.gammurc is not None and self.use != "never"
+
+
 @dataclass(frozen=True)
 class EscalationSettings:
     """Per role: minutes without an answer before a voice call, then before the deputy."""
@@ -95,6 +115,7 @@ class Settings:
     organisation: str = ""
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     bridge: BridgeSettings = field(default_factory=BridgeSettings)
+    modem: ModemSettings = field(default_factory=ModemSettings)
     escalation: Mapping[str, EscalationSettings] = field(
         default_factory=lambda: {
             "duty_manager": EscalationSettings(),
@@ -217,6 +238,27 @@ def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
         raise UserError(f"{where}: {exc}") from exc
 
 
+def _numbers(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f'{where}: sender_numbers must be a list of numbers in quotes, ["+…"]')
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _modem_settings(values: dict[str, Any], env: Mapping[str, str], source: Path) -> ModemSettings:
+    where = f"{source} [modem]"
+    values = dict(values)
+    if env.get("MIM_MODEM_GAMMURC"):
+        values["gammurc"] = env["MIM_MODEM_GAMMURC"]
+    if isinstance(values.get("gammurc"), str):
+        values["gammurc"] = Path(values["gammurc"]).expanduser() if values["gammurc"] else None
+    settings: ModemSettings = _build(ModemSettings, values, where)
+    if settings.use not in MODEM_USES:
+        raise UserError(
+            f"{where}: use must be one of {', '.join(MODEM_USES)}, not {settings.use!r}"
+        )
+    return settings
+
+
 def _make_private(path: Path) -> None:
     """A file holding a Twilio secret is readable by its owner only (as the database is)."""
     try:
@@ -242,10 +284,13 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     twilio = dict(_section(data, "twilio", source))
     if twilio.get("auth_token") or twilio.get("api_secret"):
         _make_private(source)
+    if "sender_numbers" in twilio:
+        twilio["sender_numbers"] = _numbers(twilio["sender_numbers"], f"{source} [twilio]")
     for key, attr in _ENV_TWILIO.items():
         if env.get(key):
             twilio[attr] = env[key]
     bridge = _section(data, "bridge", source)
+    modem = _modem_settings(_section(data, "modem", source), env, source)
     escalation = {
         role: _build(EscalationSettings, values, f"{source} [escalation.{role}]")
         for role, values in _section(data, "escalation", source).items()
@@ -269,6 +314,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         settings,
         twilio=_build(TwilioSettings, twilio, f"{source} [twilio]"),
         bridge=_build(BridgeSettings, bridge, f"{source} [bridge]"),
+        modem=modem,
         escalation={**defaults, **escalation},
         keymap=dict(keymap),
     )
