@@ -15,7 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
-from mim_console.data.store import as_row_id
+from mim_console.data import directory
 from mim_console.domain import templates
 from mim_console.domain.comms import (
     ChatWebhook,
@@ -90,23 +90,13 @@ def reset_template(db: Database, name: str) -> bool:
 
 
 def find_person(db: Database, ref: str) -> dict[str, Any]:
-    """A person by id, ext_id, email or exact name (any case); ambiguity is an error."""
-    text = ref.strip()
-    rows: list[dict[str, Any]] = []
-    if as_row_id(text) is not None:
-        rows = _rows(db, "SELECT * FROM person WHERE id = ?", [as_row_id(text)])
-    if not rows:
-        rows = _rows(db, "SELECT * FROM person WHERE ext_id = ?", [text])
-    if not rows:
-        rows = _rows(db, "SELECT * FROM person WHERE email = ? COLLATE NOCASE", [text])
-    if not rows:
-        rows = _rows(db, "SELECT * FROM person WHERE name = ? COLLATE NOCASE", [text])
-    if not rows:
-        raise NotFound(f'no person "{text}": give their id, email or full name')
-    if len(rows) > 1:
-        ids = ", ".join(str(r["id"]) for r in rows)
-        raise UserError(f'"{text}" names {len(rows)} people (ids {ids}): give the id instead')
-    return rows[0]
+    """A person by the directory's one rule (``directory.find_person``: id, ``#id``, ext_id,
+    email, name or a unique part of it), as a row."""
+    try:
+        person = directory.find_person(db, ref)
+    except NotFound as exc:
+        raise NotFound(f'no person "{ref.strip()}": give their id, email or name') from exc
+    return _rows(db, "SELECT * FROM person WHERE id = ?", [person.id])[0]
 
 
 def is_mrt_member(db: Database, person_id: int) -> bool:

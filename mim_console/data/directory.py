@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlite_utils import Database
+
 from mim_console.clock import Clock, from_iso, to_iso, utcnow
 from mim_console.data.store import Store, as_row_id
 from mim_console.domain.people import (
@@ -58,6 +60,57 @@ def _person(row: dict[str, Any]) -> Person:
         active=bool(row["active"]),
         notes=row["notes"],
         verified_at=from_iso(row["verified_at"]) if row["verified_at"] else None,
+    )
+
+
+def _select(db: Database, where: str, params: Sequence[Any] = ()) -> list[Person]:
+    cursor = db.conn.execute(
+        f"SELECT * FROM person WHERE {where} ORDER BY name COLLATE NOCASE, id", params
+    )
+    names = [d[0] for d in cursor.description]
+    return [_person(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+def find_person(db: Database, ref: str) -> Person:
+    """The one rule for naming a person, everywhere (roll call, comms, rotations, the CLI): by
+    id, ``id`` column (ext_id), email, or name (exact, else a unique part of it).
+
+    A number that is both someone's id and someone else's ext_id is ambiguous; ``#12``
+    always means id 12. Takes the caller's connection, so it joins an open transaction.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise UserError("no person given: use a name, an email or an id")
+    if text.startswith("#") and as_row_id(text[1:]) is not None:
+        found = _select(db, "id = ?", [int(text[1:])])
+        if not found:
+            raise NotFound(f"no person with id {int(text[1:])}")
+        return found[0]
+    candidates: dict[int, Person] = {}
+    if as_row_id(text) is not None:
+        candidates.update({p.id: p for p in _select(db, "id = ?", [int(text)])})
+    by_ext = _select(db, "ext_id = ?", [text])
+    if by_ext:
+        candidates[by_ext[0].id] = by_ext[0]
+    if not candidates and "@" in text:
+        by_email = _select(db, "email = ? COLLATE NOCASE", [text])
+        if by_email:
+            return by_email[0]
+    if not candidates:
+        candidates = {p.id: p for p in _select(db, "name = ? COLLATE NOCASE", [text])}
+    if not candidates:
+        needle = text.casefold()
+        candidates = {p.id: p for p in _select(db, "1") if needle in p.name.casefold()}
+    if not candidates:
+        raise NotFound(f'nobody in the directory matches "{text}"')
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    ranked = sorted(candidates.values(), key=lambda p: (not p.active, p.name.casefold(), p.id))
+    listed = "; ".join(describe(p) for p in ranked[:_MAX_CANDIDATES])
+    more = len(ranked) - _MAX_CANDIDATES
+    tail = f"; and {more} more" if more > 0 else ""
+    raise UserError(
+        f'"{text}" matches {len(ranked)} people: {listed}{tail}. Use the email or "#id".'
     )
 
 
@@ -133,42 +186,9 @@ class Directory:
         return found[0] if found else None
 
     def find_person(self, ref: str) -> Person:
-        """A person named by id, ``id`` column (ext_id), email, or name (exact, else unique part).
-
-        A number that is both someone's id and someone else's ext_id is ambiguous; ``#12``
-        always means id 12.
-        """
-        text = str(ref).strip()
-        if not text:
-            raise UserError("no person given: use a name, an email or an id")
-        if text.startswith("#") and as_row_id(text[1:]) is not None:
-            return self.person(int(text[1:]))
-        candidates: dict[int, Person] = {}
-        if as_row_id(text) is not None:
-            candidates.update({p.id: p for p in self._people_where("id = ?", [int(text)])})
-        by_ext = self.person_by_ext_id(text)
-        if by_ext is not None:
-            candidates[by_ext.id] = by_ext
-        if not candidates and "@" in text:
-            by_email = self.person_by_email(text)
-            if by_email is not None:
-                return by_email
-        if not candidates:
-            candidates = {p.id: p for p in self._people_where("name = ? COLLATE NOCASE", [text])}
-        if not candidates:
-            needle = text.casefold()
-            candidates = {p.id: p for p in self.people() if needle in p.name.casefold()}
-        if not candidates:
-            raise NotFound(f'nobody in the directory matches "{text}"')
-        if len(candidates) == 1:
-            return next(iter(candidates.values()))
-        ranked = sorted(candidates.values(), key=lambda p: (not p.active, p.name.casefold(), p.id))
-        listed = "; ".join(describe(p) for p in ranked[:_MAX_CANDIDATES])
-        more = len(ranked) - _MAX_CANDIDATES
-        tail = f"; and {more} more" if more > 0 else ""
-        raise UserError(
-            f'"{text}" matches {len(ranked)} people: {listed}{tail}. Use the email or "#id".'
-        )
+        """A person named by id, ``id`` column (ext_id), email, or name: see ``find_person``."""
+        with self.store.read() as db:
+            return find_person(db, ref)
 
     # --- people: writes ----------------------------------------------------------------------
 
