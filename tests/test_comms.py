@@ -24,9 +24,10 @@ from mim_console.data import incidents as incidents_repo
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.comms import DraftState, chat_payload
+from mim_console.domain.text import redact
 from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
-from mim_console.notifiers.chat import ChatRouting, redact, store_resolver
+from mim_console.notifiers.chat import ChatRouting, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.comms import CommsService, render_message

@@ -13,8 +13,8 @@ from mim_console.cli.output import console, emit_json, literal, print_table, say
 from mim_console.clock import to_iso
 from mim_console.domain import sms, templates
 from mim_console.domain.comms import KINDS, Draft
+from mim_console.domain.text import redact
 from mim_console.errors import UserError
-from mim_console.notifiers.chat import redact
 from mim_console.services.comms import CommsService, local_time
 from mim_console.services.context import Context
 

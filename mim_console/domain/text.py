@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from datetime import datetime
 
 # Inline specials only: every caller puts the text after a prefix ("# ", "- ", "| "), so the
 # line-start markers (#, +, -, 1.) cannot take effect and are left alone for readability.
@@ -40,3 +42,28 @@ def md_escape(text: str) -> str:
 
 def html_escape(text: str) -> str:
     return html.escape(printable(text), quote=True)
+
+
+def redact(url: str) -> str:
+    """``https://hooks.example/…``: enough to tell webhooks apart, not enough to post to one."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/…" if host else "a chat webhook"
+
+
+def countdown(now: datetime, until: datetime) -> str:
+    """`in 3h 20m` — the time to a handoff, in words a tired reader gets at a glance."""
+    minutes = max(0, int((until - now).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"in {days}d {hours}h"
+    if hours:
+        return f"in {hours}h {mins:02d}m"
+    return f"in {mins}m"
+
+
+def names_list(names: Sequence[str], shown: int = 3) -> str:
+    """`Aino, Eve, Bob and 4 more`: who an action touched, in one short line."""
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")

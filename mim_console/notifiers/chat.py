@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from mim_console.domain.comms import CHAT_TO_PREFIX
+from mim_console.domain.text import redact
 from mim_console.notifiers.base import (
     DeliveryStatus,
     InboundMessage,
@@ -54,13 +55,6 @@ def store_resolver(store: Store) -> Callable[[str], str | None]:
         return str(rows[0]["url"]) if rows else None
 
     return resolve
-
-
-def redact(url: str) -> str:
-    """``https://hooks.example/…``: enough to tell webhooks apart, not enough to post to one."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/…" if host else "a chat webhook"
 
 
 def _retry_after(response: httpx.Response) -> float | None:
