@@ -8,11 +8,11 @@ from click.testing import CliRunner
 
 from mim_console.cli import main
 from mim_console.config import BridgeSettings, Settings, TwilioSettings, default_db_path
-from mim_console.data.demo import DEMO_BRIDGE, demo_settings
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
+from mim_console.services.demo import DEMO_BRIDGE, demo_settings
 
 
 def test_demo_keeps_its_own_database_beside_the_real_one() -> None:

@@ -21,11 +21,12 @@ from mim_console.cli import main
 from mim_console.clock import to_iso, utcnow
 from mim_console.config import BridgeSettings, Settings, TwilioSettings
 from mim_console.data import rotations
-from mim_console.data.demo import demo_settings, seed_demo
+from mim_console.data.demo import seed_demo
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
 from mim_console.domain.rotation import RotationRole, ShiftUnit
 from mim_console.services.context import Context
+from mim_console.services.demo import demo_settings
 from mim_console.services.readiness import readiness, template_problems
 from tests.conftest import FROZEN_NOW
 

@@ -8,9 +8,8 @@ import click
 
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import confirm, emit_json, print_table, say
-from mim_console.data.backup import check_file, list_backups, restore, restore_damaged, take_backup
-from mim_console.data.store import DamagedDatabase
 from mim_console.errors import UserError
+from mim_console.services import backups as backup_service
 from mim_console.services.context import Context
 
 
@@ -22,7 +21,7 @@ def backup(ctx: Context, list_only: bool, as_json: bool) -> None:
     """Take a consistent backup of the database (safe while consoles are running)."""
     folder = ctx.settings.resolved_backup_dir()
     if list_only:
-        backups = list_backups(folder)
+        backups = backup_service.backups(ctx)
         if as_json:
             emit_json(
                 [{"path": str(b.path), "taken_at": b.taken_at, "size": b.size} for b in backups]
@@ -35,7 +34,7 @@ def backup(ctx: Context, list_only: bool, as_json: bool) -> None:
                 print_table(f"Backups in {folder}", ["taken (UTC)", "bytes", "file"], rows)
             say(_schedule_words(ctx))
         return
-    taken = take_backup(ctx.store, folder, ctx.clock(), keep=ctx.settings.backup_keep)
+    taken = backup_service.take_now(ctx)
     if as_json:
         emit_json({"path": str(taken.path), "taken_at": taken.taken_at, "size": taken.size})
     else:
@@ -87,20 +86,14 @@ def restore_command(ctx: Context, target: str, yes: bool) -> None:
         say(f"{inc.code} restored")
         return
     source = Path(target)
-    check_file(source)  # before asking: a missing or damaged backup is refused at once
+    backup_service.check_backup(source)  # before asking: a bad backup is refused at once
     if not yes:
         confirm(
             f"Replace everything in {ctx.db_path} with {source}?",
             "nothing restored (--yes restores without asking)",
         )
-    folder = ctx.settings.resolved_backup_dir()
-    try:
-        store = ctx.store
-    except DamagedDatabase:
-        # The way forward the damage message promised: the damaged file is moved aside, kept.
-        kept = restore_damaged(ctx.db_path, source, folder, ctx.clock())
-        ctx.store  # noqa: B018 - opens, checks and migrates the restored file now
-        say(f"restored {source}; the damaged database is kept as {kept}")
-        return
-    safety = restore(store, source, folder, ctx.clock(), keep=ctx.settings.backup_keep)
-    say(f"restored {source}; the previous database is kept as {safety.path}")
+    done = backup_service.restore_database(ctx, source)
+    if done.damaged:
+        say(f"restored {source}; the damaged database is kept as {done.kept}")
+    else:
+        say(f"restored {source}; the previous database is kept as {done.kept}")

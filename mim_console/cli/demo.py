@@ -28,22 +28,21 @@ from mim_console.services.context import Context
 @pass_context
 def demo_cmd(ctx: Context, seed_only: bool, responder_seed: int) -> None:
     """Open the console on a fictional organisation whose simulated people answer alerts."""
-    from mim_console.data.demo import seed_demo
-    from mim_console.data.directory import Directory
+    from mim_console.services.demo import seed
 
     settings = ctx.settings
     if settings.db_path is None:
         settings = settings.with_db(default_db_path().with_name("demo.db"))
     demo = Context(settings=settings, clock=ctx.clock, actor=ctx.actor)
     try:
-        existing = Directory(demo.store).count_people()
-        if existing:
+        seeded = seed(demo)
+        if isinstance(seeded, int):
             say(
-                f"{demo.db_path} already holds {existing} people: not seeding "
+                f"{demo.db_path} already holds {seeded} people: not seeding "
                 "(the demo never writes over real data)"
             )
         else:
-            say(f"{seed_demo(demo.store, demo.clock())} into {demo.db_path}")
+            say(f"{seeded} into {demo.db_path}")
         if seed_only:
             return
         _open_with_standin(demo, responder_seed)
@@ -55,7 +54,7 @@ def demo_cmd(ctx: Context, seed_only: bool, responder_seed: int) -> None:
 def _open_with_standin(demo: Context, responder_seed: int) -> None:
     from mim_console.app import run
     from mim_console.config import TwilioSettings
-    from mim_console.data.demo import demo_settings
+    from mim_console.services.demo import demo_settings
     from mim_console.standin import StandIn
 
     standin = StandIn.start_in_thread()

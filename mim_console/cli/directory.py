@@ -13,15 +13,10 @@ import click
 
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say, warn
-from mim_console.data.directory import Directory
-from mim_console.data.people_csv import export_people, import_people
 from mim_console.domain.people import Party, Person, SpecialistGroup
 from mim_console.domain.text import printable
 from mim_console.services.context import Context
-
-
-def directory_for(ctx: Context) -> Directory:
-    return Directory(ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock)
+from mim_console.services.people import export_people_csv, import_people_csv
 
 
 def person_json(
@@ -73,7 +68,7 @@ def _names(ids: tuple[int, ...], people: dict[int, Person]) -> str:
 @pass_context
 def people_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
     """List people (active ones unless --all)."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     people = directory.people(active_only=not show_all)
     parties = {p.id: p.name for p in directory.parties()}
     groups = directory.groups()
@@ -124,7 +119,7 @@ def group_json(group: SpecialistGroup, people: dict[int, Person]) -> dict[str, A
 @pass_context
 def parties_cmd(ctx: Context, as_json: bool) -> None:
     """List parties and their MRT representatives (primary first, then deputies)."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     parties = directory.parties()
     people = directory.people_by_ids(i for p in parties for i in p.representatives)
     if as_json:
@@ -150,7 +145,7 @@ def parties_cmd(ctx: Context, as_json: bool) -> None:
 @pass_context
 def groups_cmd(ctx: Context, as_json: bool) -> None:
     """List specialist groups, their categories and members in call order."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     groups = directory.groups()
     people = directory.people_by_ids(i for g in groups for i in g.members)
     if as_json:
@@ -171,14 +166,14 @@ def person_group() -> None:
     """Add, edit, show or deactivate one person."""
 
 
-def _party_ref(directory: Directory, ref: str | None) -> int | None:
+def _party_ref(ctx: Context, ref: str | None) -> int | None:
     if ref is None or not ref.strip():
         return None
-    return directory.party(ref).id
+    return ctx.directory().party(ref).id
 
 
 def _show_person(ctx: Context, person: Person, as_json: bool, verb: str) -> None:
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     parties = {p.id: p.name for p in directory.parties()}
     if as_json:
         emit_json(person_json(person, parties, directory.groups()))
@@ -212,7 +207,7 @@ def person_add(
     as_json: bool,
 ) -> None:
     """Add a person."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     person = directory.add_person(
         name=name,
         mobile=mobile,
@@ -220,7 +215,7 @@ def person_add(
         email=email,
         ext_id=ext_id,
         title=title,
-        party_id=_party_ref(directory, party),
+        party_id=_party_ref(ctx, party),
         decision_authority=authority,
         notes=notes,
     )
@@ -243,7 +238,7 @@ def person_add(
 @pass_context
 def person_edit(ctx: Context, person: str, as_json: bool, **options: Any) -> None:
     """Change only the given fields of PERSON (a name, email, id or #id)."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     target = directory.find_person(person)
     changes: dict[str, Any] = {}
     for option, key in (
@@ -260,7 +255,7 @@ def person_edit(ctx: Context, person: str, as_json: bool, **options: Any) -> Non
         if options[option] is not None:
             changes[key] = options[option]
     if options["party"] is not None:
-        changes["party_id"] = _party_ref(directory, options["party"])
+        changes["party_id"] = _party_ref(ctx, options["party"])
     if not changes:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
     _show_person(ctx, directory.update_person(target.id, **changes), as_json, "saved")
@@ -272,7 +267,7 @@ def person_edit(ctx: Context, person: str, as_json: bool, **options: Any) -> Non
 @pass_context
 def person_deactivate(ctx: Context, person: str, as_json: bool) -> None:
     """Keep PERSON on record but never alert them (seats and call orders skip them)."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     target = directory.find_person(person)
     _show_person(ctx, directory.deactivate_person(target.id), as_json, "deactivated")
 
@@ -283,7 +278,7 @@ def person_deactivate(ctx: Context, person: str, as_json: bool) -> None:
 @pass_context
 def person_show(ctx: Context, person: str, as_json: bool) -> None:
     """Show one person."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     p = directory.find_person(person)
     if as_json:
         _show_person(ctx, p, True, "")
@@ -325,7 +320,7 @@ def party_group() -> None:
 @pass_context
 def party_add(ctx: Context, name: str, description: str, as_json: bool) -> None:
     """Add a party (a business unit, IT operations, a vendor…) with an empty MRT seat."""
-    party = directory_for(ctx).add_party(name, description)
+    party = ctx.directory().add_party(name, description)
     if as_json:
         emit_json(party_json(party, {}))
     else:
@@ -339,7 +334,7 @@ def party_add(ctx: Context, name: str, description: str, as_json: bool) -> None:
 @pass_context
 def party_set_reps(ctx: Context, party: str, people: tuple[str, ...], as_json: bool) -> None:
     """Set PARTY's representatives in order: the first is the primary, the rest deputies."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     target = directory.party(party)
     ids = [directory.find_person(ref).id for ref in people]
     updated = directory.set_representatives(target.id, ids)
@@ -370,7 +365,7 @@ def group_add(
     ctx: Context, name: str, categories: tuple[str, ...], description: str, as_json: bool
 ) -> None:
     """Add a specialist group covering the given categories."""
-    group = directory_for(ctx).add_group(name, categories, description)
+    group = ctx.directory().add_group(name, categories, description)
     if not group.categories:
         warn("note: no --category given: declaring an incident will never suggest this group")
     if as_json:
@@ -388,7 +383,7 @@ def group_set_categories(
     ctx: Context, group: str, categories: tuple[str, ...], as_json: bool
 ) -> None:
     """Replace the categories GROUP covers."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     updated = directory.set_group_categories(directory.group(group).id, categories)
     if as_json:
         emit_json(group_json(updated, directory.people_by_ids(updated.members)))
@@ -403,7 +398,7 @@ def group_set_categories(
 @pass_context
 def group_set_members(ctx: Context, group: str, people: tuple[str, ...], as_json: bool) -> None:
     """Set GROUP's members in call order."""
-    directory = directory_for(ctx)
+    directory = ctx.directory()
     target = directory.group(group)
     ids = [directory.find_person(ref).id for ref in people]
     updated = directory.set_group_members(target.id, ids)
@@ -422,10 +417,6 @@ def import_group() -> None:
     """Import records from files."""
 
 
-class _DryRun(Exception):
-    """Raised inside the transaction to roll a dry run back."""
-
-
 @import_group.command("people")
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check and report, change nothing.")
@@ -437,15 +428,7 @@ def import_people_cmd(ctx: Context, file: BinaryIO, dry_run: bool, as_json: bool
     Bad lines are reported as `line N: reason` on stderr and skipped; the rest is imported in
     one transaction. Exit status 1 if any line was rejected.
     """
-    data = file.read()
-    directory = directory_for(ctx)
-    try:
-        with ctx.store.write():
-            report = import_people(directory, data)
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
+    report = import_people_csv(ctx, file.read(), dry_run=dry_run)
     # One unwrapped line each, so `line N: reason` stays greppable.
     for rejected in report.rejected:
         click.echo(printable(str(rejected)), err=True)
@@ -476,13 +459,12 @@ def export_group() -> None:
 @pass_context
 def export_people_cmd(ctx: Context, delimiter: str) -> None:
     """Write everyone (inactive too) as CSV on stdout, in the format `import people` reads."""
-    directory = directory_for(ctx)
-    for p in directory.people():
+    for p in ctx.directory().people():
         if not p.ext_id and not p.email:
             warn(
                 f"note: {p.name} (id {p.id}) has neither id nor email: "
                 "a re-import will skip them; give them one"
             )
-    text = export_people(directory, delimiter=delimiter)
+    text = export_people_csv(ctx, delimiter=delimiter)
     # Redirected, the file is exact; on a terminal, ESC bytes in names must not act on it.
     sys.stdout.write(printable(text) if sys.stdout.isatty() else text)

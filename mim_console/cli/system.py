@@ -45,10 +45,10 @@ def info(ctx: Context, as_json: bool) -> None:
 
 def _backup_info(ctx: Context) -> dict[str, object]:
     """Where backups go, how often, and the newest one: worth knowing before it is needed."""
-    from mim_console.data.backup import latest_backup
+    from mim_console.services.backups import newest
 
     folder = ctx.settings.resolved_backup_dir()
-    latest = latest_backup(folder)
+    latest = newest(ctx)
     return {
         "backup_dir": str(folder),
         "backup_every_hours": ctx.settings.backup_every_hours,

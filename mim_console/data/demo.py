@@ -8,13 +8,12 @@ emails are at example.org. It only ever writes into an empty directory.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from mim_console.clock import to_iso
-from mim_console.config import BridgeSettings, Settings, TwilioSettings
 from mim_console.data.directory import Directory
 from mim_console.data.store import Store
 from mim_console.errors import UserError
@@ -202,27 +201,3 @@ def seed_demo(store: Store, now: datetime, *, with_rotations: bool = True) -> De
             groups=len(GROUPS),
             rotations=rotations,
         )
-
-
-DEMO_BRIDGE = BridgeSettings(
-    number="+1 212 555 0100", pin="4242", url="https://meet.example.org/mim"
-)
-DEMO_ORGANISATION = "Fabrikam Bank"
-DEMO_CRITERIA = (
-    "Declare a major incident when a service that customers or staff depend on is down or "
-    "degraded with no workaround, or data may be lost or exposed, and the normal incident "
-    "process cannot restore it within an hour."
-)
-
-
-def demo_settings(settings: Settings, twilio: TwilioSettings) -> Settings:
-    """The demo's settings: alerts go to ``twilio`` (a local stand-in), never to the real Twilio;
-    a fictional bridge, declaration criteria and organisation name fill in what the user has not
-    configured."""
-    return replace(
-        settings,
-        twilio=twilio,
-        bridge=settings.bridge if settings.bridge.configured else DEMO_BRIDGE,
-        declare_criteria=settings.declare_criteria or DEMO_CRITERIA,
-        organisation=settings.organisation or DEMO_ORGANISATION,
-    )

@@ -13,9 +13,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker
 
-from mim_console.data import outbox
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.outbox_view import outbox_counts
 from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
 if TYPE_CHECKING:
@@ -136,11 +136,10 @@ class MimScreen(Screen[Any]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll_worker(self) -> bool:
-        version = self.context.store.data_version()
+        version = self.context.data_version()
         changed = self._data_version is not None and version != self._data_version
         self._data_version = version
-        with self.context.store.read() as db:
-            counts = outbox.counts(db)
+        counts = outbox_counts(self.context)
         self.app.call_from_thread(self._outbox_counts, counts)
         return changed
 

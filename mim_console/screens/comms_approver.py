@@ -20,7 +20,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from mim_console.data.directory import Directory
 from mim_console.domain.text import one_line
 from mim_console.services.context import Context
 
@@ -40,7 +39,7 @@ class Candidate:
 
 def load_candidates(context: Context) -> list[Candidate]:
     """Active people with what qualifies them (runs in a worker thread)."""
-    directory = Directory(context.store)
+    directory = context.directory()
     seat_of: dict[int, str] = {}
     for party in directory.parties():
         for person_id in party.representatives:

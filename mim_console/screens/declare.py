@@ -19,13 +19,12 @@ from textual.widgets import Button, Checkbox, Input, Select, SelectionList, Stat
 from textual.widgets.selection_list import Selection
 from textual.worker import Worker
 
-from mim_console.data import incidents as incident_repo
-from mim_console.data.directory import Directory
 from mim_console.domain import sms
-from mim_console.domain.incident import Incident, Role, next_incident_code, reply_code
+from mim_console.domain.incident import Role
 from mim_console.domain.people import Person
 from mim_console.services import messages
 from mim_console.services.context import Context
+from mim_console.services.drafts import draft_incident
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.literal import lit_block
 from mim_console.widgets.ticks import TickBox, TickList
@@ -76,7 +75,7 @@ def sms_line(text: str) -> str:
 
 def build_preview(context: Context, form: DeclareForm, now: datetime) -> Preview:
     """Who would be paged and the exact alert text (runs in a worker thread)."""
-    directory = Directory(context.store)
+    directory = context.directory()
     groups = directory.groups()
     suggested = {g.id for g in directory.groups_covering(list(form.categories))}
     group_refs = [str(g) for g in form.group_ids]
@@ -86,18 +85,13 @@ def build_preview(context: Context, form: DeclareForm, now: datetime) -> Preview
     counts: dict[str, int] = {}
     for r in recipients:
         counts[r.role.value] = counts.get(r.role.value, 0) + 1
-    with context.store.read() as db:
-        codes = incident_repo.all_codes(db)
-        rcode = reply_code(len(codes) + now.year, incident_repo.open_reply_codes(db))
-    draft = Incident(
-        id=0,
-        code=next_incident_code(now.year, codes),
-        reply_code=rcode,
+    draft = draft_incident(
+        context,
         title=form.title or "(title)",
         severity=form.severity,
-        declared_at=now,
         categories=form.categories,
         exercise=form.exercise,
+        now=now,
     )
     first = directory.people_by_ids([recipients[0].person_id]) if recipients else {}
     person = next(iter(first.values()), None) or Person(id=0, name="", mobile="")

@@ -18,7 +18,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
-from mim_console.data.directory import Directory
 from mim_console.domain.people import Party, Person
 from mim_console.domain.text import one_line
 from mim_console.screens.base import MimScreen
@@ -155,7 +154,7 @@ class DirectoryScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="directory-load", exit_on_error=False)
     def _load(self) -> None:
-        directory = self._directory()
+        directory = self.context.directory()
         parties = directory.parties()
         self.parties = parties
         names = {p.id: p.name for p in parties}
@@ -210,9 +209,6 @@ class DirectoryScreen(MimScreen):
         row = table.cursor_row
         return self.shown[row].person if 0 <= row < len(self.shown) else None
 
-    def _directory(self) -> Directory:
-        return Directory(self.context.store, default_region=self.context.settings.default_region)
-
     def action_add(self) -> None:
         self._open_form(None)
 
@@ -259,7 +255,7 @@ class DirectoryScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="directory-save", exit_on_error=False)
     def _deactivate(self, person_id: int) -> None:
-        person = self._directory().deactivate_person(person_id)
+        person = self.context.directory().deactivate_person(person_id)
         self.post_message(self.Saved(f"deactivated: {one_line(person.name)}"))
 
     @on(Saved)

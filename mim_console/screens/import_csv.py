@@ -19,11 +19,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from mim_console.data.directory import Directory
-from mim_console.data.people_csv import ImportReport, import_people
 from mim_console.domain.text import printable
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.people import ImportReport, import_people_csv
 from mim_console.widgets.literal import lit
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -121,10 +120,7 @@ class ImportScreen(ModalScreen[bool]):
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def _import(self, path_text: str) -> None:
         data = read_csv_file(path_text)
-        directory = Directory(
-            self.context.store, default_region=self.context.settings.default_region
-        )
-        self.post_message(self.Done(import_people(directory, data)))
+        self.post_message(self.Done(import_people_csv(self.context, data)))
 
     @on(Done)
     def _done(self, message: Done) -> None:

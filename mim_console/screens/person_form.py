@@ -16,7 +16,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
 from textual.worker import Worker, WorkerState
 
-from mim_console.data.directory import Directory
 from mim_console.domain.people import Party, Person
 from mim_console.domain.phones import PhoneError, normalize_phone
 from mim_console.errors import UserError
@@ -133,9 +132,7 @@ class PersonFormScreen(ModalScreen[Person | None]):
 
     @work(thread=True, exclusive=True, group="person-save", exit_on_error=False)
     def _save(self, values: dict[str, Any]) -> None:
-        directory = Directory(
-            self.context.store, default_region=self.context.settings.default_region
-        )
+        directory = self.context.directory()
         if self.person is None:
             person = directory.add_person(**values)
         else:

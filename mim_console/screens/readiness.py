@@ -128,10 +128,9 @@ class ReadinessScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="readiness-send", exit_on_error=False)
     def _send(self, person_ids: list[int]) -> None:
-        from mim_console.data.directory import Directory
         from mim_console.services.verification import VerificationService
 
-        people = Directory(self.context.store).people_by_ids(person_ids)
+        people = self.context.directory().people_by_ids(person_ids)
         active = [people[i] for i in person_ids if i in people and people[i].active]
         sent = VerificationService(self.context).send(active)
         self.app.call_from_thread(self._sent, len(sent))

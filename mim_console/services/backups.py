@@ -17,14 +17,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from mim_console.data.backup import (
     Backup,
     backup_due,
+    check_file,
     exclusive,
     latest_backup,
+    list_backups,
+    restore,
+    restore_damaged,
+    take_backup,
     take_backup_of_file,
 )
+from mim_console.data.store import DamagedDatabase
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 
@@ -137,3 +144,45 @@ def backup_after_close(ctx: Context, code: str, now: datetime) -> tuple[Backup |
         log.exception("backup after close crashed")
         return None, f"{code} is closed, but the backup after closing failed: {exc!r}"
     return taken, ""
+
+
+# --- by hand: `mim-console backup`, `restore`, `info` ------------------------------------------
+
+
+def take_now(ctx: Context) -> Backup:
+    """A backup now, through the open store (consistent while consoles are running)."""
+    folder = ctx.settings.resolved_backup_dir()
+    return take_backup(ctx.store, folder, ctx.clock(), keep=ctx.settings.backup_keep)
+
+
+def backups(ctx: Context) -> list[Backup]:
+    return list_backups(ctx.settings.resolved_backup_dir())
+
+
+def newest(ctx: Context) -> Backup | None:
+    return latest_backup(ctx.settings.resolved_backup_dir())
+
+
+def check_backup(source: Path) -> None:
+    """Refuses a missing or damaged backup file before anyone is asked to confirm."""
+    check_file(source)
+
+
+@dataclass(frozen=True)
+class Restored:
+    kept: Path  # where the database it replaced went
+    damaged: bool  # the replaced database could not be opened (it is kept, moved aside)
+
+
+def restore_database(ctx: Context, source: Path) -> Restored:
+    """Replace the database with ``source``. The current one is backed up first; a damaged
+    one (the way forward its damage message promised) is moved aside and kept."""
+    folder = ctx.settings.resolved_backup_dir()
+    try:
+        store = ctx.store
+    except DamagedDatabase:
+        kept = restore_damaged(ctx.db_path, source, folder, ctx.clock())
+        _ = ctx.store  # opens, checks and migrates the restored file now
+        return Restored(kept, damaged=True)
+    safety = restore(store, source, folder, ctx.clock(), keep=ctx.settings.backup_keep)
+    return Restored(safety.path, damaged=False)

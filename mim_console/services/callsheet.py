@@ -22,7 +22,6 @@ from pathlib import Path
 
 from mim_console.data import comms as comms_repo
 from mim_console.data import outbox
-from mim_console.data.directory import Directory
 from mim_console.data.outbox import Alert
 from mim_console.domain import templates
 from mim_console.domain.callsheet import FORMATS, CallSheet, Entry, Section, render
@@ -174,7 +173,7 @@ def _board_sheet(ctx: Context, now: datetime) -> CallSheet:
     from mim_console.services.duty import load_board
 
     board = load_board(ctx.store, now)
-    directory = Directory(ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock)
+    directory = ctx.directory()
     sections: list[Section] = []
 
     dm_entries: list[Entry] = []

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mim_console.clock import Clock, utcnow
 from mim_console.config import Settings
 from mim_console.data.store import DamagedDatabase, Store
+
+if TYPE_CHECKING:
+    from mim_console.data.directory import Directory
 
 
 @dataclass
@@ -34,6 +38,17 @@ class Context:
                 advice = damage_advice(self.settings.resolved_backup_dir())
                 raise DamagedDatabase(exc.path, exc.reason, advice) from exc
         return self._store
+
+    def directory(self) -> Directory:
+        """The one way to the directory: phones read in the configured region, the context's
+        clock on every write (screens, commands and services all normalise alike)."""
+        from mim_console.data.directory import Directory
+
+        return Directory(self.store, default_region=self.settings.default_region, clock=self.clock)
+
+    def data_version(self) -> int:
+        """Moves when another process commits: screens poll it to know when to reload."""
+        return self.store.data_version()
 
     def close(self) -> None:
         if self._store is not None:

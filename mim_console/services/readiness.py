@@ -14,7 +14,6 @@ from datetime import datetime
 from mim_console.config import Settings
 from mim_console.data import comms as comms_repo
 from mim_console.data import verification
-from mim_console.data.directory import Directory
 from mim_console.domain import templates
 from mim_console.domain.phones import PhoneError, normalize_phone
 from mim_console.domain.readiness import Finding, Problem, ReadinessInput, check
@@ -145,7 +144,7 @@ def gather(context: Context, now: datetime, board: duty.DutyBoard | None = None)
     _checked_settings(settings)
     store = context.store
     board = board or duty.load_board(store, now)
-    directory = Directory(store, default_region=settings.default_region, clock=context.clock)
+    directory = context.directory()
     rotation_members = sorted({m for r in board.rotations for m in r.members})
     with store.read() as db:
         parties = directory.parties()

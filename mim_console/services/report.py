@@ -15,6 +15,8 @@ from typing import Any
 
 from mim_console.data import comms as comms_repo
 from mim_console.data import incidents as repo
+from mim_console.data import outbox
+from mim_console.data.outbox import Alert
 from mim_console.domain.comms import Draft
 from mim_console.domain.incident import Event, Incident, State
 from mim_console.domain.report import (
@@ -41,7 +43,7 @@ class ReportData:
     figures: Figures
     series_names: dict[str, str]
     people: dict[int, str]
-    alerts: Sequence[dict[str, Any]]
+    alerts: Sequence[Alert]  # oldest first
     generated_at: datetime
     statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
     assembly: Assembly | None = None  # from the first alert: the drill's figures
@@ -71,18 +73,18 @@ def build(ctx: Context, ref: str) -> ReportData:
     inc = rc.incident
     with ctx.store.read() as db:
         events = repo.events(db, inc.id)
-        alerts = repo.alert_rows(db, inc.id)
+        alerts = outbox.list_alerts(db, incident_id=inc.id)[::-1]
         statements = [d for d in comms_repo.drafts(db, inc.id) if d.published_at is not None]
         statements.sort(key=lambda d: (d.published_at or d.created_at, d.id))
     moves = moves_from(events)
     authority = {s.person.id for s in rc.seats if s.person.decision_authority}
-    sent = [_when(a) for a in alerts if a["purpose"] in ("alert", "escalation")]
+    sent = [a.sent_at or a.created_at for a in alerts if a.purpose in ("alert", "escalation")]
     figures = response_figures(
         inc.declared_at,
         [s.participant for s in rc.seats],
         moves,
         authority,
-        [t for t in sent if t is not None],
+        sent,
     )
     groups = {g.id: g.name for g in service.directory.groups()}
     names = {"duty_manager": "Duty manager"}
@@ -97,13 +99,6 @@ def build(ctx: Context, ref: str) -> ReportData:
     return ReportData(
         inc, rc, events, figures, names, people, alerts, ctx.clock(), statements, drill
     )
-
-
-def _when(alert: dict[str, Any]) -> datetime | None:
-    from mim_console.clock import from_iso
-
-    stamp = alert.get("sent_at") or alert.get("created_at")
-    return from_iso(str(stamp)) if stamp else None
 
 
 def _t(moment: datetime | None) -> str:
@@ -195,11 +190,11 @@ def _drill(data: ReportData) -> DrillRows:
 def _comms(data: ReportData) -> list[tuple[str, str, str, str, str]]:
     return [
         (
-            str(a["created_at"])[:19].replace("T", " "),
-            data.people.get(a["person_id"], a["to_number"]),
-            f"{a['channel']} {a['purpose']}",
-            str(a["status"]),
-            a["body"] if a["channel"] != "voice" else "(voice call)",
+            f"{a.created_at:%Y-%m-%d %H:%M:%S}",
+            data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
+            f"{a.channel} {a.purpose}",
+            str(a.status),
+            a.body if a.channel != "voice" else "(voice call)",
         )
         for a in data.alerts
     ]

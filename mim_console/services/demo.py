@@ -1,0 +1,43 @@
+"""`mim-console demo`: the fictional organisation seeded into an empty database, and the
+settings that send its alerts to the local stand-in instead of Twilio."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mim_console.config import BridgeSettings, Settings, TwilioSettings
+from mim_console.data.demo import DemoSummary, seed_demo
+from mim_console.services.context import Context
+
+
+def seed(ctx: Context) -> DemoSummary | int:
+    """Seed the demo organisation; an int (how many people) when the directory is not empty,
+    since the demo never writes over real data."""
+    existing = ctx.directory().count_people()
+    if existing:
+        return existing
+    return seed_demo(ctx.store, ctx.clock())
+
+
+DEMO_BRIDGE = BridgeSettings(
+    number="+1 212 555 0100", pin="4242", url="https://meet.example.org/mim"
+)
+DEMO_ORGANISATION = "Fabrikam Bank"
+DEMO_CRITERIA = (
+    "Declare a major incident when a service that customers or staff depend on is down or "
+    "degraded with no workaround, or data may be lost or exposed, and the normal incident "
+    "process cannot restore it within an hour."
+)
+
+
+def demo_settings(settings: Settings, twilio: TwilioSettings) -> Settings:
+    """The demo's settings: alerts go to ``twilio`` (a local stand-in), never to the real Twilio;
+    a fictional bridge, declaration criteria and organisation name fill in what the user has not
+    configured."""
+    return replace(
+        settings,
+        twilio=twilio,
+        bridge=settings.bridge if settings.bridge.configured else DEMO_BRIDGE,
+        declare_criteria=settings.declare_criteria or DEMO_CRITERIA,
+        organisation=settings.organisation or DEMO_ORGANISATION,
+    )
