@@ -13,11 +13,12 @@ from textual.widgets import DataTable, Input, Static
 from mim_console.app import make_app
 from mim_console.config import Settings
 from mim_console.domain.incident import State
+from mim_console.domain.text import countdown
 from mim_console.notifiers.dispatcher import DispatcherConfig
 from mim_console.screens.close import CloseScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.declare import DeclareScreen
-from mim_console.screens.duty import DutyScreen, countdown
+from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen, key_rows
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services.context import Context

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
+from mim_console.domain.text import countdown
 from mim_console.screens.base import MimScreen
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxBanner
@@ -75,18 +76,6 @@ class DutyView:
     next_update_at: datetime | None = None
 
 
-def countdown(now: datetime, until: datetime) -> str:
-    """`in 3h 20m` — the time to a handoff, in words a tired reader gets at a glance."""
-    minutes = max(0, int((until - now).total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"in {days}d {hours}h"
-    if hours:
-        return f"in {hours}h {mins:02d}m"
-    return f"in {mins}m"
-
-
 def _who(duty: OnDuty) -> str:
     if duty.person is None:
         return duty.note or "nobody"
@@ -96,6 +85,7 @@ def _who(duty: OnDuty) -> str:
 
 def load_duty_view(context: Context) -> DutyView:
     """Collect what the Duty screen shows from the services; runs in a worker thread."""
+    from mim_console.services.attendance import joined_counts
     from mim_console.services.duty import load_board
     from mim_console.services.incidents import IncidentService
 
@@ -125,16 +115,17 @@ def load_duty_view(context: Context) -> DutyView:
     ]
     service = IncidentService(context)
     incidents: list[IncidentRow] = []
-    for inc in service.incidents():
-        rc = service.roll_call(inc)
-        joined = sum(1 for s in rc.seats if s.participant.state.value == "joined")
-        if not rc.quorum.parties:
+    active = service.incidents()
+    counts = joined_counts(context, active)
+    for inc in active:
+        came = counts[inc.id]
+        if not came.quorum.parties:
             quorum_words = "no MRT party"
-        elif rc.quorum.reached:
+        elif came.quorum.reached:
             quorum_words = "✔ quorum"
         else:
-            quorum_words = f"✖ {len(rc.quorum.missing)} short"
-        incidents.append(IncidentRow.of(inc, quorum_words, f"{joined}/{len(rc.seats)} joined"))
+            quorum_words = f"✖ {len(came.quorum.missing)} short"
+        incidents.append(IncidentRow.of(inc, quorum_words, f"{came.joined}/{came.total} joined"))
     # Closed ones stay in reach for a while: their report and its lessons come after the close.
     for inc in service.closed_since(now - CLOSED_SHOWN):
         closed = inc.closed_at.astimezone(zone) if inc.closed_at else None

@@ -7,11 +7,8 @@ replies a second) never rebuilds the whole table under the duty manager's cursor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cached_property
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -22,259 +19,18 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from mim_console.data import incidents as incident_repo
-from mim_console.domain.incident import IncidentStatus, Role, State
+from mim_console.domain.incident import State
+from mim_console.domain.text import names_list
 from mim_console.screens.base import ActionDone, MimScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
-from mim_console.services.context import Context
-from mim_console.services.incidents import IncidentService, RollCall
+from mim_console.screens.rollcall_view import RollCallView, SeatView, displayed, load_view
+from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.literal import lit
 
-STATE_WORDS: dict[State, str] = {
-    State.ALERTED: "… alerted",
-    State.JOINED: "✔ joined",
-    State.UNABLE: "✖ unable",
-    State.ESCALATED: "⚠ escalated",
-    State.UNREACHABLE: "✖ unreachable",
-    State.STANDBY: "◌ standby",
-    State.RECALLED: "↻ recalled",
-    State.STOOD_DOWN: "– stood down",
-}
-STATE_STYLE: dict[State, str] = {
-    State.JOINED: "bold green",
-    State.UNABLE: "red",
-    State.ESCALATED: "bold yellow",
-    State.UNREACHABLE: "bold red",
-    State.RECALLED: "yellow",
-    State.STOOD_DOWN: "dim",
-}
-DELIVERY_WORDS = {
-    "queued": "· queued",
-    "sending": "→ sending",
-    "accepted": "→ accepted",
-    "sent": "→ sent",
-    "delivered": "✔ delivered",
-    "undelivered": "✖ undelivered",
-    "failed": "✖ failed",
-    "ringing": "☎ ringing",
-    "in-progress": "☎ on call",
-    "completed": "✔ answered",
-    "busy": "✖ busy",
-    "no-answer": "✖ no answer",
-    "canceled": "✖ canceled",
-}
-ROLE_ORDER = {Role.DUTY_MANAGER: 0, Role.MRT: 1, Role.SPECIALIST: 2}
 COLUMNS = ("mark", "unit", "name", "state", "delivery", "since", "joined", "phone")
 WIDTHS = (1, 16, 20, 12, 12, 5, 6, 13)
-CURVE_BUCKETS = 30
-
-
-def ago(now: datetime, then: datetime | None) -> str:
-    """Whole minutes: a 1,000-row roll call then changes its times once a minute, not per reload."""
-    if then is None:
-        return ""
-    minutes = max(0, int((now - then).total_seconds())) // 60
-    if minutes < 1:
-        return "<1m"
-    if minutes < 60:
-        return f"{minutes}m"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def local_hm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
-
-
-@dataclass(frozen=True)
-class SeatView:
-    participant_id: int
-    person_ref: str
-    name: str
-    state: State
-    cells: tuple[Text, ...]  # without the mark column
-    group: tuple[int, str]  # sort key: role order, unit name
-
-
-@dataclass(frozen=True)
-class RollCallView:
-    code: str
-    open: bool
-    header: str
-    quorum_line: str
-    speaker_line: str
-    counts_line: str
-    curve: list[float]
-    seats: list[SeatView] = field(default_factory=list)
-    standby_refs: list[str] = field(default_factory=list)
-    rows: Mapping[tuple[Any, ...], SeatView] = field(default_factory=dict)
-
-    @cached_property
-    def by_participant(self) -> dict[int, SeatView]:
-        return {s.participant_id: s for s in self.seats}
-
-
-def assembly_curve(declared: datetime, joined: Sequence[datetime], now: datetime) -> list[float]:
-    """Joined count over time since the declaration, in equal buckets (for the Sparkline)."""
-    span = max((now - declared).total_seconds(), 60.0)
-    step = span / CURVE_BUCKETS
-    ordered = sorted(joined)
-    points: list[float] = []
-    index = 0
-    for bucket in range(1, CURVE_BUCKETS + 1):
-        edge = declared + timedelta(seconds=step * bucket)
-        while index < len(ordered) and ordered[index] <= edge:
-            index += 1
-        points.append(float(index))
-    return points
-
-
-def build_view(
-    rc: RollCall,
-    alerts: list[dict[str, Any]],
-    now: datetime,
-    previous: Mapping[tuple[Any, ...], SeatView] | None = None,
-) -> RollCallView:
-    """Turn the service's roll call into rows of literal text (runs in a worker thread).
-
-    ``previous`` is the last load's rows (``RollCallView.rows``): unchanged rows are reused."""
-    cache: dict[tuple[Any, ...], SeatView] = {}
-    inc = rc.incident
-    delivery: dict[int, str] = {}
-    for row in alerts:  # ordered by id: the latest alert per person wins
-        if row["person_id"] is None:
-            continue
-        status = str(row["status"])
-        words = DELIVERY_WORDS.get(status, status)
-        if row["channel"] == "voice":
-            words = f"{words} (call)"
-        delivery[int(row["person_id"])] = words
-    party_ok = rc.quorum.parties
-    name_to_party = {name: pid for pid, name in rc.party_names.items()}
-    seats: list[SeatView] = []
-    joined_times: list[datetime] = []
-    counts: dict[State, int] = {}
-    for seat in rc.seats:
-        p = seat.participant
-        counts[p.state] = counts.get(p.state, 0) + 1
-        if p.joined_at is not None and p.state in (State.JOINED, State.STANDBY, State.STOOD_DOWN):
-            joined_times.append(p.joined_at)
-        unit = seat.unit
-        if p.role is Role.MRT:
-            ok = party_ok.get(name_to_party.get(unit, -1))
-            unit = f"{'✔' if ok else '✖'} {unit}"
-        name = seat.person.name
-        if seat.deputy_for:
-            name = f"{name} (for {seat.deputy_for})"
-        if rc.spokesperson is not None and rc.spokesperson.id == seat.person.id:
-            name = f"{name} ★"
-        since = ago(now, p.alerted_at) if p.state is not State.STOOD_DOWN else ""
-        words = delivery.get(seat.person.id, "")
-        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile)
-        view = previous.get(key) if previous is not None else None
-        if view is None:  # unchanged rows keep their cells: a reload builds only what moved
-            cells = (
-                lit(unit),
-                lit(name),
-                lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
-                lit(words),
-                lit(since),
-                lit(local_hm(p.joined_at)),
-                lit(seat.person.mobile),
-            )
-            view = SeatView(
-                participant_id=p.id,
-                person_ref=str(seat.person.id),
-                name=seat.person.name,
-                state=p.state,
-                cells=cells,
-                group=(ROLE_ORDER.get(p.role, 9), seat.unit.casefold()),
-            )
-        cache[key] = view
-        seats.append(view)
-    seats.sort(key=lambda s: (s.group, s.name.casefold()))
-    missing = [rc.party_names.get(pid, str(pid)) for pid in rc.quorum.missing]
-    if inc.status is IncidentStatus.CLOSED:
-        closed = local_hm(inc.closed_at)
-        quorum_line = f"CLOSED at {closed}: everyone stood down; p shows the report"
-    elif not rc.quorum.parties:
-        quorum_line = "quorum: no MRT party in this incident"
-    elif rc.quorum.reached:
-        quorum_line = "✔ QUORUM: every party has a joined decision maker"
-    else:
-        shown = ", ".join(missing[:4]) + (
-            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-        )
-        quorum_line = f"✖ NO QUORUM yet: waiting for {shown}"
-    if rc.spokesperson is None:
-        speaker = "spokesperson: none yet (s sets one)"
-    else:
-        speaker = f"spokesperson ★ {rc.spokesperson.name}"
-    if inc.next_status_at is not None:
-        late = " — LATE" if now >= inc.next_status_at else ""
-        speaker += f" · next status {local_hm(inc.next_status_at)}{late}"
-    if inc.next_update_at is not None and inc.status is not IncidentStatus.CLOSED:
-        if now >= inc.next_update_at:  # first on its line, so 80 columns never cut it off
-            due = local_hm(inc.next_update_at)
-            quorum_line = f"⚠ UPDATE DUE {due} (m) · {quorum_line}"  # stakeholder update
-        else:
-            speaker += f" · update {local_hm(inc.next_update_at)}"
-    order = (
-        State.JOINED,
-        State.ALERTED,
-        State.ESCALATED,
-        State.UNABLE,
-        State.UNREACHABLE,
-        State.STANDBY,
-        State.RECALLED,
-        State.STOOD_DOWN,
-    )
-    counts_line = " · ".join(
-        f"{counts[s]} {s.value.replace('_', ' ')}" for s in order if counts.get(s)
-    )
-    # First, so a long title cut off at 80 columns never hides it.
-    flag = "EXERCISE · " if inc.exercise else ""
-    status = "" if inc.status is IncidentStatus.ACTIVE else f" · {inc.status.value.upper()}"
-    header = (
-        f"{flag}{inc.code} [{inc.severity}] {inc.title}{status} · reply code {inc.reply_code}"
-        f" · declared {local_hm(inc.declared_at)} ({ago(now, inc.declared_at)} ago)"
-    )
-    return RollCallView(
-        code=inc.code,
-        open=inc.status is not IncidentStatus.CLOSED,
-        header=header,
-        quorum_line=quorum_line,
-        speaker_line=speaker,
-        counts_line=counts_line or "nobody paged",
-        curve=assembly_curve(inc.declared_at, joined_times, now),
-        seats=seats,
-        standby_refs=[str(s.person.id) for s in rc.standby],
-        rows=cache,
-    )
-
-
-def displayed(seats: Sequence[SeatView]) -> list[tuple[Text, ...]]:
-    """Cells as shown: the unit name only on a group's first row, so it reads as a heading."""
-    out: list[tuple[Text, ...]] = []
-    previous: tuple[int, str] | None = None
-    for seat in seats:
-        cells = seat.cells
-        if seat.group == previous:
-            cells = (Text(""), *cells[1:])
-        previous = seat.group
-        out.append(cells)
-    return out
-
-
-def load_view(
-    context: Context, ref: str, previous: Mapping[tuple[Any, ...], SeatView] | None = None
-) -> RollCallView:
-    service = IncidentService(context)
-    rc = service.roll_call(ref)
-    with context.store.read() as db:
-        alerts = incident_repo.alert_rows(db, rc.incident.id)
-    return build_view(rc, alerts, context.clock(), previous)
 
 
 class RollCallScreen(MimScreen):
@@ -534,10 +290,6 @@ class RollCallScreen(MimScreen):
         self._order = []  # redraw marks
         self.reload()
 
-    def _names(self, seats: list[SeatView]) -> str:
-        names = [s.name for s in seats]
-        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-
     def _bulk(self, verb: str, method: str) -> None:
         seats = self.chosen()
         if not seats:
@@ -548,13 +300,9 @@ class RollCallScreen(MimScreen):
 
         def run(service: IncidentService) -> str:
             done = getattr(service, method)(code, refs)
-            return f"{verb}: {self._names_of(done)}"
+            return f"{verb}: {names_list(done)}"
 
         self._act(run)
-
-    @staticmethod
-    def _names_of(names: Sequence[str]) -> str:
-        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     def action_joined(self) -> None:
         self._bulk("marked joined", "mark_joined")
@@ -581,7 +329,7 @@ class RollCallScreen(MimScreen):
 
         def confirmed(answer: bool | None) -> None:
             if answer:
-                self._act(lambda s: f"recalled: {self._names_of(s.recall(code, refs))}")
+                self._act(lambda s: f"recalled: {names_list(s.recall(code, refs))}")
 
         self.app.push_screen(
             ConfirmScreen(

@@ -14,11 +14,10 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mim_console.data import rotations as rotation_repo
-from mim_console.data.directory import Directory
 from mim_console.domain.rotation import Rotation
 from mim_console.screens.base import MimScreen
 from mim_console.screens.override import WALL_FORMAT, OverrideForm, OverrideScreen
+from mim_console.services import rota as rota_service
 from mim_console.services.context import Context
 from mim_console.widgets.literal import lit
 
@@ -42,33 +41,22 @@ class RotationsView:
 
 
 def load_view(context: Context, selected: int | None, now: datetime) -> RotationsView:
-    with context.store.read() as db:
-        rotations = rotation_repo.list_rotations(db)
+    rotations = rota_service.list_rotations(context)
     if not rotations:
         return RotationsView()
     chosen: Rotation = next((r for r in rotations if r.id == selected), rotations[0])
     pieces = chosen.pieces(now, now + HORIZON)
-    people = Directory(context.store).people_by_ids(
-        [p.person_id for p in pieces if p.person_id is not None]
-    )
+    people = rota_service.people_of(context, (p.person_id for p in pieces))
     zone = chosen.zone
-    shifts = []
-    for piece in pieces:
-        person = people.get(piece.person_id) if piece.person_id is not None else None
-        if piece.person_id is None:
-            who = "⚠ NOBODY ON DUTY"
-        elif person is None:
-            who = f"person {piece.person_id}"
-        else:
-            who = person.name + ("" if person.active else " (INACTIVE)")
-        shifts.append(
-            ShiftRow(
-                piece.starts_at.astimezone(zone).strftime(SHIFT_TIME),
-                piece.ends_at.astimezone(zone).strftime(SHIFT_TIME),
-                who,
-                "override" if piece.is_override else "",
-            )
+    shifts = [
+        ShiftRow(
+            piece.starts_at.astimezone(zone).strftime(SHIFT_TIME),
+            piece.ends_at.astimezone(zone).strftime(SHIFT_TIME),
+            ("⚠ " if piece.person_id is None else "") + rota_service.who_is_on(piece, people),
+            "override" if piece.is_override else "",
         )
+        for piece in pieces
+    ]
     return RotationsView(
         rotations=[(r.id, r.name, r.role.value.replace("_", " "), r.timezone) for r in rotations],
         selected=chosen.id,
@@ -183,11 +171,10 @@ class RotationsScreen(MimScreen):
 
     @work(thread=True, exclusive=True, group="rotations-save", exit_on_error=False)
     def _save(self, rotation_id: int, form: OverrideForm) -> None:
-        person = Directory(self.context.store).find_person(form.person_ref)
-        with self.context.store.write() as db:
-            rotation_repo.add_override(
-                db, rotation_id, person.id, form.starts_at, form.ends_at, form.reason
-            )
+        person = self.context.directory().find_person(form.person_ref)
+        rota_service.add_override(
+            self.context, rotation_id, person.id, form.starts_at, form.ends_at, form.reason
+        )
         self.post_message(self.Saved(f"override added: {person.name}"))
 
     @on(Saved)

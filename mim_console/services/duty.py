@@ -18,6 +18,7 @@ from mim_console.data.store import Store
 from mim_console.domain.people import Party, Person, next_active
 from mim_console.domain.rotation import GAP_HORIZON, Gap, Rotation
 from mim_console.errors import UserError
+from mim_console.services.context import Context
 
 HANDOFF_HORIZON = timedelta(days=400)
 LOOK_BACK = timedelta(days=60)  # how far back "since" may reach over back-to-back overrides
@@ -278,7 +279,7 @@ class _DryRun(Exception):
 
 
 def import_feed(
-    store: Store, rotation: Rotation, data: bytes, *, dry_run: bool = False, prune: bool = False
+    ctx: Context, rotation: Rotation, data: bytes, *, dry_run: bool = False, prune: bool = False
 ) -> FeedImport:
     """The feed's shifts become ``rotation``'s overrides, all of them or none.
 
@@ -288,7 +289,7 @@ def import_feed(
     from mim_console.data import ics  # here, not at the top: icalendar costs every start 0.05 s
 
     feed = ics.parse_feed(data, rotation.zone)
-    matched, unknown = ics.match_people(feed, list(Directory(store).people()))
+    matched, unknown = ics.match_people(feed, list(ctx.directory().people()))
     problems = sorted([*feed.problems, *unknown], key=lambda p: p.line)
     if problems:
         shown = [f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
@@ -308,7 +309,7 @@ def import_feed(
         for m in matched
     ]
     try:
-        with store.write() as db:
+        with ctx.store.write() as db:
             counts = upsert_imported(db, rotation.id, shifts, prune=prune)
             if dry_run:
                 raise _DryRun(counts)

@@ -1,0 +1,314 @@
+"""The roll call's view model: the service's roll call turned into rows of literal text.
+
+Pure (no widgets, no database): ``build_view`` runs in the screen's worker thread and reuses the
+rows that did not change since the last load, so a 1,000-person roll call rebuilds only what
+moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from rich.text import Text
+
+from mim_console.data.outbox import Alert
+from mim_console.domain.incident import Incident, IncidentStatus, Role, State
+from mim_console.services.attendance import roll_call_with_alerts
+from mim_console.services.context import Context
+from mim_console.services.incidents import RollCall, Seat
+from mim_console.widgets.literal import lit
+
+STATE_WORDS: dict[State, str] = {
+    State.ALERTED: "… alerted",
+    State.JOINED: "✔ joined",
+    State.UNABLE: "✖ unable",
+    State.ESCALATED: "⚠ escalated",
+    State.UNREACHABLE: "✖ unreachable",
+    State.STANDBY: "◌ standby",
+    State.RECALLED: "↻ recalled",
+    State.STOOD_DOWN: "– stood down",
+}
+STATE_STYLE: dict[State, str] = {
+    State.JOINED: "bold green",
+    State.UNABLE: "red",
+    State.ESCALATED: "bold yellow",
+    State.UNREACHABLE: "bold red",
+    State.RECALLED: "yellow",
+    State.STOOD_DOWN: "dim",
+}
+DELIVERY_WORDS = {
+    "queued": "· queued",
+    "sending": "→ sending",
+    "accepted": "→ accepted",
+    "sent": "→ sent",
+    "delivered": "✔ delivered",
+    "undelivered": "✖ undelivered",
+    "failed": "✖ failed",
+    "ringing": "☎ ringing",
+    "in-progress": "☎ on call",
+    "completed": "✔ answered",
+    "busy": "✖ busy",
+    "no-answer": "✖ no answer",
+    "canceled": "✖ canceled",
+}
+ROLE_ORDER = {Role.DUTY_MANAGER: 0, Role.MRT: 1, Role.SPECIALIST: 2}
+# The counts line, in this order.
+COUNT_ORDER = (
+    State.JOINED,
+    State.ALERTED,
+    State.ESCALATED,
+    State.UNABLE,
+    State.UNREACHABLE,
+    State.STANDBY,
+    State.RECALLED,
+    State.STOOD_DOWN,
+)
+CURVE_BUCKETS = 30
+_ASSEMBLED = (State.JOINED, State.STANDBY, State.STOOD_DOWN)  # joined at some point
+
+
+def ago(now: datetime, then: datetime | None) -> str:
+    """Whole minutes: a 1,000-row roll call then changes its times once a minute, not per reload."""
+    if then is None:
+        return ""
+    minutes = max(0, int((now - then).total_seconds())) // 60
+    if minutes < 1:
+        return "<1m"
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def local_hm(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+
+
+@dataclass(frozen=True)
+class SeatView:
+    participant_id: int
+    person_ref: str
+    name: str
+    state: State
+    cells: tuple[Text, ...]  # without the mark column
+    group: tuple[int, str]  # sort key: role order, unit name
+
+
+RowKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class RollCallView:
+    code: str
+    open: bool
+    header: str
+    quorum_line: str
+    speaker_line: str
+    counts_line: str
+    curve: list[float]
+    seats: list[SeatView] = field(default_factory=list)
+    standby_refs: list[str] = field(default_factory=list)
+    rows: Mapping[RowKey, SeatView] = field(default_factory=dict)
+
+    @cached_property
+    def by_participant(self) -> dict[int, SeatView]:
+        return {s.participant_id: s for s in self.seats}
+
+
+def assembly_curve(declared: datetime, joined: Sequence[datetime], now: datetime) -> list[float]:
+    """Joined count over time since the declaration, in equal buckets (for the Sparkline)."""
+    span = max((now - declared).total_seconds(), 60.0)
+    step = span / CURVE_BUCKETS
+    ordered = sorted(joined)
+    points: list[float] = []
+    index = 0
+    for bucket in range(1, CURVE_BUCKETS + 1):
+        edge = declared + timedelta(seconds=step * bucket)
+        while index < len(ordered) and ordered[index] <= edge:
+            index += 1
+        points.append(float(index))
+    return points
+
+
+def deliveries(alerts: Sequence[Alert]) -> dict[int, str]:
+    """Person id → their latest alert's state in words (alerts oldest first: the last wins)."""
+    out: dict[int, str] = {}
+    for alert in alerts:
+        if alert.person_id is None:
+            continue
+        status = str(alert.status)
+        words = DELIVERY_WORDS.get(status, status)
+        if alert.channel == "voice":
+            words = f"{words} (call)"
+        out[alert.person_id] = words
+    return out
+
+
+class _SeatRows:
+    """Builds one ``SeatView`` per seat, reusing the previous load's unchanged rows."""
+
+    def __init__(
+        self,
+        rc: RollCall,
+        now: datetime,
+        delivery: Mapping[int, str],
+        previous: Mapping[RowKey, SeatView] | None,
+    ) -> None:
+        self.rc = rc
+        self.now = now
+        self.delivery = delivery
+        self.previous = previous or {}
+        self.party_of_name = {name: pid for pid, name in rc.party_names.items()}
+        self.cache: dict[RowKey, SeatView] = {}
+
+    def unit(self, seat: Seat) -> str:
+        if seat.participant.role is not Role.MRT:
+            return seat.unit
+        ok = self.rc.quorum.parties.get(self.party_of_name.get(seat.unit, -1))
+        return f"{'✔' if ok else '✖'} {seat.unit}"
+
+    def name(self, seat: Seat) -> str:
+        name = seat.person.name
+        if seat.deputy_for:
+            name = f"{name} (for {seat.deputy_for})"
+        speaker = self.rc.spokesperson
+        if speaker is not None and speaker.id == seat.person.id:
+            name = f"{name} ★"
+        return name
+
+    def view(self, seat: Seat) -> SeatView:
+        p = seat.participant
+        unit, name = self.unit(seat), self.name(seat)
+        since = ago(self.now, p.alerted_at) if p.state is not State.STOOD_DOWN else ""
+        words = self.delivery.get(seat.person.id, "")
+        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile)
+        view = self.previous.get(key)
+        if view is None:  # unchanged rows keep their cells: a reload builds only what moved
+            cells = (
+                lit(unit),
+                lit(name),
+                lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
+                lit(words),
+                lit(since),
+                lit(local_hm(p.joined_at)),
+                lit(seat.person.mobile),
+            )
+            view = SeatView(
+                participant_id=p.id,
+                person_ref=str(seat.person.id),
+                name=seat.person.name,
+                state=p.state,
+                cells=cells,
+                group=(ROLE_ORDER.get(p.role, 9), seat.unit.casefold()),
+            )
+        self.cache[key] = view
+        return view
+
+
+def quorum_words(rc: RollCall) -> str:
+    inc = rc.incident
+    if inc.status is IncidentStatus.CLOSED:
+        return f"CLOSED at {local_hm(inc.closed_at)}: everyone stood down; p shows the report"
+    if not rc.quorum.parties:
+        return "quorum: no MRT party in this incident"
+    if rc.quorum.reached:
+        return "✔ QUORUM: every party has a joined decision maker"
+    missing = [rc.party_names.get(pid, str(pid)) for pid in rc.quorum.missing]
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return f"✖ NO QUORUM yet: waiting for {shown}"
+
+
+def status_lines(rc: RollCall, now: datetime) -> tuple[str, str]:
+    """The quorum line and the spokesperson line, with the next status and update times."""
+    inc = rc.incident
+    quorum_line = quorum_words(rc)
+    if rc.spokesperson is None:
+        speaker = "spokesperson: none yet (s sets one)"
+    else:
+        speaker = f"spokesperson ★ {rc.spokesperson.name}"
+    if inc.next_status_at is not None:
+        late = " — LATE" if now >= inc.next_status_at else ""
+        speaker += f" · next status {local_hm(inc.next_status_at)}{late}"
+    if inc.next_update_at is not None and inc.status is not IncidentStatus.CLOSED:
+        if now >= inc.next_update_at:  # first on its line, so 80 columns never cut it off
+            due = local_hm(inc.next_update_at)
+            quorum_line = f"⚠ UPDATE DUE {due} (m) · {quorum_line}"  # stakeholder update
+        else:
+            speaker += f" · update {local_hm(inc.next_update_at)}"
+    return quorum_line, speaker
+
+
+def counts_words(rc: RollCall) -> str:
+    counts: dict[State, int] = {}
+    for seat in rc.seats:
+        state = seat.participant.state
+        counts[state] = counts.get(state, 0) + 1
+    line = " · ".join(
+        f"{counts[s]} {s.value.replace('_', ' ')}" for s in COUNT_ORDER if counts.get(s)
+    )
+    return line or "nobody paged"
+
+
+def header_words(inc: Incident, now: datetime) -> str:
+    # First, so a long title cut off at 80 columns never hides it.
+    flag = "EXERCISE · " if inc.exercise else ""
+    status = "" if inc.status is IncidentStatus.ACTIVE else f" · {inc.status.value.upper()}"
+    return (
+        f"{flag}{inc.code} [{inc.severity}] {inc.title}{status} · reply code {inc.reply_code}"
+        f" · declared {local_hm(inc.declared_at)} ({ago(now, inc.declared_at)} ago)"
+    )
+
+
+def build_view(
+    rc: RollCall,
+    alerts: Sequence[Alert],
+    now: datetime,
+    previous: Mapping[RowKey, SeatView] | None = None,
+) -> RollCallView:
+    """Turn the service's roll call into rows of literal text (runs in a worker thread).
+
+    ``previous`` is the last load's rows (``RollCallView.rows``): unchanged rows are reused."""
+    inc = rc.incident
+    rows = _SeatRows(rc, now, deliveries(alerts), previous)
+    seats = sorted((rows.view(s) for s in rc.seats), key=lambda s: (s.group, s.name.casefold()))
+    joined_times = [
+        s.participant.joined_at
+        for s in rc.seats
+        if s.participant.joined_at is not None and s.participant.state in _ASSEMBLED
+    ]
+    quorum_line, speaker_line = status_lines(rc, now)
+    return RollCallView(
+        code=inc.code,
+        open=inc.status is not IncidentStatus.CLOSED,
+        header=header_words(inc, now),
+        quorum_line=quorum_line,
+        speaker_line=speaker_line,
+        counts_line=counts_words(rc),
+        curve=assembly_curve(inc.declared_at, joined_times, now),
+        seats=seats,
+        standby_refs=[str(s.person.id) for s in rc.standby],
+        rows=rows.cache,
+    )
+
+
+def displayed(seats: Sequence[SeatView]) -> list[tuple[Text, ...]]:
+    """Cells as shown: the unit name only on a group's first row, so it reads as a heading."""
+    out: list[tuple[Text, ...]] = []
+    previous: tuple[int, str] | None = None
+    for seat in seats:
+        cells = seat.cells
+        if seat.group == previous:
+            cells = (Text(""), *cells[1:])
+        previous = seat.group
+        out.append(cells)
+    return out
+
+
+def load_view(
+    context: Context, ref: str, previous: Mapping[RowKey, SeatView] | None = None
+) -> RollCallView:
+    found = roll_call_with_alerts(context, ref)
+    return build_view(found.roll_call, found.alerts, context.clock(), previous)
