@@ -282,10 +282,6 @@ class StandIn:
     def calls(self, *, to: str | None = None) -> list[Record]:
         return [r for r in self.state.ordered("call") if to is None or r.to == to]
 
-    def status_of(self, sid: str) -> str:
-        with self._lock:
-            return self.state.status(self.state.records[sid], self.now())
-
     def reset(self) -> None:
         """Forget messages, calls, rules, faults and the log (credentials and port stay)."""
         with self._lock:
