@@ -41,9 +41,9 @@ def seed(store: Store, now: datetime) -> dict[str, int]:
     ids: dict[str, int] = {}
     with store.write() as db:
         parties: dict[str, int] = {}
-        for party in ("IT Operations", "Business", "Communications"):
-            parties[party] = int(
-                db.execute("INSERT INTO party (name) VALUES (?)", [party]).lastrowid or 0
+        for party_name in ("IT Operations", "Business", "Communications"):
+            parties[party_name] = int(
+                db.execute("INSERT INTO party (name) VALUES (?)", [party_name]).lastrowid or 0
             )
         positions: dict[str, int] = {}
         for name, party, authority in PEOPLE:

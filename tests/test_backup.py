@@ -24,7 +24,7 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 def _add_parties(store: Store, names: list[str]) -> None:
     with store.write() as db:
         for name in names:
-            db["party"].insert({"name": name})
+            db.table("party").insert({"name": name})
 
 
 def test_backup_taken_while_another_process_writes_is_consistent(
@@ -40,8 +40,8 @@ def test_backup_taken_while_another_process_writes_is_consistent(
             while not stop.is_set():
                 # Each transaction inserts a party and its matching timeline event together.
                 with other.write() as db:
-                    party_id = db["party"].insert({"name": f"P{n}"}).last_pk
-                    db["event"].insert(
+                    party_id = db.table("party").insert({"name": f"P{n}"}).last_pk
+                    db.table("event").insert(
                         {"at": T0.isoformat(), "actor": "w", "kind": "party", "text": str(party_id)}
                     )
                 n += 1

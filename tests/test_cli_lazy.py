@@ -11,12 +11,16 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
 import mim_console.cli
 from mim_console.cli import COMMANDS, main
+
+if TYPE_CHECKING:
+    import click
 
 NOT_COMMAND_MODULES = {"mim_console.cli.base", "mim_console.cli.output"}
 
@@ -72,7 +76,7 @@ def test_help_lists_every_command_with_its_short_help() -> None:
         assert short[:30] in result.output, (name, short)
 
 
-def click_context() -> object:
+def click_context() -> click.Context:
     import click
 
     return click.Context(main)

@@ -342,7 +342,7 @@ async def test_two_dispatchers_in_one_loop_send_once(db_path: Path, standin: Sta
 
 
 async def test_listener_sees_progress(store: Store, standin: StandIn) -> None:
-    seen = []
+    seen: list[DispatcherSnapshot] = []
     queue(store, 10)
     d = make(store, standin, listener=seen.append)
     await run_until(d, lambda: bool(seen) and seen[-1].holder and seen[-1].counts["accepted"] == 10)

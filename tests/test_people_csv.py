@@ -273,7 +273,7 @@ def test_seat_without_party_is_rejected(directory: Directory) -> None:
 
 
 _NAME = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\r"),
     min_size=1,
     max_size=30,
 ).filter(lambda s: s.strip() != "" and s == s.strip())

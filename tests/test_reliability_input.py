@@ -71,7 +71,7 @@ COMMANDS = leaf_commands()
 SEEDED_NAMES = [p[0] for p in SEED_PEOPLE]
 
 # Text people type or paste: names, codes, markup, control and combining characters, RTL.
-words = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
+words = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30)
 # argv as Python sees it: bytes that are not UTF-8 arrive as lone surrogates (surrogateescape).
 argv_words = st.text(st.characters(exclude_characters="\x00"), max_size=30)
 tricky = st.sampled_from(

@@ -51,7 +51,7 @@ def seed(ctx: Context, recipients: int) -> dict[int, str]:
 
         n = 0
         for p in range(10):
-            party = int(db.execute("INSERT INTO party (name) VALUES (?)", [f"P{p}"]).lastrowid)
+            party = int(db.execute("INSERT INTO party (name) VALUES (?)", [f"P{p}"]).lastrowid or 0)
             for pos in range(2):
                 n += 1
                 db.execute(
@@ -62,6 +62,7 @@ def seed(ctx: Context, recipients: int) -> dict[int, str]:
             db.execute(
                 "INSERT INTO specialist_group (name, categories) VALUES ('All', '[\"big\"]')"
             ).lastrowid
+            or 0
         )
         for pos in range(recipients - 10):
             n += 1

@@ -48,6 +48,7 @@ def make_incident(db_path: Path) -> str:
 
 def cli(db: Path, *args: str, limit_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
     def limit() -> None:  # pragma: no cover - runs in the child
+        assert limit_bytes is not None  # it is the preexec_fn only then
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 

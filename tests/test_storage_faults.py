@@ -12,7 +12,7 @@ from mim_console.errors import StorageError
 def _fill_parties(store: Store, count: int, prefix: str) -> None:
     with store.write() as db:
         for i in range(count):
-            db["party"].insert({"name": f"{prefix}{i}", "description": "x" * 2000})
+            db.table("party").insert({"name": f"{prefix}{i}", "description": "x" * 2000})
 
 
 def test_disk_full_mid_transaction_rolls_back_whole(store: Store) -> None:

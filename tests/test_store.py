@@ -63,14 +63,14 @@ def test_damaged_file_is_refused_and_points_at_backups(db_path: Path) -> None:
 def test_write_is_all_or_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError):
         with store.write() as db:
-            db["party"].insert({"name": "Finance"})
+            db.table("party").insert({"name": "Finance"})
             raise RuntimeError("halfway")
     assert store.query("SELECT count(*) AS n FROM party")[0]["n"] == 0
 
 
 def test_timeline_is_append_only(store: Store) -> None:
     with store.write() as db:
-        db["event"].insert(
+        db.table("event").insert(
             {"at": "2026-01-01T00:00:00+00:00", "actor": "t", "kind": "note", "text": "x"}
         )
     with pytest.raises(StorageError, match="append-only"):
@@ -87,7 +87,7 @@ def test_data_version_sees_another_connections_commit(store: Store, db_path: Pat
     other = Store(db_path)
     try:
         with other.write() as db:
-            db["party"].insert({"name": "Security"})
+            db.table("party").insert({"name": "Security"})
     finally:
         other.close()
     assert store.data_version() != before

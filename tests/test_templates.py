@@ -147,7 +147,7 @@ def test_empty_values_leave_no_stray_spaces(name: str) -> None:
     assert not text.endswith("\n")
 
 
-_LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+_LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 
 
 @settings(max_examples=200)

@@ -52,9 +52,9 @@ def test_serve_answers_on_loopback_only_by_default(tmp_path: Path) -> None:
         assert "mim-console" in page.text
         # Bound to 127.0.0.1: nothing listens on the machine's other addresses.
         others = {
-            info[4][0]
+            str(info[4][0])  # AF_INET: the address is a str
             for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-            if not info[4][0].startswith("127.")
+            if not str(info[4][0]).startswith("127.")
         }
         for address in others:
             with socket.socket() as sock:

@@ -39,8 +39,8 @@ def seed_small(store: Store, now: datetime) -> dict[str, int]:
         )
         directory.mark_verified(person.id, now)
         ids.append(person.id)
-    for index, party in enumerate(parties):
-        directory.set_representatives(party.id, [ids[2 * index], ids[2 * index + 1]])
+    for index, each in enumerate(parties):
+        directory.set_representatives(each.id, [ids[2 * index], ids[2 * index + 1]])
     db_group = directory.add_group("Database team", ["database", "payments"])
     directory.set_group_members(db_group.id, [ids[6], ids[7]])
     net_group = directory.add_group("Network team", ["network"])
