@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ def prism() -> Iterator[Prism]:
 
 
 def _settings(prism: Prism, **overrides: str) -> TwilioSettings:
-    values = {
+    values: dict[str, Any] = {
         "account_sid": ACCOUNT,
         "auth_token": "contract-token",
         "sender": SENDER,

@@ -7,7 +7,7 @@ import base64
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 
@@ -28,6 +28,16 @@ from mim_console.standin.state import (
     Timing,
 )
 from mim_console.standin.threaded import ThreadedStandIn
+
+
+class Connection(TypedDict):
+    """What a client needs to reach the stand-in (the fields of the console's TwilioSettings)."""
+
+    account_sid: str
+    auth_token: str
+    sender: str
+    api_url: str
+
 
 MESSAGES = listing.Kind("message", "messages", "DateSent", "date_sent", messages.message_json)
 CALLS = listing.Kind("call", "calls", "StartTime", "start_time", calls.call_json)
@@ -81,7 +91,7 @@ class StandIn:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def connection(self, sender: str | None = None) -> dict[str, str]:
+    def connection(self, sender: str | None = None) -> Connection:
         """What points a notifier here: ``TwilioSettings(**standin.connection())``."""
         return {
             "account_sid": self.account_sid,
