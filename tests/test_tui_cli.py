@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -31,24 +27,15 @@ def test_no_command_on_a_damaged_database_explains_and_exits_1(tmp_path: Path) -
 
 
 def test_serve_answers_on_loopback_only_by_default(tmp_path: Path) -> None:
+    from tests import served
+
     port = free_port()
-    env = {**os.environ, "MIM_CONSOLE_DB": str(tmp_path / "mim.db")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mim_console", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = served.start(["--db", str(tmp_path / "mim.db"), "serve"], port=port)
     try:
-        deadline = time.monotonic() + 20
-        page = None
-        while time.monotonic() < deadline and page is None:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert page is not None and page.status_code == 200
+        # The console only behind its login link (tests/test_serve.py tries the rest).
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5.0).status_code == 403
+        page = httpx.get(server.login, timeout=5.0, follow_redirects=True)
+        assert page.status_code == 200
         assert "mim-console" in page.text
         # Bound to 127.0.0.1: nothing listens on the machine's other addresses.
         others = {
@@ -61,5 +48,4 @@ def test_serve_answers_on_loopback_only_by_default(tmp_path: Path) -> None:
                 sock.settimeout(0.5)
                 assert sock.connect_ex((address, port)) != 0
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,16 +26,72 @@ def run_console(ctx: Context, **options: Any) -> None:
     run(ctx, opening=opening, **options)
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--public-url", default=None, help="URL the browser reaches the server on.")
-@pass_context
-def serve(ctx: Context, host: str, port: int, public_url: str | None) -> None:
-    """Serve the console to a browser (textual-serve); loopback only unless --host says so."""
-    from textual_serve.server import Server
+def serve_options(func: Any) -> Any:
+    """The options `serve` and `demo --serve` share (see ``mim_console.cli.serve``)."""
+    options = [
+        click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on; anything but loopback prints a warning.",
+        ),
+        click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535)),
+        click.option(
+            "--public-url",
+            default=None,
+            help="Address browsers open (a reverse proxy's); websockets from any other origin "
+            "are refused.",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Read the login token from this file (mode 0600) instead of making one.",
+        ),
+        click.option(
+            "--tls-cert",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Serve HTTPS with this certificate (PEM; with --tls-key).",
+        ),
+        click.option(
+            "--tls-key",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="The certificate's private key (PEM).",
+        ),
+        click.option(
+            "--actor",
+            default=None,
+            help="Who the timeline names for actions in the browser, as '<actor> (web)' "
+            "(default: MIM_CONSOLE_ACTOR or the system user).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    args = [sys.executable, "-m", "mim_console", "--db", str(ctx.db_path)]
-    command = shlex.join(args)
-    click.echo(f"serving mim-console on http://{host}:{port} (Ctrl+C stops)", err=True)
-    Server(command, host=host, port=port, title="mim-console", public_url=public_url).serve()
+
+def global_args(ctx: Context) -> list[str]:
+    """The global options a console started for a browser needs: this database, this config."""
+    args = ["--db", str(ctx.db_path)]
+    config = click.get_current_context().find_root().params.get("config_path")
+    if config is not None:
+        args += ["--config", str(config)]
+    return args
+
+
+@main.command()
+@serve_options
+@pass_context
+def serve(ctx: Context, actor: str | None, **options: Any) -> None:
+    """Serve the console to a browser, behind a login token; loopback only unless --host says so.
+
+    Prints a login link once; every browser tab runs its own console on the same database, and
+    the timeline names its actions '<actor> (web)'.
+    """
+    from mim_console.cli.serve import ServeOptions, serve_console
+
+    ctx.store  # noqa: B018 - a damaged or newer database is reported now, not in each tab
+    ctx.close()
+    serve_console(global_args(ctx), actor or ctx.actor, ServeOptions(**options))
