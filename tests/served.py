@@ -123,6 +123,14 @@ def alert_statuses(db: Path) -> list[str]:
         return [status for (status,) in conn.execute("SELECT status FROM alert")]
 
 
+def replies(db: Path) -> list[tuple[str, str]]:
+    """(from, body) of every inbound message the console has read."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT from_number, body FROM inbound").fetchall()
+
+
 DECLARE_KEYS = ["n", *"Payments down", "\x13", "y"]  # n, a title, Ctrl+S, y
 
 

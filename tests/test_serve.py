@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -188,9 +189,16 @@ def test_a_wrong_token_is_logged_without_its_text_and_rate_limited(server: Serve
         assert guess not in log
 
 
-async def try_to_declare(srv: Served, headers: dict[str, str], query: str = "") -> int | None:
-    """Open the websocket as given and, if it opens, type n, a title, Ctrl+S, y into it.
-    Returns the refusal's HTTP status, or None when the socket was accepted."""
+async def try_to_declare(
+    srv: Served,
+    headers: dict[str, str],
+    query: str = "",
+    until: Callable[[], bool] = lambda: True,
+    keep_open_s: float = 0.0,
+) -> int | None:
+    """Open the websocket as given and, if it opens, type n, a title, Ctrl+S, y into it, then
+    keep the console open until ``until()`` (for at most ``keep_open_s``). Returns the
+    refusal's HTTP status, or None when the socket was accepted."""
     async with aiohttp.ClientSession() as session:
         try:
             async with session.ws_connect(
@@ -198,6 +206,9 @@ async def try_to_declare(srv: Served, headers: dict[str, str], query: str = "") 
             ) as ws:
                 reading = asyncio.create_task(_drain(ws))
                 await served.drive_declare(ws)
+                deadline = time.monotonic() + keep_open_s
+                while not until() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a file
+                    await asyncio.sleep(0.5)
                 await ws.close()
                 await reading
                 return None
@@ -351,3 +362,24 @@ def test_tls_needs_both_files(tmp_path: Path) -> None:
         env={**os.environ},
     )
     assert result.returncode == 2 and "go together" in result.stderr
+
+
+def test_demo_serve_pages_through_the_stand_in_and_its_people_answer(tmp_path: Path) -> None:
+    """`demo --serve`: the browser's console sends to the demo's stand-in (never a real Twilio)
+    and the simulated people's replies come back, as in the terminal demo."""
+    db = tmp_path / "demo.db"
+    srv = served.start(["--db", str(db), "demo", "--serve"], env={"MIM_CONSOLE_ACTOR": "dora"})
+    try:
+        assert "timeline entries made there name dora (web)" in srv.stderr
+        name, value = login(srv)
+        headers = {"Origin": srv.base, "Cookie": f"{name}={value}"}
+        status = asyncio.run(
+            try_to_declare(srv, headers, until=lambda: bool(served.replies(db)), keep_open_s=70)
+        )
+        assert status is None
+        assert served.incidents(db) == [("Payments down", "dora (web)")]
+        statuses = served.alert_statuses(db)
+        assert statuses and "queued" not in statuses, statuses  # all left for the stand-in
+        assert served.replies(db), "no simulated person answered"
+    finally:
+        srv.stop()

@@ -25,9 +25,30 @@ from mim_console.services.context import Context
     type=int,
     help="Which simulated people join, decline or stay silent (same seed, same answers).",
 )
+@click.option(
+    "--serve",
+    "in_browser",
+    is_flag=True,
+    help="Serve it to a browser on 127.0.0.1 instead (a login link, as `serve` prints); the "
+    "simulated people answer there too.",
+)
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="For --serve."
+)
+@click.option("--standin-url", hidden=True, default=None)  # a browser tab's console (--serve)
 @pass_context
-def demo_cmd(ctx: Context, seed_only: bool, responder_seed: int) -> None:
+def demo_cmd(
+    ctx: Context,
+    seed_only: bool,
+    responder_seed: int,
+    in_browser: bool,
+    port: int,
+    standin_url: str | None,
+) -> None:
     """Open the console on a fictional organisation whose simulated people answer alerts."""
+    if standin_url is not None:
+        _open_on_running_standin(ctx, standin_url)
+        return
     from mim_console.services.demo import seed
 
     settings = ctx.settings
@@ -45,7 +66,11 @@ def demo_cmd(ctx: Context, seed_only: bool, responder_seed: int) -> None:
             say(f"{seeded} into {demo.db_path}")
         if seed_only:
             return
-        _open_with_standin(demo, responder_seed)
+        if in_browser:
+            demo.close()
+            _serve_with_standin(demo, responder_seed, port)
+        else:
+            _open_with_standin(demo, responder_seed)
     finally:
         demo.close()
     say(f"the demo database stays at {demo.db_path}: `mim-console --db {demo.db_path}` opens it")
@@ -64,3 +89,43 @@ def _open_with_standin(demo: Context, responder_seed: int) -> None:
         run(demo)
     finally:
         standin.stop()
+
+
+def _serve_with_standin(demo: Context, responder_seed: int, port: int) -> None:
+    """`demo --serve`: one stand-in for every browser tab; each tab's console is
+    `mim-console demo --standin-url URL` on the demo database."""
+    from mim_console.cli.serve import ServeOptions, serve_console
+    from mim_console.cli.tui import global_args
+    from mim_console.standin import StandIn
+
+    standin = StandIn.start_in_thread()
+    try:
+        standin.responders(responder_seed)
+        args = [*global_args(demo), "demo", "--standin-url", standin.url]
+        serve_console(args, demo.actor, ServeOptions(port=port))
+    finally:
+        standin.stop()
+
+
+def _open_on_running_standin(ctx: Context, url: str) -> None:
+    """The console `demo --serve` starts for a browser tab: the demo's settings, alerts to the
+    stand-in already running at ``url`` (on loopback: never the real Twilio). Prints nothing:
+    its output is the browser's screen."""
+    from urllib.parse import urlsplit
+
+    from mim_console.app import run
+    from mim_console.config import TwilioSettings
+    from mim_console.errors import UserError
+    from mim_console.services.demo import demo_settings
+    from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
+
+    if urlsplit(url).hostname != "127.0.0.1" or ctx.settings.db_path is None:
+        raise UserError("--standin-url is for the consoles `demo --serve` starts")
+    twilio = TwilioSettings(
+        account_sid=DEFAULT_ACCOUNT_SID,
+        auth_token=DEFAULT_AUTH_TOKEN,
+        sender=DEFAULT_SENDER,
+        api_url=url,
+    )
+    ctx.settings = demo_settings(ctx.settings, twilio)
+    run(ctx)

@@ -91,7 +91,14 @@ def serve(ctx: Context, actor: str | None, **options: Any) -> None:
     the timeline names its actions '<actor> (web)'.
     """
     from mim_console.cli.serve import ServeOptions, serve_console
+    from mim_console.config import default_db_path
 
+    if ctx.db_path == default_db_path().with_name("demo.db"):
+        click.echo(
+            "note: this is the demo database, served without its Twilio stand-in; "
+            "`mim-console demo --serve` serves it with the stand-in, so paging and replies work",
+            err=True,
+        )
     ctx.store  # noqa: B018 - a damaged or newer database is reported now, not in each tab
     ctx.close()
     serve_console(global_args(ctx), actor or ctx.actor, ServeOptions(**options))
