@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -96,7 +96,7 @@ def seeded_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def server(seeded_db: Path) -> Served:
+def server(seeded_db: Path) -> Iterator[Served]:
     srv = served.start(["--db", str(seeded_db), "serve", "--actor", "tester"])
     yield srv
     srv.stop()

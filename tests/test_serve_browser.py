@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -29,7 +29,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 COLUMNS = 133  # the width duty managers use the served page at
 
 
-def _needs(what: str) -> None:
+def _needs(what: str) -> NoReturn:
     reason = f"{what} is absent (apt-get install chromium chromium-driver; pip install selenium)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: CI must have it")
