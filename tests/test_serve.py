@@ -145,6 +145,18 @@ def test_the_token_gives_a_strict_httponly_cookie_and_the_page(server: Served) -
     assert server.stderr.count(server.token) == 1  # the one login link
 
 
+def test_after_a_link_from_another_site_the_login_moves_on_from_its_own_page(
+    server: Served,
+) -> None:
+    response = httpx.get(
+        server.login, headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False
+    )
+    assert response.status_code == 200
+    assert "samesite=strict" in response.headers["set-cookie"].lower()
+    assert '<meta http-equiv="refresh" content="0; url=/">' in response.text
+    assert server.token not in response.text and "mim-console" not in response.text
+
+
 URL_IN_HTML = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']|url\(\s*["']?([^"')]+)""")
 ABSOLUTE = re.compile(r"\b(?:https?|wss?|ftp)://[\w.\-\[\]:]+|(?<![:\w/])//[\w.\-]+\.[a-z]{2,}/")
 

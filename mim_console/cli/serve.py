@@ -20,6 +20,7 @@ It sits at the CLI layer: it knows nothing of the database beyond the command th
 from __future__ import annotations
 
 import hmac
+import html
 import ipaddress
 import logging
 import secrets
@@ -56,6 +57,10 @@ REFUSED_TEXT = (
 )
 LIMITED_TEXT = "429 Too Many Requests\n\nToo many wrong tokens from this address: wait a minute.\n"
 ORIGIN_TEXT = "403 Forbidden\n\nA websocket from another origin is refused.\n"
+MOVE_ON = (
+    '<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
+    '<p><a href="{target}">Continue</a></p>'
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -229,6 +234,22 @@ class Guard:
         query = [(k, v) for k, v in request.rel_url.query.items() if k != TOKEN_PARAM]
         return self.prefix + str(request.rel_url.with_query(query))
 
+    def logged_in(self, request: web.Request) -> web.StreamResponse:
+        """The cookie, and on to the address without the token: a 303 redirect, except after a
+        link followed from another site. A SameSite=Strict cookie is not sent on a redirect of
+        such a navigation, so there a page of ours moves on instead (the move then starts here)."""
+        target = self.without_token(request)
+        response: web.StreamResponse
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            response = web.Response(
+                text=MOVE_ON.format(target=html.escape(target, quote=True)),
+                content_type="text/html",
+            )
+        else:
+            response = web.HTTPSeeOther(target)
+        self.set_session(response)
+        return response
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         peer = request.remote or "unknown"
@@ -251,9 +272,7 @@ class Guard:
                     )
                 return _text(403, REFUSED_TEXT)
             if not websocket:
-                response = web.HTTPSeeOther(self.without_token(request))
-                self.set_session(response)
-                return response
+                return self.logged_in(request)
         elif not self.session_ok(request.cookies.get(self.cookie)):
             return _text(403, REFUSED_TEXT)
         if websocket:
