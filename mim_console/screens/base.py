@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
-from textual.worker import Worker
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
 
 from mim_console.errors import UserError
 from mim_console.services.context import Context
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mim_console.app import MimConsole
 
 POLL_SECONDS = 1.0
+T = TypeVar("T")
 
 
 class ActionDone(Message):
@@ -169,3 +170,29 @@ class MimScreen(Screen[Any]):
                 self._stale = True  # reload when it is shown again
         if self.is_attached:
             self.set_timer(POLL_SECONDS, self._poll)
+
+
+class MimModal(ModalScreen[T]):
+    """Base dialog, dismissed with a ``T``: ``context`` access and worker failures forwarded to
+    the app's one handler (``handle_failure`` lets a form show a refusal in itself instead)."""
+
+    @property
+    def mim(self) -> MimConsole:
+        return cast("MimConsole", self.app)
+
+    @property
+    def context(self) -> Context:
+        return self.mim.context
+
+    def handle_failure(self, error: BaseException) -> bool:
+        """A failed worker's error: True when the dialog showed it itself."""
+        return False
+
+    @on(Worker.StateChanged)
+    def _forward_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            if self.handle_failure(event.worker.error):
+                return
+        forward = getattr(self.app, "worker_state_changed", None)
+        if forward is not None:  # a dialog shown by a plain App (tests) has no handler
+            forward(event)

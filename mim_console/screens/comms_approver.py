@@ -16,11 +16,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from mim_console.domain.text import one_line
+from mim_console.screens.base import MimModal
 from mim_console.services.context import Context
 
 MAX_SHOWN = 200  # matches listed at once; typing narrows the rest
@@ -55,7 +55,7 @@ def load_candidates(context: Context) -> list[Candidate]:
     return out
 
 
-class ApproverScreen(ModalScreen[int | None]):
+class ApproverScreen(MimModal[int | None]):
     """Dismisses with the chosen person's id, or None on Escape."""
 
     DEFAULT_CSS = """
@@ -77,10 +77,6 @@ class ApproverScreen(ModalScreen[int | None]):
         self.what = what
         self.candidates: list[Candidate] = []
         self.shown: list[Candidate] = []
-
-    @property
-    def context(self) -> Context:
-        return self.app.context  # type: ignore[attr-defined,no-any-return]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approver-box", classes="dialog"):

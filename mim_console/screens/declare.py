@@ -14,14 +14,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
-from textual.worker import Worker
 
 from mim_console.domain import sms
 from mim_console.domain.incident import Role
 from mim_console.domain.people import Person
+from mim_console.screens.base import MimModal
 from mim_console.services import messages
 from mim_console.services.context import Context
 from mim_console.services.drafts import draft_incident
@@ -120,7 +119,7 @@ def recipients_words(counts: dict[str, int]) -> str:
     return f"pages {total} {'person' if total == 1 else 'people'}: " + ", ".join(parts)
 
 
-class DeclareScreen(ModalScreen[str | None]):
+class DeclareScreen(MimModal[str | None]):
     """Dismisses with the new incident's code, or None when backed out."""
 
     HELP_TITLE = "Declare a major incident"
@@ -151,10 +150,6 @@ class DeclareScreen(ModalScreen[str | None]):
         self.preview: Preview | None = None
         self._ticked_by_hand: dict[int, bool] = {}
         self._filling = False
-
-    @property
-    def context(self) -> Context:
-        return self.app.context  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="declare-box"):
@@ -317,7 +312,3 @@ class DeclareScreen(ModalScreen[str | None]):
     @on(Declared)
     def _declared(self, message: Declared) -> None:
         self.dismiss(message.code)
-
-    @on(Worker.StateChanged)
-    def _forward_worker_state(self, event: Worker.StateChanged) -> None:
-        self.app.worker_state_changed(event)  # type: ignore[attr-defined]

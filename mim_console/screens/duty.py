@@ -398,7 +398,7 @@ class DutyScreen(MimScreen):
             self._readiness_due = 0.0  # contact checks may have been queued: look again
             self.reload()
 
-        self.app.push_screen(ReadinessScreen(self.context), closed)
+        self.app.push_screen(ReadinessScreen(), closed)
 
     def action_declare(self) -> None:
         from mim_console.screens.declare import DeclareScreen

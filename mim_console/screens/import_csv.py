@@ -15,13 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
-from textual.worker import Worker, WorkerState
 
 from mim_console.domain.text import printable
 from mim_console.errors import UserError
-from mim_console.services.context import Context
+from mim_console.screens.base import MimModal
 from mim_console.services.people import ImportReport, import_people_csv
 from mim_console.widgets.literal import lit
 
@@ -61,7 +59,7 @@ def summary(report: ImportReport) -> str:
     return f"{head}: {', '.join(parts)}{tail}"
 
 
-class ImportScreen(ModalScreen[bool]):
+class ImportScreen(MimModal[bool]):
     """Dismisses with True when something was imported (the directory then reloads)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -77,10 +75,6 @@ class ImportScreen(ModalScreen[bool]):
     def __init__(self) -> None:
         super().__init__()
         self.report: ImportReport | None = None
-
-    @property
-    def context(self) -> Context:
-        return self.app.context  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="import-box"):
@@ -134,13 +128,9 @@ class ImportScreen(ModalScreen[bool]):
             table.add_row(lit(rejected.line), lit(rejected.reason))
         table.display = bool(report.rejected)
 
-    @on(Worker.StateChanged)
-    def _failed(self, event: Worker.StateChanged) -> None:
+    def handle_failure(self, error: BaseException) -> bool:
         """A file that cannot be read is reported here; the modal stays open to fix the path."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
         if isinstance(error, UserError):
             self.query_one("#import-result", Static).update(Content(f"✖ {printable(str(error))}"))
-        else:
-            self.app.worker_state_changed(event)  # type: ignore[attr-defined]
+            return True
+        return False

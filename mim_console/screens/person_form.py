@@ -12,14 +12,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
-from textual.worker import Worker, WorkerState
 
 from mim_console.domain.people import Party, Person
 from mim_console.domain.phones import PhoneError, normalize_phone
 from mim_console.errors import UserError
-from mim_console.services.context import Context
+from mim_console.screens.base import MimModal
 from mim_console.widgets.ticks import TickBox
 
 FIELDS = (
@@ -37,7 +35,7 @@ class PersonChanges:
     values: dict[str, Any]
 
 
-class PersonFormScreen(ModalScreen[Person | None]):
+class PersonFormScreen(MimModal[Person | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="person.save", tooltip="Check and save"),
         Binding("escape", "cancel", "Cancel", id="person.cancel", tooltip="Discard changes"),
@@ -52,10 +50,6 @@ class PersonFormScreen(ModalScreen[Person | None]):
         super().__init__()
         self.person = person
         self.parties = parties
-
-    @property
-    def context(self) -> Context:
-        return self.app.context  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         p = self.person
@@ -145,13 +139,9 @@ class PersonFormScreen(ModalScreen[Person | None]):
     def _saved(self, message: SavedPerson) -> None:
         self.dismiss(message.person)
 
-    @on(Worker.StateChanged)
-    def _failed(self, event: Worker.StateChanged) -> None:
+    def handle_failure(self, error: BaseException) -> bool:
         """A refusal (bad phone, duplicate email) is shown in the form, which stays open."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
         if isinstance(error, UserError):
             self._error(str(error))
-        else:
-            self.app.worker_state_changed(event)  # type: ignore[attr-defined]
+            return True
+        return False

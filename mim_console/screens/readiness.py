@@ -15,13 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Static
-from textual.worker import Worker
 
 from mim_console.domain.readiness import LABELS
 from mim_console.domain.text import printable
-from mim_console.services.context import Context
+from mim_console.screens.base import MimModal
 from mim_console.services.readiness import Readiness
 
 
@@ -48,7 +46,7 @@ def render_findings(result: Readiness) -> Text:
     return out
 
 
-class ReadinessScreen(ModalScreen[None]):
+class ReadinessScreen(MimModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,w", "dismiss", "Close", id="readiness.close", tooltip="Back to Duty"),
         Binding(
@@ -65,9 +63,8 @@ class ReadinessScreen(ModalScreen[None]):
             super().__init__()
             self.result = result
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.context = context
         self.result: Readiness | None = None
 
     def compose(self) -> ComposeResult:
@@ -97,12 +94,6 @@ class ReadinessScreen(ModalScreen[None]):
         title = f"Readiness: {failing} to fix" if failing else "Readiness: every check passes"
         self.query_one("#rd-title", Static).update(Content(title))
         self.query_one("#rd-list", Static).update(render_findings(result))
-
-    @on(Worker.StateChanged)
-    def _forward_failure(self, event: Worker.StateChanged) -> None:
-        handler = getattr(self.app, "worker_state_changed", None)
-        if handler is not None:
-            handler(event)
 
     def action_verify(self) -> None:
         from mim_console.screens.confirm import ConfirmScreen
