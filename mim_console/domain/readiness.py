@@ -8,7 +8,7 @@ the arguments shown. Pure: the caller gathers the input (``services/readiness.py
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,30 +81,47 @@ def _q(text: str) -> str:
 def check(
     data: ReadinessInput, now: datetime, valid_mobile: Callable[[str], str | None]
 ) -> list[Finding]:
-    """All findings, passing ones included; ``valid_mobile`` returns a reason or None."""
-    findings: list[Finding] = []
-    add = findings.append
+    """All findings, passing ones included; ``valid_mobile`` returns a reason or None.
 
+    One small rule per kind of finding, in the order the lists show them."""
+    return [
+        *criteria_findings(data),
+        *party_seat_findings(data),
+        *group_findings(data),
+        *contact_findings(data, now, valid_mobile),
+        *duty_rotation_findings(data),
+        *rotation_gap_findings(data),
+        *bridge_findings(data),
+        *template_findings(data),
+    ]
+
+
+def _active(data: ReadinessInput, person_id: int) -> Person | None:
+    person = data.people.get(person_id)
+    return person if person is not None and person.active else None
+
+
+def _active_people(data: ReadinessInput, ids: Iterable[int]) -> list[Person]:
+    return [p for p in (_active(data, i) for i in ids) if p is not None]
+
+
+def criteria_findings(data: ReadinessInput) -> list[Finding]:
     if data.criteria.strip():
-        add(Finding("criteria", True, "declaration criteria", "written down"))
-    else:
-        add(
-            Finding(
-                "criteria",
-                False,
-                "declaration criteria",
-                "the criteria for declaring a major incident are not written down",
-                f'set declare_criteria = "…" in {CONFIG_FILE}',
-            )
+        return [Finding("criteria", True, "declaration criteria", "written down")]
+    return [
+        Finding(
+            "criteria",
+            False,
+            "declaration criteria",
+            "the criteria for declaring a major incident are not written down",
+            f'set declare_criteria = "…" in {CONFIG_FILE}',
         )
+    ]
 
-    def active(person_id: int) -> Person | None:
-        person = data.people.get(person_id)
-        return person if person is not None and person.active else None
 
-    mrt_ids: set[int] = set()
+def party_seat_findings(data: ReadinessInput) -> list[Finding]:
     if not data.parties:
-        add(
+        return [
             Finding(
                 "party_seat",
                 False,
@@ -112,83 +129,70 @@ def check(
                 "no party has an MRT seat: nobody would be alerted as the response team",
                 "`mim-console party add NAME`, then `mim-console party set-reps NAME PERSON…`",
             )
-        )
+        ]
+    findings = []
     for party in data.parties:
-        reps = [p for p in (active(i) for i in party.representatives) if p is not None]
-        mrt_ids.update(p.id for p in reps)
-        with_authority = [p for p in reps if p.decision_authority]
         rotation = data.party_rotations.get(party.id)
         if rotation is not None:
-            # The seat follows a rotation: its members are the representatives (gaps below).
-            members = [
-                p
-                for p in (
-                    active(i) for i in dict.fromkeys(data.seat_rotation_members.get(party.id, ()))
-                )
-                if p is not None
-            ]
-            if not any(p.decision_authority for p in members):
-                add(
-                    Finding(
-                        "party_seat",
-                        False,
-                        party.name,
-                        f'rotation "{rotation}" holding party "{party.name}"\'s seat has no '
-                        "active member with decision authority",
-                        f"`mim-console person edit PERSON --authority` for a member, or "
-                        f"`mim-console rota members {_q(rotation)} PERSON…` with someone who has "
-                        "decision authority",
-                    )
-                )
-            elif len(members) < 2:
-                add(
-                    Finding(
-                        "party_seat",
-                        False,
-                        party.name,
-                        f'rotation "{rotation}" holding party "{party.name}"\'s seat has no '
-                        "deputy (one active member)",
-                        f"`mim-console rota members {_q(rotation)} PERSON PERSON…`",
-                    )
-                )
-            else:
-                add(
-                    Finding(
-                        "party_seat",
-                        True,
-                        party.name,
-                        f'rotation "{rotation}", {len(members)} active members',
-                    )
-                )
-            continue
-        if not with_authority:
-            add(
-                Finding(
-                    "party_seat",
-                    False,
-                    party.name,
-                    f'party "{party.name}" has no active representative with decision authority',
-                    f"`mim-console person edit PERSON --authority` for a representative, or "
-                    f"`mim-console party set-reps {_q(party.name)} PERSON…` with someone who has "
-                    "decision authority",
-                )
-            )
-        elif len(reps) < 2:
-            add(
-                Finding(
-                    "party_seat",
-                    False,
-                    party.name,
-                    f'party "{party.name}" has no deputy',
-                    f"`mim-console party set-reps {_q(party.name)} PRIMARY DEPUTY…`",
-                )
-            )
+            findings.append(_rotation_seat(data, party, rotation))
         else:
-            add(Finding("party_seat", True, party.name, f"{len(reps)} representatives"))
+            findings.append(_fixed_seat(data, party))
+    return findings
 
-    specialist_ids: set[int] = set()
+
+def _rotation_seat(data: ReadinessInput, party: Party, rotation: str) -> Finding:
+    """The seat follows a rotation: its members are the representatives (gaps: elsewhere)."""
+    members = _active_people(data, dict.fromkeys(data.seat_rotation_members.get(party.id, ())))
+    holding = f'rotation "{rotation}" holding party "{party.name}"\'s seat'
+    if not any(p.decision_authority for p in members):
+        return Finding(
+            "party_seat",
+            False,
+            party.name,
+            f"{holding} has no active member with decision authority",
+            f"`mim-console person edit PERSON --authority` for a member, or "
+            f"`mim-console rota members {_q(rotation)} PERSON…` with someone who has "
+            "decision authority",
+        )
+    if len(members) < 2:
+        return Finding(
+            "party_seat",
+            False,
+            party.name,
+            f"{holding} has no deputy (one active member)",
+            f"`mim-console rota members {_q(rotation)} PERSON PERSON…`",
+        )
+    return Finding(
+        "party_seat", True, party.name, f'rotation "{rotation}", {len(members)} active members'
+    )
+
+
+def _fixed_seat(data: ReadinessInput, party: Party) -> Finding:
+    reps = _active_people(data, party.representatives)
+    if not any(p.decision_authority for p in reps):
+        return Finding(
+            "party_seat",
+            False,
+            party.name,
+            f'party "{party.name}" has no active representative with decision authority',
+            f"`mim-console person edit PERSON --authority` for a representative, or "
+            f"`mim-console party set-reps {_q(party.name)} PERSON…` with someone who has "
+            "decision authority",
+        )
+    if len(reps) < 2:
+        return Finding(
+            "party_seat",
+            False,
+            party.name,
+            f'party "{party.name}" has no deputy',
+            f"`mim-console party set-reps {_q(party.name)} PRIMARY DEPUTY…`",
+        )
+    return Finding("party_seat", True, party.name, f"{len(reps)} representatives")
+
+
+def group_findings(data: ReadinessInput) -> list[Finding]:
     if not data.groups:
-        add(
+        return [
             Finding(
                 "group_size",
                 False,
@@ -197,12 +201,12 @@ def check(
                 "`mim-console group add NAME --category CATEGORY`, then "
                 "`mim-console group set-members NAME PERSON PERSON…`",
             )
-        )
+        ]
+    findings = []
     for group in data.groups:
-        members = [p for p in (active(i) for i in group.members) if p is not None]
-        specialist_ids.update(p.id for p in members)
+        members = _active_people(data, group.members)
         if len(members) < 2:
-            add(
+            findings.append(
                 Finding(
                     "group_size",
                     False,
@@ -214,16 +218,32 @@ def check(
                 )
             )
         else:
-            add(Finding("group_size", True, group.name, f"{len(members)} active members"))
+            findings.append(
+                Finding("group_size", True, group.name, f"{len(members)} active members")
+            )
+    return findings
 
-    stale_before = now - timedelta(days=data.verify_within_days)
-    rotation_ids = {i for i in data.rotation_members if active(i) is not None}
-    alerted_ids = mrt_ids | specialist_ids | rotation_ids
-    for person_id in sorted(alerted_ids, key=lambda i: (data.people[i].name.casefold(), i)):
+
+def alerted_people(data: ReadinessInput) -> set[int]:
+    """Who a declaration could alert: active party representatives, specialist group members
+    and rotation members (the duty managers', the seats')."""
+    ids = {p.id for party in data.parties for p in _active_people(data, party.representatives)}
+    ids.update(p.id for group in data.groups for p in _active_people(data, group.members))
+    ids.update(p.id for p in _active_people(data, data.rotation_members))
+    return ids
+
+
+def contact_findings(
+    data: ReadinessInput, now: datetime, valid_mobile: Callable[[str], str | None]
+) -> list[Finding]:
+    """A valid mobile and a recent contact check for everyone who could be alerted."""
+    alerted = alerted_people(data)
+    findings: list[Finding] = []
+    for person_id in sorted(alerted, key=lambda i: (data.people[i].name.casefold(), i)):
         person = data.people[person_id]
         reason = valid_mobile(person.mobile)
         if reason:
-            add(
+            findings.append(
                 Finding(
                     "mobile",
                     False,
@@ -233,85 +253,101 @@ def check(
                     person.id,
                 )
             )
-        if person.verified_at is None or person.verified_at < stale_before:
-            when = "never" if person.verified_at is None else person.verified_at.date().isoformat()
-            undelivered = data.failed_checks.get(person.id)
-            message = (
-                f"{person.name}: contact not verified in the last "
-                f"{data.verify_within_days} days (last: {when})"
-            )
-            fix = f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)"
-            if undelivered:
-                message += f"; the last contact check did not arrive: {undelivered}"
-                fix = (
-                    f"check the number (`mim-console person edit {person.id} --mobile NUMBER`), "
-                    f"then `mim-console verify --person {person.id}`"
-                )
-            add(Finding("verified", False, person.name, message, fix, person.id))
-
-    bad_mobiles = sum(1 for f in findings if f.check == "mobile")
-    unverified = sum(1 for f in findings if f.check == "verified")
-    if alerted_ids and not bad_mobiles:
-        add(Finding("mobile", True, "mobile numbers", f"all {len(alerted_ids)} valid"))
-    if alerted_ids and not unverified:
-        add(
+        stale = _unverified(data, person, now)
+        if stale is not None:
+            findings.append(stale)
+    if alerted and not any(f.check == "mobile" for f in findings):
+        findings.append(Finding("mobile", True, "mobile numbers", f"all {len(alerted)} valid"))
+    if alerted and not any(f.check == "verified" for f in findings):
+        findings.append(
             Finding(
                 "verified",
                 True,
                 "verified contacts",
-                f"all {len(alerted_ids)} verified in the last {data.verify_within_days} days",
+                f"all {len(alerted)} verified in the last {data.verify_within_days} days",
             )
         )
-
-    if data.duty_rotation_exists:
-        add(Finding("duty_rotation", True, "duty managers", "a duty rotation exists"))
-    else:
-        add(
-            Finding(
-                "duty_rotation",
-                False,
-                "duty managers",
-                "there is no duty-manager rotation",
-                "`mim-console rota create NAME --tz ZONE --member PERSON --member PERSON…` "
-                "(without --party it is the duty managers' rotation)",
-            )
-        )
-    for name, gaps in sorted(data.rotation_gaps.items()):
-        if gaps:
-            add(
-                Finding(
-                    "rotation_gap",
-                    False,
-                    name,
-                    f'rotation "{name}" has no active person on duty: '
-                    + "; ".join(gaps[:3])
-                    + (f" (and {len(gaps) - 3} more)" if len(gaps) > 3 else ""),
-                    f"cover it: `mim-console rota override add {_q(name)} PERSON --from START "
-                    f"--to END`, or reactivate the member (`mim-console person edit PERSON "
-                    f"--active`); `mim-console rota gaps {_q(name)}` lists the gaps",
-                )
-            )
-        else:
-            add(Finding("rotation_gap", True, name, "no gap in the next 30 days"))
-
-    if data.bridge_configured:
-        add(Finding("bridge", True, "conference bridge", "configured"))
-    else:
-        add(
-            Finding(
-                "bridge",
-                False,
-                "conference bridge",
-                "no conference bridge is configured",
-                f"set number (and pin, url) under [bridge] in {CONFIG_FILE}",
-            )
-        )
-    if data.template_problems:
-        for problem in data.template_problems:
-            add(Finding("templates", False, problem.subject, problem.message, problem.fix))
-    else:
-        add(Finding("templates", True, "templates", "all templates valid"))
     return findings
+
+
+def _unverified(data: ReadinessInput, person: Person, now: datetime) -> Finding | None:
+    stale_before = now - timedelta(days=data.verify_within_days)
+    if person.verified_at is not None and person.verified_at >= stale_before:
+        return None
+    when = "never" if person.verified_at is None else person.verified_at.date().isoformat()
+    message = (
+        f"{person.name}: contact not verified in the last "
+        f"{data.verify_within_days} days (last: {when})"
+    )
+    fix = f"`mim-console verify --person {person.id}` (a test SMS; a reply verifies)"
+    undelivered = data.failed_checks.get(person.id)
+    if undelivered:
+        message += f"; the last contact check did not arrive: {undelivered}"
+        fix = (
+            f"check the number (`mim-console person edit {person.id} --mobile NUMBER`), "
+            f"then `mim-console verify --person {person.id}`"
+        )
+    return Finding("verified", False, person.name, message, fix, person.id)
+
+
+def duty_rotation_findings(data: ReadinessInput) -> list[Finding]:
+    if data.duty_rotation_exists:
+        return [Finding("duty_rotation", True, "duty managers", "a duty rotation exists")]
+    return [
+        Finding(
+            "duty_rotation",
+            False,
+            "duty managers",
+            "there is no duty-manager rotation",
+            "`mim-console rota create NAME --tz ZONE --member PERSON --member PERSON…` "
+            "(without --party it is the duty managers' rotation)",
+        )
+    ]
+
+
+def rotation_gap_findings(data: ReadinessInput) -> list[Finding]:
+    findings = []
+    for name, gaps in sorted(data.rotation_gaps.items()):
+        if not gaps:
+            findings.append(Finding("rotation_gap", True, name, "no gap in the next 30 days"))
+            continue
+        findings.append(
+            Finding(
+                "rotation_gap",
+                False,
+                name,
+                f'rotation "{name}" has no active person on duty: '
+                + "; ".join(gaps[:3])
+                + (f" (and {len(gaps) - 3} more)" if len(gaps) > 3 else ""),
+                f"cover it: `mim-console rota override add {_q(name)} PERSON --from START "
+                f"--to END`, or reactivate the member (`mim-console person edit PERSON "
+                f"--active`); `mim-console rota gaps {_q(name)}` lists the gaps",
+            )
+        )
+    return findings
+
+
+def bridge_findings(data: ReadinessInput) -> list[Finding]:
+    if data.bridge_configured:
+        return [Finding("bridge", True, "conference bridge", "configured")]
+    return [
+        Finding(
+            "bridge",
+            False,
+            "conference bridge",
+            "no conference bridge is configured",
+            f"set number (and pin, url) under [bridge] in {CONFIG_FILE}",
+        )
+    ]
+
+
+def template_findings(data: ReadinessInput) -> list[Finding]:
+    if not data.template_problems:
+        return [Finding("templates", True, "templates", "all templates valid")]
+    return [
+        Finding("templates", False, problem.subject, problem.message, problem.fix)
+        for problem in data.template_problems
+    ]
 
 
 def failures(findings: Sequence[Finding]) -> list[Finding]:
