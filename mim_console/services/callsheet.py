@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mim_console.data import comms as comms_repo
 from mim_console.data import outbox
@@ -26,10 +27,15 @@ from mim_console.data.outbox import Alert
 from mim_console.domain import templates
 from mim_console.domain.callsheet import FORMATS, CallSheet, Entry, Section, render
 from mim_console.domain.incident import Incident, Role, State
-from mim_console.domain.people import Person
+from mim_console.domain.people import Person, SpecialistGroup
 from mim_console.errors import UserError
 from mim_console.services import messages
 from mim_console.services.context import Context
+
+if TYPE_CHECKING:
+    from mim_console.data.directory import Directory
+    from mim_console.services.duty import DutyBoard
+    from mim_console.services.duty import Seat as DutySeat
 
 SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md"}
 SUFFIXES |= {".html": "html", ".htm": "html"}
@@ -174,50 +180,17 @@ def _board_sheet(ctx: Context, now: datetime) -> CallSheet:
 
     board = load_board(ctx.store, now)
     directory = ctx.directory()
-    sections: list[Section] = []
-
-    dm_entries: list[Entry] = []
-    seen: set[int] = set()
-    for label, person in (
-        ("on duty", board.duty_manager.person),
-        ("deputy", board.duty_manager.deputy),
-        ("next on duty", board.next_duty_manager.person),
-    ):
-        if person is not None and person.id not in seen:
-            seen.add(person.id)
-            if label == "next on duty" and board.duty_manager.until is not None:
-                label += f" from {board.duty_manager.until.astimezone():%a %H:%M}"
-            dm_entries.append(_entry(person, label))
-    sections.append(Section("Duty manager", tuple(dm_entries) or (_nobody(),)))
-
-    for seat in board.seats:
-        holder, deputy = seat.holder.person, seat.holder.deputy
-        entries: list[Entry] = []
-        taken: set[int] = set()
-        if holder is not None:
-            entries.append(_entry(holder, "on duty" if seat.rotation else "primary"))
-            taken.add(holder.id)
-        if deputy is not None and deputy.id not in taken:
-            entries.append(_entry(deputy, "deputy 1"))
-            taken.add(deputy.id)
-        order = list(seat.party.representatives)
-        if holder is not None and holder.id in order:  # the deputies follow the holder, wrapping
-            start = order.index(holder.id) + 1
-            order = order[start:] + order[:start]
-        people = directory.people_by_ids(order)
-        for pid in order:
-            person = people.get(pid)
-            if person is not None and person.active and pid not in taken:
-                taken.add(pid)
-                entries.append(_entry(person, f"deputy {len(entries)}"))
-        sections.append(Section(f"MRT - {seat.party.name}", tuple(entries) or (_nobody(),)))
-
-    for group in directory.groups():
-        people = directory.people_by_ids(group.members)
-        members = [people[pid] for pid in group.members if pid in people and people[pid].active]
-        entries = [_entry(person, f"call {n}") for n, person in enumerate(members, 1)]
-        sections.append(Section(f"Specialists - {group.name}", tuple(entries) or (_nobody(),)))
-
+    sections = [
+        Section("Duty manager", _duty_manager_entries(board) or (_nobody(),)),
+        *(
+            Section(f"MRT - {seat.party.name}", _seat_entries(directory, seat) or (_nobody(),))
+            for seat in board.seats
+        ),
+        *(
+            Section(f"Specialists - {group.name}", _group_entries(directory, group) or (_nobody(),))
+            for group in directory.groups()
+        ),
+    ]
     organisation = ctx.settings.organisation.strip()
     bridge = templates.bridge_text(*_bridge(ctx))
     script = GENERIC_SCRIPT.format(
@@ -234,6 +207,56 @@ def _board_sheet(ctx: Context, now: datetime) -> CallSheet:
         script=script,
         sections=tuple(sections),
     )
+
+
+def _duty_manager_entries(board: DutyBoard) -> tuple[Entry, ...]:
+    """On duty, the deputy and who is next, each once."""
+    entries: list[Entry] = []
+    seen: set[int] = set()
+    for label, person in (
+        ("on duty", board.duty_manager.person),
+        ("deputy", board.duty_manager.deputy),
+        ("next on duty", board.next_duty_manager.person),
+    ):
+        if person is None or person.id in seen:
+            continue
+        seen.add(person.id)
+        if label == "next on duty" and board.duty_manager.until is not None:
+            label += f" from {board.duty_manager.until.astimezone():%a %H:%M}"
+        entries.append(_entry(person, label))
+    return tuple(entries)
+
+
+def _seat_entries(directory: Directory, seat: DutySeat) -> tuple[Entry, ...]:
+    """Whoever holds the seat, the deputy, then the other active representatives in order,
+    starting after the holder (wrapping round)."""
+    holder, deputy = seat.holder.person, seat.holder.deputy
+    entries: list[Entry] = []
+    taken: set[int] = set()
+    if holder is not None:
+        entries.append(_entry(holder, "on duty" if seat.rotation else "primary"))
+        taken.add(holder.id)
+    if deputy is not None and deputy.id not in taken:
+        entries.append(_entry(deputy, "deputy 1"))
+        taken.add(deputy.id)
+    order = list(seat.party.representatives)
+    if holder is not None and holder.id in order:
+        start = order.index(holder.id) + 1
+        order = order[start:] + order[:start]
+    people = directory.people_by_ids(order)
+    for pid in order:
+        person = people.get(pid)
+        if person is not None and person.active and pid not in taken:
+            taken.add(pid)
+            entries.append(_entry(person, f"deputy {len(entries)}"))
+    return tuple(entries)
+
+
+def _group_entries(directory: Directory, group: SpecialistGroup) -> tuple[Entry, ...]:
+    """The active members in call order."""
+    people = directory.people_by_ids(group.members)
+    members = [people[pid] for pid in group.members if pid in people and people[pid].active]
+    return tuple(_entry(person, f"call {n}") for n, person in enumerate(members, 1))
 
 
 # --- pieces -------------------------------------------------------------------------------
