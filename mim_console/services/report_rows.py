@@ -1,0 +1,140 @@
+"""The report's content as plain rows (label, value; when, who, what): the Markdown and HTML
+renderers escape them, each in its own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from mim_console.domain.incident import Event, State
+from mim_console.domain.report import format_duration
+
+if TYPE_CHECKING:
+    from mim_console.services.incidents import Seat
+    from mim_console.services.report import ReportData
+
+TO_FILL = "(to be filled in by the duty manager: `mim-console lessons INCIDENT`)"
+
+
+def stamp(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
+    """The report's content as plain (label, value) pairs; both renderers escape them."""
+    inc, f = data.incident, data.figures
+    spokesperson = data.roll_call.spokesperson
+    summary = [
+        ("Incident", inc.code + (" (EXERCISE)" if inc.exercise else "")),
+        ("Title", inc.title),
+        ("Severity", inc.severity),
+        ("Categories", ", ".join(inc.categories) or "-"),
+        ("Declared", f"{stamp(inc.declared_at)} by {inc.declared_by or '-'}"),
+        ("Service restored", stamp(inc.restored_at)),
+        ("Closed", stamp(inc.closed_at)),
+        (
+            "Duration",
+            format_duration((inc.closed_at or data.generated_at) - inc.declared_at),
+        ),
+        ("Spokesperson", spokesperson.name if spokesperson else "-"),
+        ("Problem case", inc.problem_ref or "-"),
+        ("Problem owner", inc.problem_owner or "-"),
+        ("Problem summary", inc.problem_summary or "-"),
+    ]
+    figures = [
+        ("Time to first alert", format_duration(f.first_alert_after)),
+        ("Time to first join", format_duration(f.first_join_after)),
+        ("Time to full quorum", format_duration(f.quorum_after)),
+        ("Alerted", str(f.counts["alerted"])),
+        ("Joined", str(f.counts["joined"])),
+        ("Unable", str(f.counts["unable"])),
+        ("Escalated (voice call)", str(f.counts["escalated"])),
+        ("Unreachable", str(f.counts["unreachable"])),
+        ("Released to standby", str(f.counts["standby"])),
+    ]
+    quorum = [
+        (data.roll_call.party_names.get(pid, f"party {pid}"), format_duration(after))
+        for pid, after in f.party_quorum_after.items()
+    ]
+    standby = [
+        (
+            data.people.get(s.person_id, f"person {s.person_id}"),
+            f"{stamp(s.start)} to {stamp(s.end) if s.end else 'still on standby'} "
+            f"({format_duration(s.length(data.end))})",
+        )
+        for s in f.standby_periods
+    ]
+    return {"summary": summary, "figures": figures, "quorum": quorum, "standby": standby}
+
+
+@dataclass(frozen=True)
+class DrillRows:
+    timing: list[tuple[str, str]]  # (step, time after the first alert)
+    never: list[tuple[str, str, str, str]]  # (person, role, party/group, final state)
+
+
+def drill_rows(data: ReportData) -> DrillRows:
+    """The drill section: first alert -> each party's quorum -> full quorum, and who never
+    answered. Shown for exercises (a real incident's report already has its figures)."""
+    a = data.assembly
+    if a is None:
+        return DrillRows([], [])
+
+    def after(delta: timedelta | None) -> str:
+        return "never" if delta is None else format_duration(delta)
+
+    timing = [("First alert", f"at {stamp(a.first_alert_at)}")]
+    for pid, delta in a.party_quorum_after.items():
+        name = data.roll_call.party_names.get(pid, f"party {pid}")
+        timing.append((f"Quorum: {name}", after(delta)))
+    timing.append(("Full quorum", after(a.full_quorum_after)))
+    by_id = {s.participant.id: s for s in data.roll_call.seats}
+    never = [
+        (
+            by_id[pid].person.name,
+            by_id[pid].participant.role.value.replace("_", " "),
+            by_id[pid].unit,
+            final_state(data, by_id[pid]),
+        )
+        for pid in a.never_answered
+        if pid in by_id
+    ]
+    return DrillRows(timing, never)
+
+
+def message_rows(data: ReportData) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            f"{a.created_at:%Y-%m-%d %H:%M:%S}",
+            data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
+            f"{a.channel} {a.purpose}",
+            str(a.status),
+            a.body if a.channel != "voice" else "(voice call)",
+        )
+        for a in data.alerts
+    ]
+
+
+def statement_rows(data: ReportData) -> list[tuple[str, str, str]]:
+    """(when, what, text) for each published stakeholder update or press release."""
+    out = []
+    for d in data.statements:
+        what = f"{d.kind.replace('_', ' ')} v{d.version}"
+        if d.approved_by_name:
+            what += f", approved by {d.approved_by_name}"
+        if d.channel:
+            what += f", published on {d.channel}"
+        out.append((stamp(d.published_at), what, d.text))
+    return out
+
+
+def final_state(data: ReportData, seat: Seat) -> str:
+    state = seat.participant.state
+    if state is State.STOOD_DOWN:
+        return data.state_at_close(seat.participant.id) or "stood down"
+    return state.value.replace("_", " ")
+
+
+def events_of(data: ReportData, kind: str) -> list[Event]:
+    return [e for e in data.events if e.kind == kind]
