@@ -14,13 +14,14 @@ from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from mim_console.app import MimConsole, make_app
 from mim_console.domain.comms import DraftState
-from mim_console.screens.comms import CommsScreen, due_words
+from mim_console.screens.comms import CommsScreen
 from mim_console.screens.comms_approver import ApproverScreen
 from mim_console.screens.comms_diff import DiffScreen
 from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.comms_next import NextUpdateScreen, parse_minutes
 from mim_console.screens.comms_publish import PublishScreen
 from mim_console.screens.comms_templates import TemplatesScreen
+from mim_console.screens.comms_view import due_words
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen

@@ -10,8 +10,6 @@ update's due time sits at the top, loud once it has passed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -23,17 +21,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mim_console.domain import sms
 from mim_console.domain.comms import (
-    ChatWebhook,
     Draft,
     DraftState,
     Publication,
-    StakeholderList,
     diff,
     kind_label,
 )
-from mim_console.domain.incident import Incident, IncidentStatus
 from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 from mim_console.screens.base import MimScreen
@@ -42,122 +36,26 @@ from mim_console.screens.comms_diff import DiffScreen
 from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.comms_next import NextUpdateScreen
 from mim_console.screens.comms_publish import PublishChoice, PublishScreen
+from mim_console.screens.comms_view import (
+    COLUMNS,
+    CommsView,
+    already_words,
+    empty_row,
+    hm,
+    load_comms_view,
+    not_empty,
+    publish_question,
+    row_cells,
+    version_title,
+)
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
-from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
-from mim_console.widgets.literal import lit, lit_block
+from mim_console.widgets.literal import lit_block
 from mim_console.widgets.sms_preview import SmsPreview
 
-SHORT_KIND = {"stakeholder_update": "update", "press_release": "press"}
-COLUMNS = (("✓", 1), ("kind", 6), ("v", 3), ("state", 11), ("approved", 21), ("published", 22))
 RELOAD_TICKS = 15  # polls (seconds) between reloads: the due line moves on with the clock
-
-
-def hm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
-
-
-def minutes_words(minutes: float) -> str:
-    whole = int(minutes)
-    if whole < 1:
-        return "<1m"
-    if whole < 60:
-        return f"{whole}m"
-    return f"{whole // 60}h{whole % 60:02d}m"
-
-
-def due_words(inc: Incident, now: datetime) -> tuple[str, bool]:
-    """The update rhythm in one line, and whether an update is due now."""
-    if inc.status is IncidentStatus.CLOSED:
-        return "Closed: no further stakeholder updates are due.", False
-    due = inc.next_update_at
-    if due is None:
-        return "No stakeholder update promised yet · s sets when the next one is due", False
-    if due <= now:
-        late = minutes_words((now - due).total_seconds() / 60)
-        return (
-            f"⚠ STAKEHOLDER UPDATE DUE since {hm(due)} ({late} late) · "
-            "u drafts one, s sets the next",
-            True,
-        )
-    left = minutes_words((due - now).total_seconds() / 60)
-    return f"Next stakeholder update due {hm(due)} (in {left}) · s changes it", False
-
-
-def state_words(draft: Draft) -> str:
-    return {
-        DraftState.DRAFT: "· draft",
-        DraftState.APPROVED: "✔ approved",
-        DraftState.PUBLISHED: "➚ published",
-    }[draft.state]
-
-
-def published_words(publications: list[Publication]) -> str:
-    """`sms Board 08:10 +1`: the first publication, and how many more there were."""
-    if not publications:
-        return ""
-    first = publications[0]
-    where = f"{first.channel} {first.target}".strip()
-    more = f" +{len(publications) - 1}" if len(publications) > 1 else ""
-    return f"{where} {hm(first.at)}{more}"
-
-
-@dataclass(frozen=True)
-class CommsView:
-    incident: Incident
-    header: str
-    due_line: str
-    due: bool
-    drafts: list[Draft] = field(default_factory=list)  # newest first
-    published: dict[int, list[Publication]] = field(default_factory=dict)  # by draft id
-    lists: list[StakeholderList] = field(default_factory=list)
-    hooks: list[ChatWebhook] = field(default_factory=list)
-
-    def draft(self, draft_id: int) -> Draft | None:
-        return next((d for d in self.drafts if d.id == draft_id), None)
-
-    def previous(self, draft: Draft) -> Draft | None:
-        """The version before ``draft`` of the same kind."""
-        older = [d for d in self.drafts if d.kind == draft.kind and d.version < draft.version]
-        return max(older, key=lambda d: d.version) if older else None
-
-
-def load_comms_view(context: Context, ref: str) -> CommsView:
-    """Everything the screen shows (runs in a worker thread)."""
-    service = CommsService(context)
-    inc = IncidentService(context).incident(ref)
-    drafts = sorted(service.versions(inc.code), key=lambda d: d.id, reverse=True)
-    published: dict[int, list[Publication]] = {}
-    for pub in service.publications(inc.code):
-        published.setdefault(pub.draft_id, []).append(pub)
-    due_line, due = due_words(inc, context.clock())
-    flags = " · EXERCISE" if inc.exercise else ""
-    status = "" if inc.status is IncidentStatus.ACTIVE else f" · {inc.status.value.upper()}"
-    header = f"Communications · {inc.code} [{inc.severity}] {inc.title}{flags}{status}"
-    return CommsView(
-        incident=inc,
-        header=header,
-        due_line=due_line,
-        due=due,
-        drafts=drafts,
-        published=published,
-        lists=service.lists(),
-        hooks=service.webhooks(),
-    )
-
-
-def row_cells(view: CommsView, draft: Draft, marked: bool) -> tuple[Text, ...]:
-    approved = f"{draft.approved_by_name} {hm(draft.approved_at)}" if draft.approved_at else ""
-    return (
-        Text("●" if marked else ""),
-        lit(SHORT_KIND.get(draft.kind, draft.kind)),
-        lit(f"v{draft.version}"),
-        lit(state_words(draft), "bold green" if draft.state is DraftState.PUBLISHED else ""),
-        lit(approved),
-        lit(published_words(view.published.get(draft.id, []))),
-    )
 
 
 class CommsScreen(MimScreen):
@@ -341,14 +239,7 @@ class CommsScreen(MimScreen):
         for draft in view.drafts:
             table.add_row(*row_cells(view, draft, draft.id == self.marked), key=str(draft.id))
         if not view.drafts:
-            table.add_row(
-                Text(""),
-                lit("none"),
-                lit(""),
-                lit(""),
-                lit("u: stakeholder update"),
-                lit("w: press release"),
-            )
+            table.add_row(*empty_row())
         ids = [d.id for d in view.drafts]
         if keep in ids:
             table.move_cursor(row=ids.index(keep))
@@ -382,14 +273,7 @@ class CommsScreen(MimScreen):
             body.update(Content(""))
             preview.display = False
             return
-        who = f" by {draft.created_by}" if draft.created_by else ""
-        title.update(
-            Content(
-                one_line(
-                    f"{kind_label(draft.kind)} v{draft.version}, saved {hm(draft.created_at)}{who}"
-                )
-            )
-        )
+        title.update(Content(one_line(version_title(draft))))
         body.update(lit_block(draft.text))
         preview.display = draft.kind == "stakeholder_update"
         if preview.display:
@@ -466,7 +350,7 @@ class CommsScreen(MimScreen):
             TextEditScreen(
                 title,
                 text,
-                check=_not_empty(kind),
+                check=not_empty(kind),
                 sms_preview=kind == "stakeholder_update",
                 hint="Ctrl+S saves a new version (a draft until approved) · "
                 + ("Ctrl+G GSM-7 fix · " if kind == "stakeholder_update" else "")
@@ -499,25 +383,11 @@ class CommsScreen(MimScreen):
         draft = self._need_draft()
         if draft is None or self.view is None:
             return
-        other: Draft | None
-        if self.marked is not None and self.marked != draft.id:
-            other = self.view.draft(self.marked)
-            if other is not None and other.kind != draft.kind:
-                self.notify(
-                    "the marked version is a different kind of text: mark one of the same kind",
-                    severity="warning",
-                )
-                return
-        else:
-            other = self.view.previous(draft)
-        if other is None:
-            self.notify(
-                f"{kind_label(draft.kind)} v{draft.version} is the first version: nothing to "
-                "compare (space marks another version)",
-                severity="warning",
-            )
+        pair = self.view.compared(draft, self.marked)
+        if isinstance(pair, str):
+            self.notify(pair, severity="warning")
             return
-        old, new = sorted((other, draft), key=lambda d: d.version)
+        old, new = pair
         self.app.push_screen(
             DiffScreen(
                 f"{kind_label(draft.kind)}: v{old.version} → v{new.version}",
@@ -532,12 +402,7 @@ class CommsScreen(MimScreen):
         if draft is None:
             return
         if draft.state is not DraftState.DRAFT:
-            self.notify(
-                f"v{draft.version} is already {draft.state.value}"
-                + (f" by {draft.approved_by_name}" if draft.approved_by_name else ""),
-                severity="warning",
-                markup=False,
-            )
+            self.notify(already_words(draft), severity="warning", markup=False)
             return
         code, kind, version = self.incident_ref, draft.kind, draft.version
 
@@ -577,34 +442,8 @@ class CommsScreen(MimScreen):
     def _confirm_publish(
         self, draft: Draft, choice: PublishChoice, earlier: list[Publication]
     ) -> None:
-        what = f"{kind_label(draft.kind)} v{draft.version}"
-        if choice.channel == "sms":
-            people = f"{choice.count} {'person gets' if choice.count == 1 else 'people get'}"
-            question = f"Publish {what} {choice.words}?\n{people} it by SMS now."
-            cost = sms.analyse(draft.text)
-            if cost.segments > 1:
-                question += f" Each is {cost.segments} {cost.encoding.value} segments."
-            yes = f"Send to {choice.count}"
-        elif choice.channel == "chat":
-            n = choice.count
-            question = (
-                f"Publish {what} {choice.words}?\nIt is posted to {n} chat "
-                f"{'channel' if n == 1 else 'channels'}; nobody gets an SMS."
-            )
-            yes = "Post"
-        else:
-            question = f"Record {what} {choice.words}?\nNothing is sent."
-            yes = "Record"
-        target = choice.target or ""
-        # The service's own rule: the same place twice only when asked for (again=True).
-        if choice.channel == "chat" and choice.target is None:
-            target = ", ".join(h.name for h in (self.view.hooks if self.view else []))
-        repeat = [p for p in earlier if p.channel == choice.channel and p.target == target]
-        if repeat:
-            question += (
-                f"\n⚠ It was already published there at {hm(repeat[0].at)} (by "
-                f"{repeat[0].by}): this sends it once more."
-            )
+        hooks = self.view.hooks if self.view else []
+        question, yes, repeat = publish_question(draft, choice, earlier, hooks)
         code, kind, version = self.incident_ref, draft.kind, draft.version
 
         def confirmed(answer: bool | None) -> None:
@@ -658,11 +497,3 @@ class CommsScreen(MimScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def _not_empty(kind: str) -> Callable[[str], None]:
-    def check(text: str) -> None:
-        if not text.strip():
-            raise UserError(f"the {kind_label(kind)} text is empty")
-
-    return check
