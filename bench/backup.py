@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gen_large import generate  # noqa: E402
-from mim_console.config import Settings  # noqa: E402
-from mim_console.data.backup import take_backup, take_backup_of_file  # noqa: E402
-from mim_console.data.store import Store  # noqa: E402
-from mim_console.services import stats  # noqa: E402
-from mim_console.services.context import Context  # noqa: E402
+from bench.gen_large import generate
+from mim_console.config import Settings
+from mim_console.data.backup import take_backup, take_backup_of_file
+from mim_console.data.store import Store
+from mim_console.services import stats
+from mim_console.services.context import Context
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gen_large import CATEGORIES, generate  # noqa: E402
-from mim_console.config import BridgeSettings, Settings  # noqa: E402
-from mim_console.domain.callsheet import render  # noqa: E402
-from mim_console.services import callsheet  # noqa: E402
-from mim_console.services.context import Context  # noqa: E402
-from mim_console.services.incidents import IncidentService  # noqa: E402
+from bench.gen_large import CATEGORIES, generate
+from mim_console.config import BridgeSettings, Settings
+from mim_console.domain.callsheet import render
+from mim_console.services import callsheet
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mim_console.clock import to_iso  # noqa: E402
-from mim_console.data import rotations as repo  # noqa: E402
-from mim_console.data.store import Store  # noqa: E402
+from mim_console.clock import to_iso
+from mim_console.data import rotations as repo
+from mim_console.data.store import Store
 
 ZONES = ["Europe/Helsinki", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
 SHAPES = [("weeks", 1), ("days", 1), ("hours", 12), ("days", 2)]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mim_console.clock import to_iso  # noqa: E402
-from mim_console.data.store import Store  # noqa: E402
+from mim_console.clock import to_iso
+from mim_console.data.store import Store
 
 FIRST = "Aino Eero Helmi Ilkka Juho Kaisa Leena Mikko Noora Olli Pia Risto Sanna Timo Ulla Veikko"
 LAST = "Aalto Berg Heikkinen Korhonen Laine Mäkinen Nieminen Ojala Rantanen Salo Virtanen Wikström"

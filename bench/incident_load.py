@@ -31,11 +31,11 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mim_console.clock import to_iso  # noqa: E402
-from mim_console.config import Settings  # noqa: E402
-from mim_console.services import report  # noqa: E402
-from mim_console.services.context import Context  # noqa: E402
-from mim_console.services.incidents import IncidentService  # noqa: E402
+from mim_console.clock import to_iso
+from mim_console.config import Settings
+from mim_console.services import report
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
 
 T = TypeVar("T")
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gen_large import generate  # noqa: E402
-from mim_console.config import BridgeSettings, Settings  # noqa: E402
-from mim_console.data import verification  # noqa: E402
-from mim_console.services.context import Context  # noqa: E402
-from mim_console.services.readiness import readiness  # noqa: E402
-from mim_console.services.verification import VerificationService  # noqa: E402
+from bench.gen_large import generate
+from mim_console.config import BridgeSettings, Settings
+from mim_console.data import verification
+from mim_console.services.context import Context
+from mim_console.services.readiness import readiness
+from mim_console.services.verification import VerificationService
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -200,8 +200,8 @@ def run(
     if opening is None:
         opening = BackgroundOpen(context)
     # What the Duty screen's first load imports (in its worker): here, in the meantime.
-    import mim_console.services.comms  # noqa: F401
-    import mim_console.services.duty  # noqa: F401
+    import mim_console.services.comms
+    import mim_console.services.duty
     import mim_console.services.incidents  # noqa: F401
 
     app = make_app(context)

@@ -510,7 +510,7 @@ def test_two_consoles_acting_at_once_lose_nothing(db_path: Path, ctx: Context) -
                     svc.note(code, f"{name} on the bridge")
                     svc.release(code, [name])
                     svc.recall(code, [name])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             other.close()

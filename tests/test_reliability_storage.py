@@ -59,7 +59,7 @@ def cli(db: Path, *args: str, limit_bytes: int | None = None) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=60,
-        preexec_fn=limit if limit_bytes is not None else None,  # noqa: PLW1509
+        preexec_fn=limit if limit_bytes is not None else None,
     )
 
 

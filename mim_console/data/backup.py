@@ -199,7 +199,7 @@ def exclusive(folder: Path) -> Iterator[bool]:
     folder (a console and the dispatcher both run the schedule; only one copies)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / ".lock", "a+b")  # noqa: SIM115 - held for the block
+        handle = open(folder / ".lock", "a+b")  # held for the block
     except OSError:
         yield True  # the backup itself will say what is wrong with the folder
         return

@@ -312,7 +312,7 @@ class Dispatcher:
             await asyncio.gather(*(settle(alerts) for alerts in by_number.values()))
         except UserError as exc:  # storage trouble: whatever is left is settled next takeover
             log.error("reconcile: %s", exc)
-        except Exception:  # noqa: BLE001 - never let a bug here stop the dispatcher
+        except Exception:  # never let a bug here stop the dispatcher
             log.exception("reconcile failed")
         self._poke()
 
@@ -408,7 +408,7 @@ class Dispatcher:
             await self._send_one(alert)
         except UserError as exc:  # storage trouble: the row stays `sending`, reconciled later
             log.error("alert %d: %s", alert.id, exc)
-        except Exception:  # noqa: BLE001 - one alert must never stop the dispatcher
+        except Exception:  # one alert must never stop the dispatcher
             log.exception("alert %d: unexpected error", alert.id)
             with contextlib.suppress(UserError):
                 self._retry(alert, None, "unexpected error (see the log)", uncertain=True)
@@ -663,7 +663,7 @@ class Dispatcher:
                 if self.on_reply is not None:
                     try:
                         self.on_reply(inbound_id)
-                    except Exception:  # noqa: BLE001 - the callback's bug must not stop sending
+                    except Exception:  # the callback's bug must not stop sending
                         log.exception("on_reply(%d) failed", inbound_id)
             if replied or messages:
                 self._notify()
@@ -792,7 +792,7 @@ class Dispatcher:
             return
         try:
             self.on_tick(now)
-        except Exception:  # noqa: BLE001 - escalation bugs must not stop sending
+        except Exception:  # escalation bugs must not stop sending
             log.exception("on_tick failed")
         self._poke()  # escalation may have queued alerts
 
@@ -820,7 +820,7 @@ class Dispatcher:
             if self.listener is not None:
                 try:
                     self.listener(self.snapshot())
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("dispatcher listener failed")
 
         asyncio.get_running_loop().call_later(0.1, fire)
@@ -925,7 +925,7 @@ def start_in_thread(
     def target() -> None:
         try:
             loop.run_until_complete(main())
-        except Exception:  # noqa: BLE001 - reported in the log; the caller keeps running
+        except Exception:  # reported in the log; the caller keeps running
             log.exception("dispatcher thread stopped")
         finally:
             ready.set()

@@ -37,7 +37,7 @@ class MaskPhones(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string is the handler's to report
+        except Exception:  # a bad format string is the handler's to report
             return True
         record.msg = mask_phones(message)
         record.args = None

@@ -143,7 +143,7 @@ class KeypressReceiver:
                 outcome = self._on_keypress(call_sid, digit)
                 if inspect.isawaitable(outcome):
                     await outcome
-            except Exception:  # noqa: BLE001 - the caller must hear something either way
+            except Exception:  # the caller must hear something either way
                 log.exception("recording keypress %r for call %s failed", digit, call_sid)
                 return web.Response(text=SORRY, content_type="text/xml")
         return web.Response(text=keypress_twiml(digit, self.public_url), content_type="text/xml")

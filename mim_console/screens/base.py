@@ -161,7 +161,7 @@ class MimScreen(Screen[Any]):
         worker = self._poll_worker()
         try:
             changed = await worker.wait()
-        except Exception:  # noqa: BLE001 - the app's handler already shows the failure
+        except Exception:  # the app's handler already shows the failure
             changed = False
         if changed and self.is_attached:
             if self.showing:

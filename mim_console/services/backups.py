@@ -112,7 +112,7 @@ class BackupSchedule:
                     self.check()
                 except UserError as exc:
                     report(f"scheduled backup failed: {exc}")
-                except Exception as exc:  # noqa: BLE001 - a backup bug must not stop sending
+                except Exception as exc:  # a backup bug must not stop sending
                     log.exception("scheduled backup crashed")
                     report(f"scheduled backup failed: {exc!r}")
                 stop.wait(every_s)
@@ -140,7 +140,7 @@ def backup_after_close(ctx: Context, code: str, now: datetime) -> tuple[Backup |
         taken = take_backup_of_file(ctx.db_path, folder, now, keep=ctx.settings.backup_keep)
     except UserError as exc:
         return None, f"{code} is closed, but the backup after closing failed: {exc}"
-    except Exception as exc:  # noqa: BLE001 - the close is done; say what happened, go on
+    except Exception as exc:  # the close is done; say what happened, go on
         log.exception("backup after close crashed")
         return None, f"{code} is closed, but the backup after closing failed: {exc!r}"
     return taken, ""

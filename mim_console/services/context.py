@@ -69,5 +69,5 @@ def _default_actor() -> str:
         return named[:80]
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not worth failing for
+    except Exception:  # no user name is not worth failing for
         return "console"

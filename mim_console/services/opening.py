@@ -24,7 +24,7 @@ class BackgroundOpen:
     def _open(self) -> None:
         try:
             _ = self._context.store
-        except BaseException as exc:  # noqa: BLE001 - re-raised by wait() on the caller's thread
+        except BaseException as exc:  # re-raised by wait() on the caller's thread
             self._failure = exc
 
     def wait(self) -> None:

@@ -30,7 +30,7 @@ class ThreadedStandIn:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self.standin.start())
-        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+        except BaseException as exc:  # reported to the starting thread
             self._error = exc
             self._ready.set()
             return

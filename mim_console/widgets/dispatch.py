@@ -83,5 +83,5 @@ class ToTextualLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.sink(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never break the console
+        except Exception:  # logging must never break the console
             pass
