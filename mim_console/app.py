@@ -200,9 +200,7 @@ def run(
     if opening is None:
         opening = BackgroundOpen(context)
     # What the Duty screen's first load imports (in its worker): here, in the meantime.
-    import mim_console.services.comms
-    import mim_console.services.duty
-    import mim_console.services.incidents  # noqa: F401
+    from mim_console.services import comms, duty, incidents  # noqa: F401
 
     app = make_app(context)
     opening.wait()
