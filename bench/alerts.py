@@ -34,6 +34,7 @@ from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER
 
@@ -71,7 +72,8 @@ async def _fan_out(url: str, alerts: int, in_flight: int) -> tuple[float, float,
             api_url=url,
         )
         notifier = TwilioNotifier(settings, timeout=30)
-        d = Dispatcher(store, notifier, config=DispatcherConfig(max_in_flight=in_flight))
+        routes = twilio_routes(notifier)
+        d = Dispatcher(store, routes, config=DispatcherConfig(max_in_flight=in_flight))
         task = asyncio.create_task(d.run())
         # Warm-up: lease taken, connection pool open (not a cold-start test).
         with store.write() as db:

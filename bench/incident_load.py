@@ -4,9 +4,9 @@ Seeds 20 parties (3 representatives each) and one specialist group of ~2,000 mem
 the category, then times:
 
 * ``declare``: 2,000 participants, their timeline events and 2,000 alert SMS in one transaction;
-* ``apply_reply`` over 10,000 inbound rows as the dispatcher stores them: first answers (join /
-  unable, which pages a deputy), duplicates, the same inbound row applied twice, garbage
-  (unrecognised) and unknown numbers;
+* ``apply_reply`` over 10,000 inbound messages as the dispatcher hands them over (stored, read
+  and applied in one transaction each): first answers (join / unable, which pages a deputy),
+  duplicates, the same message handed over twice, garbage (unrecognised) and unknown numbers;
 * one escalation ``tick`` over the whole roll call (what the dispatcher calls every second);
 * ``roll_call`` (what ``status`` and ``watch`` draw), and the report as Markdown and HTML.
 
@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mim_console.clock import to_iso
 from mim_console.config import Settings
+from mim_console.domain.replies import InboundReply
 from mim_console.services import report
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
@@ -119,32 +120,23 @@ def main() -> None:
             else:
                 plan.append((None, "unknown_number"))
         rng.shuffle(plan)
-        with ctx.store.write() as db:
-            inbound_ids = []
-            for i, (person, meaning) in enumerate(plan):
-                matched = meaning in ("joining", "unable")
-                cur = db.execute(
-                    "INSERT INTO inbound (provider_sid, from_number, body, received_at, "
-                    "person_id, incident_id, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        f"SM{i:032d}",
-                        members.get(person or 0, "+15550000000"),
-                        "1" if meaning == "joining" else "2" if meaning == "unable" else "??",
-                        to_iso(NOW + timedelta(seconds=i)),
-                        person,
-                        inc.id if matched else None,
-                        meaning,
-                    ],
-                )
-                inbound_ids.append(int(cur.lastrowid or 0))
+        inbound = [
+            InboundReply(
+                sender=members.get(person or 0, "+15550000000"),
+                body="1" if meaning == "joining" else "2" if meaning == "unable" else "??",
+                provider_id=f"SM{i:032d}",
+                received_at=NOW + timedelta(seconds=i),
+            )
+            for i, (person, meaning) in enumerate(plan)
+        ]
         outcomes: dict[str, int] = {}
 
         def apply_all() -> None:
-            for inbound_id in inbound_ids:
-                outcome = svc.apply_reply(inbound_id)
+            for reply in inbound:
+                outcome = svc.apply_reply(reply)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
-        timed(f"apply_reply x {len(inbound_ids)}", apply_all, results)
+        timed(f"apply_reply x {len(inbound)}", apply_all, results)
         timed("the same replies again (all no-ops)", apply_all, results)
         timed("escalation tick, whole roll call", lambda: svc.tick(NOW), results)
         rc = timed("roll_call (status / watch)", lambda: svc.roll_call(inc.code), results)
@@ -164,7 +156,7 @@ def main() -> None:
     for label, seconds in results:
         per = ""
         if label.startswith(("apply_reply", "the same")):
-            per = f"  ({seconds / len(inbound_ids) * 1000:.2f} ms each)"
+            per = f"  ({seconds / len(inbound) * 1000:.2f} ms each)"
         print(f"{label:45s} {seconds * 1000:9.1f} ms{per}")
 
 

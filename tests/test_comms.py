@@ -21,18 +21,20 @@ from click.testing import CliRunner
 from mim_console.cli import main
 from mim_console.clock import to_iso, utcnow
 from mim_console.data import incidents as incidents_repo
+from mim_console.data import outbox
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Alert, Channel, Purpose
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.comms import DraftState, chat_payload
 from mim_console.domain.text import redact
 from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
-from mim_console.notifiers.chat import ChatRouting, store_resolver
+from mim_console.notifiers.chat import ChatSender, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.comms import CommsService, render_message
 from mim_console.services.context import Context
-from mim_console.standin import DEFAULT_SENDER
 from tests.conftest import FROZEN_NOW
 
 # name, mobile, decision authority, MRT seat
@@ -310,7 +312,7 @@ async def test_stakeholder_broadcast_reaches_only_the_list_through_the_standin(
         inbound_poll_s=0.5,
         drain_s=1.0,
     )
-    dispatcher = Dispatcher(svc.ctx.store, notifier, config=config, sender=DEFAULT_SENDER)
+    dispatcher = Dispatcher(svc.ctx.store, twilio_routes(notifier), config=config)
     task = asyncio.create_task(dispatcher.run())
     try:
         deadline = time.monotonic() + 15
@@ -382,11 +384,12 @@ async def test_chat_publication_queued_then_posted(
     assert sorted(r["to_number"] for r in rows) == ["chat:ops-slack", "chat:teams"]
     # A URL corrected after queueing applies to the queued post.
     svc.add_webhook("ops-slack", "slack", f"{hooks.url}/hooks/slack")
-    routing = ChatRouting(notifier, resolve=store_resolver(svc.ctx.store))
-    chat = routing.chat
+    chat = ChatSender(resolve=store_resolver(svc.ctx.store))
+    with svc.ctx.store.read() as db:
+        queued = [a for a in (outbox.get(db, r["id"]) for r in rows) if a is not None]
     try:
-        for row in rows:
-            result = await routing.send_sms(row["to_number"], row["body"])
+        for alert in queued:
+            result = await chat.send(alert)
             assert result.sid.startswith("chat-")
         received = dict(hooks.received)
         assert received["slack"] == {"text": "Update: &lt;b&gt;Payments&lt;/b&gt; &amp; cards"}
@@ -396,17 +399,18 @@ async def test_chat_publication_queued_then_posted(
         url = f"{hooks.url}/hooks/slack"
         hooks.status = 503
         with pytest.raises(TransientSendError, match="HTTP 503") as transient:
-            await chat.post(url, rows[0]["body"])
+            await chat.client.post(url, rows[0]["body"])
         assert transient.value.retry_after == 7
         assert "/hooks/" not in str(transient.value)  # the secret path never shows
         hooks.status = 404
         with pytest.raises(PermanentSendError, match="refused the post"):
-            await chat.post(url, rows[0]["body"])
+            await chat.client.post(url, rows[0]["body"])
         with pytest.raises(TransientSendError, match="unreachable"):
-            await chat.post("http://127.0.0.1:9/hooks/x", "{}")
+            await chat.client.post("http://127.0.0.1:9/hooks/x", "{}")
         svc.remove_webhook("teams")
+        teams = next(a for a in queued if a.to_number == "chat:teams")
         with pytest.raises(PermanentSendError, match='chat webhook "teams" no longer exists'):
-            await routing.send_sms("chat:teams", "{}")
+            await chat.send(teams)
     finally:
         await chat.aclose()
 
@@ -432,8 +436,8 @@ async def test_chat_down_then_back_goes_out_through_the_dispatcher(
         drain_s=1.0,
         backoff=BackoffPolicy(base_s=0.05, cap_s=0.2, max_age_min=5),
     )
-    routing = ChatRouting(notifier, resolve=store_resolver(svc.ctx.store))
-    dispatcher = Dispatcher(svc.ctx.store, routing, config=config, sender=DEFAULT_SENDER)
+    chat = ChatSender(resolve=store_resolver(svc.ctx.store))
+    dispatcher = Dispatcher(svc.ctx.store, twilio_routes(notifier, chat), config=config)
     task = asyncio.create_task(dispatcher.run())
 
     async def until(done: Callable[[], bool], what: str) -> None:
@@ -464,28 +468,43 @@ async def test_chat_down_then_back_goes_out_through_the_dispatcher(
     finally:
         dispatcher.stop()
         await task
-        await routing.chat.aclose()
+        await chat.aclose()
     assert hooks.received == [("mm", {"text": "Update 1"})]
     assert [m.to for m in standin.messages(direction="outbound-api")] == ["+358400000004"]
     assert chat_row()["provider_sid"].startswith("chat-")
 
 
-async def test_chat_routing_sends_chat_rows_itself(
+def row(to: str, channel: Channel, body: str) -> Alert:
+    """An outbox row as the dispatcher claims it."""
+    return Alert(1, to, channel, Purpose.STAKEHOLDER, body, "sending", 1, FROZEN_NOW, FROZEN_NOW)
+
+
+async def test_the_registry_picks_the_sender_by_channel(
     notifier: TwilioNotifier, standin: Any, hooks: Hooks
 ) -> None:
-    routing = ChatRouting(notifier)
+    """Chat rows go to the chat sender, SMS rows to Twilio: by the row's channel, never by
+    its address."""
+    routes = twilio_routes(notifier, ChatSender())
     try:
-        posted = await routing.send_sms(f"{hooks.url}/hooks/s", chat_payload("slack", "hi"))
-        texted = await routing.send_sms("+358400000004", "hello")
+        assert set(routes.channels) == {Channel.SMS, Channel.VOICE, Channel.CHAT}
+        chat, sms = routes.sender(Channel.CHAT), routes.sender(Channel.SMS)
+        assert chat is not None and sms is not None
+        posted = await chat.send(
+            row(f"{hooks.url}/hooks/s", Channel.CHAT, chat_payload("slack", "hi"))
+        )
+        texted = await sms.send(row("+358400000004", Channel.SMS, "hello"))
         assert hooks.received == [("s", {"text": "hi"})]
         assert [m.to for m in standin.messages(direction="outbound-api")] == ["+358400000004"]
-        assert (await routing.message_status(posted.sid)).status == "delivered"
-        assert (await routing.message_status(texted.sid)).sid == texted.sid
-        assert await routing.sent_to(f"{hooks.url}/hooks/s", FROZEN_NOW, "sms") == []
-        with pytest.raises(PermanentSendError, match="cannot take a call"):
-            await routing.place_call(f"{hooks.url}/hooks/s", "<Response/>")
+        assert (await chat.status(posted.sid)).status == "delivered"
+        assert (await sms.status(texted.sid)).sid == texted.sid
+        assert not chat.keeps_log and sms.keeps_log
+        assert (
+            await chat.find_sent(row(f"{hooks.url}/hooks/s", Channel.CHAT, "{}"), FROZEN_NOW) == []
+        )
+        with pytest.raises(ValueError, match="two senders"):
+            twilio_routes(notifier, ChatSender()).__class__([chat, chat])
     finally:
-        await routing.chat.aclose()
+        await routes.aclose()
 
 
 def test_chat_needs_a_webhook_and_a_proper_url(svc: CommsService) -> None:

@@ -60,13 +60,12 @@ REPLY_WORKER = r"""
 import json, sys, time
 from datetime import datetime, UTC
 from mim_console.config import Settings
-from mim_console.notifiers.base import InboundMessage
-from mim_console.notifiers.dispatcher import Dispatcher
+from mim_console.domain.replies import InboundReply
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 db, rounds, numbers = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 ctx = Context(settings=Settings(db_path=db), actor="dispatcher")
-svc, d = IncidentService(ctx), Dispatcher(ctx.store, None)
+svc = IncidentService(ctx)
 applied, stored, start = 0, 0, time.time()
 for r in range(rounds):
     for i, (number, body) in enumerate(
@@ -75,9 +74,7 @@ for r in range(rounds):
         sid = f"SM{r:04d}{i:028d}"
         for _ in range(2):  # every message seen twice (overlapping polls)
             now = datetime.now(UTC)
-            inbound = d._store_inbound(InboundMessage(sid, number, "+15005550006", body, now))
-            if inbound is not None:
-                svc.apply_reply(inbound)
+            if svc.receive(InboundReply(number, body, sid, now)).answered:
                 applied += 1
             time.sleep(0.01)  # spread over the CLI workers' run, as polls are
         stored += 1

@@ -20,9 +20,11 @@ from mim_console.notifiers.dispatcher import (
     Dispatcher,
     DispatcherConfig,
     DispatcherSnapshot,
-    start_in_thread,
 )
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.services.context import Context
+from mim_console.services.dispatching import for_context, start_in_thread
 from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -66,7 +68,7 @@ def make(
     store: Store, standin: StandIn, config: DispatcherConfig = FAST, **kwargs: object
 ) -> Dispatcher:
     notifier = TwilioNotifier(twilio_settings(standin), timeout=5)
-    return Dispatcher(store, notifier, config=config, sender=DEFAULT_SENDER, **kwargs)  # type: ignore[arg-type]
+    return Dispatcher(store, twilio_routes(notifier), config=config, **kwargs)  # type: ignore[arg-type]
 
 
 def queue(store: Store, n: int, prefix: str = "alert", channel: str = "sms") -> list[int]:
@@ -97,8 +99,8 @@ async def run_until(d: Dispatcher, done: Callable[[], bool], limit_s: float = 15
     finally:
         d.stop()
         await task
-        if d.notifier is not None:
-            await d.notifier.aclose()
+        if d.routes is not None:
+            await d.routes.aclose()
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -137,7 +139,7 @@ async def test_concurrency_is_bounded(store: Store, standin: StandIn) -> None:
 
     def done() -> bool:
         nonlocal peak
-        peak = max(peak, len(d._sends))
+        peak = max(peak, d.in_flight)
         return counts(store)["accepted"] == 30
 
     started = time.monotonic()
@@ -312,7 +314,8 @@ async def test_delivery_status_is_tracked(store: Store, standin: StandIn) -> Non
 
 async def test_without_credentials_nothing_is_sent(store: Store, tmp_path: Path) -> None:
     queue(store, 2)
-    d = Dispatcher.from_settings(store, None, Settings(db_path=tmp_path / "x.db"), config=FAST)
+    ctx = Context(settings=Settings(db_path=tmp_path / "x.db"), _store=store)
+    d = for_context(ctx, config=FAST)
     assert d.blocked is not None and "TWILIO_ACCOUNT_SID" in d.blocked
     task = asyncio.create_task(d.run())
     await asyncio.sleep(0.5)
@@ -334,7 +337,7 @@ async def test_two_dispatchers_in_one_loop_send_once(db_path: Path, standin: Sta
     finally:
         b.stop()
         await task_b
-        await b.notifier.aclose()  # type: ignore[union-attr]
+        await b.routes.aclose()  # type: ignore[union-attr]
     assert_each_sent_once(store_a, standin, 80)
     assert not (a.requests and b.requests and a.requests + b.requests > 80 + 5)
     store_a.close()
@@ -366,7 +369,7 @@ async def test_listener_hears_twilio_come_and_go_with_nothing_to_send(
     finally:
         d.stop()
         await task
-        await d.notifier.aclose()  # type: ignore[union-attr]
+        await d.routes.aclose()  # type: ignore[union-attr]
 
 
 async def until(check: Callable[[], bool], limit_s: float = 10.0) -> None:
@@ -381,11 +384,11 @@ async def test_clean_stop_hands_back_unsent_claims(store: Store, standin: StandI
     queue(store, 12)
     d = make(store, standin, replace(FAST, max_in_flight=3))
     task = asyncio.create_task(d.run())
-    while len(d._sends) < 3:  # noqa: ASYNC110 - watching the dispatcher's own state
+    while d.in_flight < 3:  # noqa: ASYNC110 - watching the dispatcher's own state
         await asyncio.sleep(0.01)
     d.stop()
     await task
-    await d.notifier.aclose()  # type: ignore[union-attr]
+    await d.routes.aclose()  # type: ignore[union-attr]
     c = counts(store)
     assert c["sending"] == 0  # nothing left for a successor to look up
     assert c["accepted"] >= 3 and c["accepted"] + c["queued"] == 12
@@ -395,8 +398,6 @@ async def test_clean_stop_hands_back_unsent_claims(store: Store, standin: StandI
 
 def test_start_in_thread_for_watch(db_path: Path) -> None:
     """`watch` runs the dispatcher on its own thread; the stopper ends it and frees the lease."""
-    from mim_console.services.context import Context
-
     standin = StandIn.start_in_thread()
     try:
         settings = Settings(db_path=db_path, twilio=twilio_settings(standin.standin))
@@ -427,7 +428,7 @@ async def test_wrong_credentials_keep_alerts_queued(store: Store, standin: Stand
     """A 401 is about our account, not the alert: nothing is failed, the reason is visible."""
     queue(store, 2)
     bad = replace(twilio_settings(standin), auth_token="wrong")
-    d = Dispatcher(store, TwilioNotifier(bad), config=FAST)
+    d = Dispatcher(store, twilio_routes(TwilioNotifier(bad)), config=FAST)
     await run_until(d, lambda: d.snapshot().last_error is not None and counts(store)["queued"] == 2)
     rows = store.query("SELECT status, last_error FROM alert")
     assert all(r["status"] == "queued" and r["last_error"] for r in rows)

@@ -21,8 +21,9 @@ from mim_console.app import make_app
 from mim_console.cli import main
 from mim_console.config import BridgeSettings, EscalationSettings, Settings
 from mim_console.domain.templates import EXERCISE_PREFIX
-from mim_console.notifiers.chat import ChatRouting, store_resolver
+from mim_console.notifiers.chat import ChatSender, store_resolver
 from mim_console.notifiers.dispatcher import Dispatcher
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.screens.timeline import TimelineScreen
@@ -30,7 +31,7 @@ from mim_console.services import report
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
-from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
+from mim_console.standin import StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import FakeClock, mobile, seed
 from tests.test_comms import Hooks
@@ -91,15 +92,14 @@ async def test_every_message_of_a_drill_says_exercise(
         standin.script_reply(mobile(name), "1", after=REPLY_AFTER_S)
     standin.script_reply(mobile("Tina Spec"), "what is this?", after=REPLY_AFTER_S)
 
-    notifier = ChatRouting(
-        TwilioNotifier(settings.twilio, timeout=5), resolve=store_resolver(ctx.store)
+    notifier = twilio_routes(
+        TwilioNotifier(settings.twilio, timeout=5), ChatSender(resolve=store_resolver(ctx.store))
     )
     dispatcher = Dispatcher(
         ctx.store,
         notifier,
         config=FAST,
-        sender=DEFAULT_SENDER,
-        on_reply=svc.apply_reply,
+        receiver=svc,
         on_tick=lambda now: svc.tick(now),
     )
     task = asyncio.create_task(dispatcher.run())
@@ -167,7 +167,7 @@ def test_help_reply_says_exercise_only_when_every_incident_named_is_a_drill(
     db_path: Path,
 ) -> None:
     """A help SMS naming a real incident must never look like a drill."""
-    from mim_console.notifiers.dispatcher import _help_body
+    from mim_console.services.replies import help_sms as _help_body
 
     clock = FakeClock(FROZEN_NOW)
     ctx = Context(Settings(db_path=db_path), clock=clock, actor="t")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mim_console.config import BridgeSettings, Settings
 from mim_console.domain import sms
 from mim_console.domain.incident import IllegalTransition, IncidentStatus, State
+from mim_console.domain.replies import InboundReply, parse_reply
 from mim_console.errors import NotFound, UserError
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
@@ -70,17 +71,12 @@ def declare(svc: IncidentService, **kw: Any) -> str:
     return svc.declare(**args).code
 
 
-def reply(ctx: Context, name: str, code: str, meaning: str, body: str = "1") -> int:
-    """An inbound row as the dispatcher stores it (matched person and incident)."""
-    with ctx.store.write() as db:
-        person = db.execute("SELECT id FROM person WHERE name = ?", [name]).fetchone()[0]
-        inc = db.execute("SELECT id FROM incident WHERE code = ?", [code]).fetchone()[0]
-        cur = db.execute(
-            "INSERT INTO inbound (provider_sid, from_number, body, received_at, person_id, "
-            "incident_id, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [f"SM{uuid.uuid4().hex}", mobile(name), body, "2026", person, inc, meaning],
-        )
-        return int(cur.lastrowid or 0)
+def reply(ctx: Context, name: str, code: str, meaning: str, body: str = "1") -> InboundReply:
+    """An SMS reply from ``name`` about ``code``, as the dispatcher hands it over."""
+    assert parse_reply(body).meaning.value == meaning
+    return InboundReply(
+        sender=mobile(name), body=body, provider_id=f"SM{uuid.uuid4().hex}", received_at=ctx.clock()
+    )
 
 
 def test_declare_pages_party_representatives_and_the_covering_group(
@@ -441,7 +437,7 @@ def test_random_roll_call_actions_keep_every_rule(
                     elif action == "tick":
                         svc.tick()
                     else:
-                        svc.apply_reply(reply(ctx, name, code, "joining", str(minutes)))
+                        svc.apply_reply(reply(ctx, name, code, "joining"))
                 except UserError:
                     assert snapshot(ctx) == before
                 for p in snapshot(ctx)["participant"]:

@@ -33,6 +33,7 @@ from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.domain.incident import State
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services import callsheet, report
 from mim_console.services.context import Context
@@ -140,9 +141,7 @@ async def test_offline_story_then_the_queue_goes_out_once(db_path: Path) -> None
     seed(ctx.store, FROZEN_NOW)
     svc = IncidentService(ctx)
     notifier = TwilioNotifier(settings.twilio, timeout=2)
-    dispatcher = Dispatcher(
-        ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER, on_reply=svc.apply_reply
-    )
+    dispatcher = Dispatcher(ctx.store, twilio_routes(notifier), config=FAST, receiver=svc)
     task = asyncio.create_task(dispatcher.run())
     standin = StandIn(port=port, timing=Timing(sms_sent=0.05, sms_delivered=0.1))
     try:
@@ -218,6 +217,7 @@ CLI_STORY = textwrap.dedent(
     from mim_console.config import load_settings
     from mim_console.domain.backoff import BackoffPolicy
     from mim_console.notifiers import dispatcher as d
+    from mim_console.notifiers.senders import twilio_routes
     from mim_console.notifiers.twilio import TwilioNotifier
     from mim_console.services.context import Context
 
@@ -227,7 +227,7 @@ CLI_STORY = textwrap.dedent(
         config = d.DispatcherConfig(lease_ttl_s=1.0, heartbeat_s=0.2, tick_s=0.1,
             request_timeout_s=1.0, drain_s=1.0,
             backoff=BackoffPolicy(base_s=0.05, cap_s=0.2, max_age_min=10))
-        dispatcher = d.Dispatcher(ctx.store, notifier, config=config, sender="+15005550006")
+        dispatcher = d.Dispatcher(ctx.store, twilio_routes(notifier), config=config)
         task = asyncio.create_task(dispatcher.run())
         await asyncio.sleep(2.0)
         dispatcher.stop(); await task; await notifier.aclose()
@@ -322,7 +322,7 @@ async def _send_the_queue(db_path: Path, port: int) -> None:
     await standin.start()
     ctx = Context(settings=Settings(db_path=db_path, twilio=settings_of(standin)))
     notifier = TwilioNotifier(ctx.settings.twilio, timeout=2)
-    dispatcher = Dispatcher(ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER)
+    dispatcher = Dispatcher(ctx.store, twilio_routes(notifier), config=FAST)
     task = asyncio.create_task(dispatcher.run())
     try:
         await until(

@@ -13,12 +13,17 @@ from click.testing import CliRunner
 
 from mim_console.cli import main
 from mim_console.clock import to_iso, utcnow
+from mim_console.config import Settings
 from mim_console.data import outbox
 from mim_console.data.lease import Lease
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.replies import InboundReply
 from mim_console.notifiers.dispatcher import Dispatcher
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
 from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.test_dispatcher import FAST, twilio_settings
@@ -69,7 +74,7 @@ def test_claim_takes_only_due_alerts_in_order(store: Store) -> None:
         )
         claimed = outbox.claim_due(db, "me", T0, 10)
         assert outbox.next_due_at(db) == T0 + timedelta(minutes=1)
-    assert [a.id for a in claimed] == ids[:3]  # chat rows go out through ChatRouting
+    assert [a.id for a in claimed] == ids[:3]  # chat rows go out through the chat sender
     with store.write() as db:
         assert outbox.claim_due(db, "me", T0, 10) == []  # nothing is claimed twice
 
@@ -180,9 +185,26 @@ def alert_for(store: Store, person: int, incident: int, number: str) -> None:
         db.execute("UPDATE alert SET status = 'accepted', provider_sid = 'SMx' || id")
 
 
+class Recording:
+    """The services' reply receiver, noting the id of each reply it applied to a roll call."""
+
+    def __init__(self, store: Store, standin: StandIn, replied: list[int]) -> None:
+        settings = Settings(db_path=store.path, twilio=twilio_settings(standin))
+        self.service = IncidentService(Context(settings=settings, _store=store))
+        self.replied = replied
+
+    def receive(self, reply: InboundReply) -> object:
+        outcome = self.service.receive(reply)
+        if outcome.answered and outcome.inbound_id is not None:
+            self.replied.append(outcome.inbound_id)
+        return outcome
+
+
 async def run_polls(store: Store, standin: StandIn, replied: list[int], until: object) -> None:
     notifier = TwilioNotifier(twilio_settings(standin))
-    d = Dispatcher(store, notifier, config=FAST, sender=DEFAULT_SENDER, on_reply=replied.append)
+    d = Dispatcher(
+        store, twilio_routes(notifier), config=FAST, receiver=Recording(store, standin, replied)
+    )
     task = asyncio.create_task(d.run())
     try:
         for _ in range(200):

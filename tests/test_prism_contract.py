@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from mim_console.config import TwilioSettings
+from mim_console.domain.voice import alert_twiml
 from mim_console.notifiers.base import PermanentSendError
 from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.notifiers.voice import alert_twiml
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.prism

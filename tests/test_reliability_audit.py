@@ -25,13 +25,14 @@ from hypothesis import strategies as st
 
 from mim_console.config import EscalationSettings, Settings
 from mim_console.domain.backoff import BackoffPolicy
+from mim_console.domain.replies import InboundReply
 from mim_console.errors import UserError
-from mim_console.notifiers.base import InboundMessage
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
-from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
+from mim_console.standin import StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import PEOPLE, FakeClock, mobile, seed
 from tests.slow_gate import slow_only_when_asked  # noqa: F401
@@ -114,7 +115,6 @@ class Walk:
                 db.execute(statement)
         self.svc = IncidentService(self.ctx)
         self.code = self.svc.declare(title="Cards down", severity="SEV1", categories=["cards"]).code
-        self.dispatcher = Dispatcher(self.ctx.store, None, clock=self.clock)
         self.sms = 0
 
     def do(self, action: str, name: str, minutes: int) -> None:
@@ -130,12 +130,8 @@ class Walk:
                 }[action](code, [name])
             elif action.startswith("reply"):
                 self.sms += 1
-                message = InboundMessage(
-                    f"SM{self.sms:032d}", mobile(name), DEFAULT_SENDER, action[-1], self.clock()
-                )
-                inbound = self.dispatcher._store_inbound(message)
-                if inbound is not None:
-                    svc.apply_reply(inbound)
+                message = InboundReply(mobile(name), action[-1], f"SM{self.sms:032d}", self.clock())
+                svc.apply_reply(message)
             elif action.startswith("keypress"):
                 calls = self.ctx.store.query(
                     "SELECT id FROM alert WHERE channel = 'voice' AND to_number = ?",
@@ -283,7 +279,7 @@ async def test_every_alert_status_is_in_its_history(db_path: Path, quick_standin
     standin.fault("500", 2, method="POST", path_contains="Messages")  # two retries
     svc = IncidentService(ctx)
     notifier = TwilioNotifier(settings.twilio, timeout=5)
-    dispatcher = Dispatcher(ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER)
+    dispatcher = Dispatcher(ctx.store, twilio_routes(notifier), config=FAST)
     task = asyncio.create_task(dispatcher.run())
     final = ("delivered", "undelivered", "failed")
     try:

@@ -21,8 +21,8 @@ import pytest
 
 from mim_console.clock import to_iso
 from mim_console.config import Settings
+from mim_console.domain.replies import InboundReply
 from mim_console.notifiers.base import InboundMessage
-from mim_console.notifiers.dispatcher import Dispatcher
 from mim_console.services import report
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
@@ -116,18 +116,16 @@ def run_load(folder: Path, recipients: int, replies: int) -> dict[str, float]:
         InboundMessage(f"SM{i:032d}", frm, SENDER, body, NOW + timedelta(seconds=1 + i // 10))
         for i, (body, frm) in enumerate(plan)
     ]
-    dispatcher = Dispatcher(ctx.store, None, clock=lambda: clock_now[0], sender=SENDER)
-    answered: list[int] = []
+    answered: list[InboundReply] = []
 
     def feed(batch: list[InboundMessage]) -> int:
         taken = 0
         for message in batch:
             clock_now[0] = message.received_at
-            inbound = dispatcher._store_inbound(message)
-            if inbound is not None:
+            reply = InboundReply(message.from_number, message.body, message.sid, clock_now[0])
+            if svc.receive(reply).answered:
                 taken += 1
-                svc.apply_reply(inbound)
-                answered.append(inbound)
+                answered.append(reply)
         return taken
 
     start = time.perf_counter()
@@ -137,7 +135,7 @@ def run_load(folder: Path, recipients: int, replies: int) -> dict[str, float]:
     start = time.perf_counter()
     assert feed(messages) == 0
     figures["again_s"] = time.perf_counter() - start
-    # And the stored answers applied again (a restart replaying on_reply): all no-ops.
+    # And the answers handed over again (a restart reading them once more): all no-ops.
     events_before = ctx.store.query("SELECT count(*) AS n FROM event")[0]["n"]
     for inbound in answered:
         svc.apply_reply(inbound)

@@ -20,12 +20,13 @@ import pytest
 from mim_console.clock import to_iso
 from mim_console.config import Settings
 from mim_console.domain.backoff import BackoffPolicy
-from mim_console.notifiers.base import InboundMessage
+from mim_console.domain.replies import InboundReply
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
-from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
+from mim_console.standin import StandIn, Timing
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import mobile, seed
 from tests.twilio_fixtures import standin_twilio_settings
@@ -75,9 +76,7 @@ async def test_an_instant_reply_joins(db_path: Path, quick_standin: StandIn) -> 
     for name in alerted:
         standin.script_reply(mobile(name), "1", after=0.0)
     notifier = TwilioNotifier(settings.twilio, timeout=5)
-    dispatcher = Dispatcher(
-        ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER, on_reply=svc.apply_reply
-    )
+    dispatcher = Dispatcher(ctx.store, twilio_routes(notifier), config=FAST, receiver=svc)
     task = asyncio.create_task(dispatcher.run())
     try:
         await until(lambda: set(states(ctx, code).values()) == {"joined"})
@@ -100,20 +99,18 @@ def test_the_second_boundary(db_path: Path) -> None:
     code = svc.declare(title="Cards down", severity="SEV1", categories=["cards"]).code
     created = ctx.store.query("SELECT min(created_at) AS t FROM alert")[0]["t"]
     assert created == to_iso(late)
-    dispatcher = Dispatcher(ctx.store, None, config=FAST, clock=lambda: late)
 
     def reply(name: str, at_second: int) -> str:
-        message = InboundMessage(
-            sid=f"SM{name.replace(' ', '')}",
-            from_number=mobile(name),
-            to_number=DEFAULT_SENDER,
+        message = InboundReply(
+            provider_id=f"SM{name.replace(' ', '')}",
+            sender=mobile(name),
             body="1",
             received_at=FROZEN_NOW + timedelta(seconds=at_second),
         )
-        inbound_id = dispatcher._store_inbound(message)
-        if inbound_id is not None:
-            svc.apply_reply(inbound_id)
-        row = ctx.store.query("SELECT meaning FROM inbound WHERE provider_sid = ?", [message.sid])
+        svc.receive(message)
+        row = ctx.store.query(
+            "SELECT meaning FROM inbound WHERE provider_sid = ?", [message.provider_id]
+        )
         return str(row[0]["meaning"])
 
     assert reply("Alice Ops", 5) == "joining"  # same second as the alert (stamped 08:00:05)

@@ -31,6 +31,7 @@ from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.base import PermanentSendError
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.logmask import mask_phone, mask_phones
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services import report
 from mim_console.services.context import Context
@@ -137,9 +138,7 @@ async def test_a_whole_incident_leaks_no_secret_and_no_phone_number(
     standin.script_reply(mobile("Dan Biz"), "2", after=0.0)
     standin.fail_number(mobile("Uma Spec"), 21211)  # Twilio's text names the number
     notifier = TwilioNotifier(twilio, timeout=5)
-    dispatcher = Dispatcher(
-        ctx.store, notifier, config=FAST, sender=DEFAULT_SENDER, on_reply=svc.apply_reply
-    )
+    dispatcher = Dispatcher(ctx.store, twilio_routes(notifier), config=FAST, receiver=svc)
     task = asyncio.create_task(dispatcher.run())
     errors: list[str] = []
     try:

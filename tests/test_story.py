@@ -31,6 +31,7 @@ from mim_console.config import EscalationSettings, Settings
 from mim_console.data.store import Store
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services import report
 from mim_console.services.context import Context
@@ -168,10 +169,9 @@ async def test_the_whole_story(db_path: Path, fast_standin: StandIn) -> None:
     notifier = TwilioNotifier(settings.twilio, timeout=5)
     dispatcher = Dispatcher(
         ctx.store,
-        notifier,
+        twilio_routes(notifier),
         config=FAST,
-        sender=DEFAULT_SENDER,
-        on_reply=svc.apply_reply,
+        receiver=svc,
         on_tick=tick,
     )
     task = asyncio.create_task(dispatcher.run())

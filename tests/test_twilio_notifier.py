@@ -12,10 +12,10 @@ from aiohttp import web
 
 from mim_console.config import TwilioSettings
 from mim_console.domain.twilio_errors import describe, describe_http
+from mim_console.domain.voice import alert_twiml
 from mim_console.errors import UserError
 from mim_console.notifiers.base import Notifier, PermanentSendError, TransientSendError
 from mim_console.notifiers.twilio import TwilioNotifier, _retry_after
-from mim_console.notifiers.voice import alert_twiml
 from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
 from tests.twilio_fixtures import standin_twilio_settings
 

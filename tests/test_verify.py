@@ -33,11 +33,12 @@ from mim_console.domain.verification import (
 )
 from mim_console.errors import NotFound, UserError
 from mim_console.notifiers.dispatcher import Dispatcher
+from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from mim_console.services.verification import VerificationService
-from mim_console.standin import DEFAULT_SENDER, StandIn, Timing
+from mim_console.standin import StandIn, Timing
 from tests.incident_seed import mobile, seed
 from tests.test_dispatcher import FAST, twilio_settings
 
@@ -234,8 +235,8 @@ async def _run(d: Dispatcher, done: Callable[[], bool], limit_s: float = 15.0) -
     finally:
         d.stop()
         await task
-        if d.notifier is not None:
-            await d.notifier.aclose()
+        if d.routes is not None:
+            await d.routes.aclose()
 
 
 def _verified(c: Context) -> dict[str, str | None]:
@@ -269,9 +270,7 @@ async def test_round_trip_and_incident_replies_stay_apart(
     fast_standin.script_reply(mobile("Tina Spec"), f"OK {codes['Tina Spec']}", after=0.05)
     fast_standin.script_reply(mobile("Uma Spec"), None)
     notifier = TwilioNotifier(twilio_settings(fast_standin), timeout=5)
-    d = Dispatcher(
-        real.store, notifier, config=FAST, sender=DEFAULT_SENDER, on_reply=incidents.apply_reply
-    )
+    d = Dispatcher(real.store, twilio_routes(notifier), config=FAST, receiver=incidents)
     injected = False
 
     def done() -> bool:

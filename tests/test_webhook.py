@@ -13,17 +13,17 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
-from mim_console.errors import UserError
-from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.notifiers.voice import (
+from mim_console.domain.replies import meaning_of_digit
+from mim_console.domain.voice import (
     JOINED,
     NO_CALLBACK,
     PROMPT,
     UNABLE,
     alert_twiml,
-    meaning_of_digit,
     speakable,
 )
+from mim_console.errors import UserError
+from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.standin import StandIn, Timing
 from tests.twilio_fixtures import settings_of

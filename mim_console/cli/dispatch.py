@@ -14,10 +14,8 @@ import click
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say, warn
 from mim_console.clock import utcnow
-from mim_console.data import outbox
-from mim_console.data.outbox import Alert
-from mim_console.errors import NotFound
-from mim_console.notifiers import dispatcher as dispatch_mod
+from mim_console.domain.alerts import Alert
+from mim_console.services import dispatching
 from mim_console.services.context import Context
 
 
@@ -51,19 +49,17 @@ def dispatch(ctx: Context, verbose: bool, lease_ttl: float) -> None:
 
 async def _serve(ctx: Context, lease_ttl: float) -> None:
     loop = asyncio.get_running_loop()
-    config = dispatch_mod.settings_config(
+    config = dispatching.settings_config(
         ctx.settings, lease_ttl_s=lease_ttl, heartbeat_s=max(0.1, lease_ttl / 4)
     )
-    d = dispatch_mod.for_context(
-        ctx, config=config, on_reply=_incident_on_reply(ctx), on_tick=_on_tick(ctx)
-    )
+    d = dispatching.for_context(ctx, config=config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, d.stop)
     say(f"dispatcher {d.lease.holder} running on {ctx.db_path}")
     stop_backups = _backup_schedule(ctx)
     try:
-        await dispatch_mod.run_with_context(ctx, d)
+        await dispatching.run_with_context(ctx, d)
     finally:
         stop_backups()
     say("dispatcher stopped")
@@ -80,28 +76,6 @@ def _backup_schedule(ctx: Context) -> Callable[[], None]:
         hours = schedule.every.total_seconds() / 3600
         say(f"a backup every {hours:g} h into {schedule.folder} (keeping {schedule.keep})")
     return schedule.start_thread(on_problem=warn)
-
-
-def _incident_on_reply(ctx: Context) -> Callable[[int], object] | None:
-    """Helper D's incident service applies replies and escalation, where it is installed."""
-    try:
-        from mim_console.services.incidents import IncidentService
-    except ImportError:  # pragma: no cover - the incident service ships with the package
-        return None
-    return IncidentService(ctx).apply_reply
-
-
-def _on_tick(ctx: Context) -> Callable[[datetime], None] | None:
-    try:
-        from mim_console.services.incidents import IncidentService
-    except ImportError:  # pragma: no cover
-        return None
-    service = IncidentService(ctx)
-
-    def tick(now: datetime) -> None:
-        service.tick(now)
-
-    return tick
 
 
 def _age(alert: Alert, now: datetime) -> str:
@@ -121,17 +95,7 @@ def _age(alert: Alert, now: datetime) -> str:
 def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: bool) -> None:
     """Alerts, newest first, with their status and age."""
     now = utcnow()
-    with ctx.store.read() as db:
-        incident_id = None
-        if incident_code is not None:
-            row = db.execute(
-                "SELECT id FROM incident WHERE code = ? COLLATE NOCASE", [incident_code.strip()]
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no incident {incident_code!r} (see `mim-console incident list`)")
-            incident_id = int(row[0])
-        alerts = outbox.list_alerts(db, incident_id=incident_id, limit=limit)
-        counts = outbox.counts(db, incident_id)
+    counts, alerts = dispatching.outbox_listing(ctx, incident_code, limit)
     if as_json:
         emit_json(
             {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -510,7 +510,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
     inc = service.incident(incident)
     code = inc.code
     latest: dict[str, Any] = {}  # the dispatcher thread's newest snapshot
-    runner = None if once else _start_dispatcher(ctx, service, latest)
+    runner = None if once else _start_dispatcher(ctx, latest)
     stop_backups = None if once else _start_backups(ctx)
     previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
     try:
@@ -519,13 +519,13 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
             console=console(),
             auto_refresh=False,
         ) as live:
-            seen = _changes(ctx, inc.id)
+            seen = _changes(service, inc.id)
             due = time.monotonic() + interval
             while not once:
                 # Redraw as soon as anyone commits (another console, the CLI, our dispatcher),
                 # and every ``interval`` seconds regardless (ages and countdowns move).
                 time.sleep(min(WATCH_LOOK_S, interval))
-                if _changes(ctx, inc.id) == seen and time.monotonic() < due:
+                if _changes(service, inc.id) == seen and time.monotonic() < due:
                     continue
                 if runner is None:  # the dispatcher runs the timers when it is there
                     service.tick()
@@ -534,7 +534,7 @@ def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool
                 banner = offline_banner(latest.get("snapshot"), code)
                 view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones, banner=banner)
                 live.update(view, refresh=True)
-                seen, due = _changes(ctx, inc.id), time.monotonic() + interval
+                seen, due = _changes(service, inc.id), time.monotonic() + interval
     except KeyboardInterrupt:
         pass
     finally:
@@ -556,14 +556,10 @@ def _start_backups(ctx: Context) -> Any:
 WATCH_LOOK_S = 0.2  # how often `watch` asks whether anything was committed
 
 
-def _changes(ctx: Context, incident_id: int) -> tuple[int, int]:
-    """Moves when the roll call may have: a new timeline event of the incident (every state
-    change has one) or a new alert status (``alert_history``), committed by anyone. Two index
-    lookups; the dispatcher's lease heartbeats do not count, so an idle watch stays idle."""
-    with ctx.store.read() as db:
-        event = db.execute("SELECT max(id) FROM event WHERE incident_id = ?", [incident_id])
-        alert = db.execute("SELECT max(id) FROM alert_history")
-        return int(event.fetchone()[0] or 0), int(alert.fetchone()[0] or 0)
+def _changes(service: IncidentService, incident_id: int) -> tuple[int, int]:
+    """Moves when the roll call may have, committed by anyone; the dispatcher's lease
+    heartbeats do not count, so an idle watch stays idle."""
+    return service.changes(incident_id)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -585,22 +581,13 @@ def offline_banner(snapshot: Any, code: str) -> Text | None:
     return line
 
 
-def _start_dispatcher(ctx: Context, service: IncidentService, latest: dict[str, Any]) -> Any:
-    """Run helper C2's dispatcher in a background thread where it exists; returns a stopper."""
+def _start_dispatcher(ctx: Context, latest: dict[str, Any]) -> Callable[[], None] | None:
+    """Run the dispatcher in a background thread; returns a stopper (None: nothing to send)."""
+    from mim_console.services.dispatching import start_in_thread
+
     try:
-        from mim_console.notifiers import dispatcher as dispatch_mod
-    except ImportError:
-        warn("the dispatcher is not installed: alerts stay queued; escalation timers still run")
-        return None
-    start = getattr(dispatch_mod, "start_in_thread", None)
-    if start is None:
-        return None
-    try:
-        return start(
-            ctx,
-            on_reply=service.apply_reply,
-            on_tick=service.tick,
-            listener=lambda snapshot: latest.__setitem__("snapshot", snapshot),
+        return start_in_thread(
+            ctx, listener=lambda snapshot: latest.__setitem__("snapshot", snapshot)
         )
     except UserError as exc:
         warn(f"alerts are not being sent: {exc}")

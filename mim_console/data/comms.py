@@ -39,11 +39,17 @@ def _dt(value: Any) -> datetime | None:
 # --- templates ----------------------------------------------------------------------------
 
 
+def custom_template(db: Database, name: str) -> str | None:
+    """The organisation's edited text for ``name``, if it saved one."""
+    rows = _rows(db, "SELECT body FROM template WHERE name = ?", [name])
+    return str(rows[0]["body"]) if rows else None
+
+
 def template_text(db: Database, name: str) -> str:
     """The organisation's text for ``name``, or the default."""
     templates.spec(name)
-    rows = _rows(db, "SELECT body FROM template WHERE name = ?", [name])
-    return str(rows[0]["body"]) if rows else templates.SPECS[name].default
+    custom = custom_template(db, name)
+    return custom if custom is not None else templates.SPECS[name].default
 
 
 def custom_templates(db: Database) -> dict[str, str]:
@@ -97,6 +103,11 @@ def find_person(db: Database, ref: str) -> dict[str, Any]:
     except NotFound as exc:
         raise NotFound(f'no person "{ref.strip()}": give their id, email or name') from exc
     return _rows(db, "SELECT * FROM person WHERE id = ?", [person.id])[0]
+
+
+def person_name(db: Database, person_id: int) -> str | None:
+    rows = _rows(db, "SELECT name FROM person WHERE id = ?", [person_id])
+    return str(rows[0]["name"]) if rows else None
 
 
 def is_mrt_member(db: Database, person_id: int) -> bool:
@@ -363,6 +374,12 @@ def webhook(db: Database, name: str) -> ChatWebhook:
         raise NotFound(f'no chat webhook "{name}": `mim-console comms webhooks` shows them')
     r = rows[0]
     return ChatWebhook(str(r["name"]), str(r["kind"]), str(r["url"]))
+
+
+def webhook_url(db: Database, name: str) -> str | None:
+    """The URL of webhook ``name`` (any case) at this moment, or None if it was removed."""
+    rows = _rows(db, "SELECT url FROM chat_webhook WHERE name = ? COLLATE NOCASE", [name])
+    return str(rows[0]["url"]) if rows else None
 
 
 def delete_webhook(db: Database, name: str) -> bool:

@@ -365,6 +365,43 @@ def events(db: Database, incident_id: int) -> list[Event]:
     ]
 
 
+def active_reply_codes(db: Database) -> list[tuple[int, str]]:
+    """(incident id, reply code) of every active incident: what a reply may name."""
+    return [
+        (int(r[0]), str(r[1]))
+        for r in db.execute("SELECT id, reply_code FROM incident WHERE status = 'active'")
+    ]
+
+
+def exercise_flags(db: Database, reply_codes: Sequence[str]) -> list[bool]:
+    """Whether each active incident named by ``reply_codes`` is a drill."""
+    marks = ",".join("?" * len(reply_codes))
+    return [
+        bool(r[0])
+        for r in db.execute(
+            f"SELECT exercise FROM incident WHERE status = 'active' AND reply_code IN ({marks})",
+            list(reply_codes),
+        )
+    ]
+
+
+def decision_makers(db: Database) -> set[int]:
+    """Everyone with decision authority: who counts towards an MRT quorum."""
+    return {int(r[0]) for r in db.execute("SELECT id FROM person WHERE decision_authority = 1")}
+
+
+def incident_id_by_code(db: Database, code: str) -> int | None:
+    """The incident whose code is exactly ``code`` (any case)."""
+    row = db.execute("SELECT id FROM incident WHERE code = ? COLLATE NOCASE", [code]).fetchone()
+    return None if row is None else int(row[0])
+
+
+def latest_event_id(db: Database, incident_id: int) -> int:
+    """The newest timeline event of the incident (every state change writes one)."""
+    row = db.execute("SELECT max(id) FROM event WHERE incident_id = ?", [incident_id]).fetchone()
+    return int(row[0] or 0)
+
+
 def alert_rows(db: Database, incident_id: int) -> list[dict[str, Any]]:
     """The incident's outbox rows, for figures and the communications list."""
     return _rows(

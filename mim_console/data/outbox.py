@@ -17,7 +17,6 @@ provider may have accepted it, so it is looked up by recipient and text before a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,74 +24,11 @@ from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
 from mim_console.data import lease as lease_mod
-
-# chat rows go out through the same notifier wrapped in ``notifiers.chat.ChatRouting``.
-SENDABLE_CHANNELS = ("sms", "voice", "chat")
-# Provider statuses after which nothing changes any more.
-FINAL_STATUSES = frozenset(
-    {"delivered", "undelivered", "failed", "completed", "busy", "no-answer", "canceled", "read"}
-)
-# Provider statuses that only mean "the provider has it": shown as ours, ``accepted``
-# (the provider's "sending" would otherwise read as our claim state).
-_ACCEPTED_ALIASES = frozenset({"queued", "accepted", "sending", "initiated", "scheduled"})
-STATUS_GROUPS = ("queued", "sending", "accepted", "failed")
-
-
-@dataclass(frozen=True)
-class AlertDraft:
-    to_number: str
-    channel: str  # sms | voice | chat
-    purpose: str  # alert | escalation | recall | standby | stand_down | test | stakeholder | help
-    body: str  # SMS text, TwiML, or chat payload
-    incident_id: int | None = None
-    person_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Alert:
-    id: int
-    to_number: str
-    channel: str
-    purpose: str
-    body: str
-    status: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    incident_id: int | None = None
-    person_id: int | None = None
-    provider_sid: str | None = None
-    claimed_at: datetime | None = None
-    claimed_by: str | None = None
-    uncertain: bool = False
-    sent_at: datetime | None = None
-    final_at: datetime | None = None
-    last_error_code: int | None = None
-    last_error: str | None = None
-    incident_code: str | None = None
-    person_name: str | None = None
-
-    @property
-    def group(self) -> str:
-        """queued | sending | accepted | failed: the four counts the UI shows."""
-        return status_group(self.status)
-
-    @property
-    def in_flight(self) -> bool:
-        return self.provider_sid is not None and self.status not in FINAL_STATUSES
-
-
-def status_group(status: str) -> str:
-    if status in ("queued", "sending"):
-        return status
-    if status in ("failed", "undelivered", "busy", "no-answer", "canceled"):
-        return "failed"
-    return "accepted"
-
-
-def provider_status(status: str) -> str:
-    """How a provider status is stored on the alert row."""
-    return "accepted" if status in _ACCEPTED_ALIASES else status
+from mim_console.domain.alerts import FINAL_STATUSES, STATUS_GROUPS, Channel, Purpose
+from mim_console.domain.alerts import Alert as Alert  # re-exported for callers of the outbox
+from mim_console.domain.alerts import AlertDraft as AlertDraft
+from mim_console.domain.alerts import provider_status as provider_status
+from mim_console.domain.alerts import status_group as status_group
 
 
 def _when(value: Any) -> datetime | None:
@@ -118,8 +54,8 @@ def _alert(v: Any) -> Alert:
     return Alert(
         id=v[0],
         to_number=v[1],
-        channel=v[2],
-        purpose=v[3],
+        channel=Channel(v[2]),
+        purpose=Purpose(v[3]),
         body=v[4],
         status=v[5],
         attempts=v[6],
@@ -167,24 +103,36 @@ def enqueue(db: Database, drafts: list[AlertDraft], now: datetime) -> list[int]:
     return ids
 
 
+def _channels(channels: Iterable[Channel]) -> tuple[str, list[str]]:
+    wanted = [str(c) for c in channels]
+    return ",".join("?" * len(wanted)), wanted
+
+
 def claim_due(
-    db: Database, holder: str, now: datetime, limit: int, lease_name: str = lease_mod.DISPATCHER
+    db: Database,
+    holder: str,
+    now: datetime,
+    limit: int,
+    channels: Iterable[Channel] = tuple(Channel),
+    lease_name: str = lease_mod.DISPATCHER,
 ) -> list[Alert]:
-    """Mark up to ``limit`` due alerts ``sending`` for ``holder``: inside ``store.write()``.
+    """Mark up to ``limit`` due alerts of ``channels`` ``sending`` for ``holder``: inside
+    ``store.write()``. Rows of a channel nobody can send stay queued.
 
     Claims nothing unless ``holder`` has the unexpired lease, checked in this transaction: a
     process that lost its lease while paused cannot claim what the new holder is sending.
     """
-    if limit <= 0 or not lease_mod.holds(db, holder, now, lease_name):
+    marks, wanted = _channels(channels)
+    if limit <= 0 or not wanted or not lease_mod.holds(db, holder, now, lease_name):
         return []
     stamp = to_iso(now)
     claimed = _rows(
         db,
         "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
         "attempts = attempts + 1 WHERE id IN (SELECT id FROM alert WHERE status = 'queued' "
-        "AND next_attempt_at <= ? AND channel IN ('sms', 'voice', 'chat') "
+        f"AND next_attempt_at <= ? AND channel IN ({marks}) "
         f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_PLAIN_COLUMNS}",
-        [stamp, holder, stamp, limit],
+        [stamp, holder, stamp, *wanted, limit],
     )
     # RETURNING gives no order: oldest due first, as selected.
     return sorted(claimed, key=lambda a: (a.next_attempt_at, a.id))
@@ -280,10 +228,6 @@ def release_claims(db: Database, alert_ids: list[int], holder: str) -> None:
     )
 
 
-def clear_uncertain(db: Database, alert_id: int) -> None:
-    db.execute("UPDATE alert SET uncertain = 0 WHERE id = ? AND provider_sid IS NULL", [alert_id])
-
-
 def mark_failed(
     db: Database, alert_id: int, now: datetime, *, code: int | None, reason: str
 ) -> None:
@@ -364,11 +308,15 @@ def record_status(
     )
 
 
-def next_due_at(db: Database) -> datetime | None:
-    """When the earliest queued alert becomes due: how long the dispatcher may sleep."""
+def next_due_at(db: Database, channels: Iterable[Channel] = tuple(Channel)) -> datetime | None:
+    """When the earliest queued alert of ``channels`` becomes due: how long the dispatcher may
+    sleep."""
+    marks, wanted = _channels(channels)
+    if not wanted:
+        return None
     row = db.execute(
-        "SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' "
-        "AND channel IN ('sms', 'voice', 'chat')"
+        f"SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' AND channel IN ({marks})",
+        wanted,
     ).fetchone()
     return _when(row[0])
 
@@ -405,3 +353,40 @@ def list_alerts(
 def get(db: Database, alert_id: int) -> Alert | None:
     found = _rows(db, f"SELECT {_DISPLAY} FROM {_DISPLAY_FROM} WHERE a.id = ?", [alert_id])
     return found[0] if found else None
+
+
+def by_sid(db: Database, sid: str, channel: Channel) -> Alert | None:
+    """The alert the provider knows as ``sid`` (a voice keypress names its call)."""
+    found = _rows(
+        db,
+        f"SELECT {_COLUMNS} FROM alert a WHERE a.provider_sid = ? AND a.channel = ?",
+        [sid, str(channel)],
+    )
+    return found[0] if found else None
+
+
+def alerted_incidents(db: Database, person_id: int, before: datetime) -> set[int]:
+    """Incidents ``person_id`` was alerted for (help SMS aside) by alerts queued before
+    ``before``: what a reply without a code can be about."""
+    return {
+        int(r[0])
+        for r in db.execute(
+            "SELECT DISTINCT incident_id FROM alert WHERE person_id = ? "
+            "AND incident_id IS NOT NULL AND purpose != ? AND created_at < ?",
+            [person_id, str(Purpose.HELP), to_iso(before)],
+        )
+    }
+
+
+def help_sent_since(db: Database, number: str, since: datetime) -> bool:
+    """Whether ``number`` was sent a help SMS after ``since`` (never a loop of them)."""
+    row = db.execute(
+        "SELECT 1 FROM alert WHERE purpose = ? AND to_number = ? AND created_at > ?",
+        [str(Purpose.HELP), number, to_iso(since)],
+    ).fetchone()
+    return row is not None
+
+
+def latest_change(db: Database) -> int:
+    """The newest ``alert_history`` id: moves whenever any alert changes status."""
+    return int(db.execute("SELECT max(id) FROM alert_history").fetchone()[0] or 0)

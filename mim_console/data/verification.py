@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from mim_console.clock import from_iso, to_iso
 from mim_console.data import outbox
 from mim_console.data.incidents import append_event
-from mim_console.data.outbox import AlertDraft
+from mim_console.domain.alerts import AlertDraft, Channel, Purpose
 from mim_console.domain.people import Person
 from mim_console.domain.verification import REPLY_WINDOW, OpenCheck, answered_check
 
@@ -47,7 +47,7 @@ def queue_check(
     """Queue the test SMS and log the check, in the caller's transaction; the alert id."""
     (alert_id,) = outbox.enqueue(
         db,
-        [AlertDraft(person.mobile, "sms", "test", body, person_id=person.id)],
+        [AlertDraft(person.mobile, Channel.SMS, Purpose.TEST, body, person_id=person.id)],
         now,
     )
     append_event(

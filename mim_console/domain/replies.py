@@ -10,7 +10,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from mim_console.domain.templates import EXERCISE_PREFIX
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """A message someone sent us, as any route delivers it (Twilio SMS today, a GSM modem
+    next): what the dispatcher hands to the reply receiver."""
+
+    sender: str  # the number it came from (E.164)
+    body: str
+    provider_id: str  # unique per message at its provider: replies are applied once by it
+    received_at: datetime
+    route: str = "twilio"  # the route it came by ("twilio"; the GSM modem's will be "modem")
 
 
 class Meaning(StrEnum):
@@ -112,3 +127,73 @@ def help_text(codes: Sequence[str]) -> str:
         shown = ", ".join(sorted(codes)[:4])
         text += f" Several incidents are open ({shown}): add the code, e.g. 1 {sorted(codes)[0]}."
     return text
+
+
+# What a stored message meant when it was no incident answer (``inbound.meaning``).
+OWN_MESSAGE = "own_message"  # sent from our own number (a provider echo)
+UNKNOWN_NUMBER = "unknown_number"  # from nobody in the directory: logged, never acted on
+VERIFIED = "verified"  # answered a contact check (``domain/verification.py``)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one inbound message means: from whom, about which incident, and whether the sender
+    is due the short help SMS (the reply codes it lists, or None for no help SMS)."""
+
+    meaning: str  # a Meaning, a Resolution, or one of the constants above
+    person_id: int | None = None
+    incident_id: int | None = None
+    help_codes: tuple[str, ...] | None = None
+
+    @property
+    def answers(self) -> bool:
+        """A joining/unable answer about one incident: it moves the roll call."""
+        return self.incident_id is not None and self.meaning in (Meaning.JOINING, Meaning.UNABLE)
+
+
+def alerted_before(received_at: datetime) -> datetime:
+    """Alerts created before this moment count as sent before the reply. The provider stamps
+    replies to the whole second while alerts carry microseconds: a "1" sent within the alert's
+    own second is stamped before it. One second of slack."""
+    return received_at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def read_reply(
+    body: str,
+    person_id: int,
+    active: Sequence[tuple[int, str]],
+    alerted_for: Iterable[int],
+) -> Reading:
+    """The reading of a reply from a known person who did not answer a contact check.
+
+    ``active``: (incident id, reply code) of the active incidents; ``alerted_for``: incidents
+    the person was alerted for before the reply. Help goes only to someone alerted for an
+    active incident whose reply could not be placed (never to a stranger, never twice: the
+    caller limits it per number).
+    """
+    alerted = set(alerted_for)
+    codes = tuple(code for incident_id, code in active if incident_id in alerted) or tuple(
+        code for _, code in active
+    )
+    on_incident = bool(alerted & {i for i, _ in active})
+    parsed = parse_reply(body)
+    if not parsed.recognised:
+        return Reading(Meaning.UNRECOGNISED.value, person_id, None, codes if on_incident else None)
+    choice = choose_incident(parsed, active, alerted)
+    if choice.incident_id is not None:
+        return Reading(parsed.meaning.value, person_id, choice.incident_id)
+    return Reading(choice.resolution.value, person_id, None, codes if choice.needs_help else None)
+
+
+def help_body(reply_codes: Sequence[str], exercise_flags: Sequence[bool]) -> str:
+    """The help SMS, marked ``EXERCISE`` when every incident it names is a drill (never when a
+    real one is among them: nobody may take a real incident for a drill)."""
+    text = help_text(reply_codes)
+    if reply_codes and exercise_flags and all(exercise_flags):
+        return f"{EXERCISE_PREFIX} {text}"
+    return text
+
+
+def meaning_of_digit(digit: str) -> str | None:
+    """A keypress during a voice alert: ``joined`` for 1, ``unable`` for 2, None otherwise."""
+    return {"1": "joined", "2": "unable"}.get(digit.strip())

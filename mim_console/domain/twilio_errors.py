@@ -108,12 +108,3 @@ def describe_http(status: int, code: int | None, fallback: str = "") -> TwilioEr
         text = " ".join(fallback.split())
         return TwilioError(code, text or f"Twilio refused the request (HTTP {status})", True)
     return describe(code, fallback)
-
-
-def delivery_failed(status: str) -> bool:
-    """Final statuses that mean the person did not get the alert."""
-    return status in {"failed", "undelivered", "busy", "no-answer", "canceled"}
-
-
-FINAL_MESSAGE_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled"})
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})

@@ -1,4 +1,10 @@
-"""What the dispatcher needs from a messaging provider, and what it gets back.
+"""What the dispatcher needs from the routes it sends by, and what it gets back.
+
+A route out is a ``Sender``: it declares the ``Channel`` it serves and is asked to send one
+alert, answering with a ``SendResult`` (``notifiers/senders.py`` holds the registry and the
+Twilio and chat senders). A route in is an ``InboundSource``; whatever it reads becomes an
+``InboundReply`` handed to the ``ReplyReceiver`` the services implement: nothing here calls up
+into the services except through that receiver.
 
 Errors are split by what to do about them: ``TransientSendError`` (429, 5xx, timeouts, connection
 errors: retry with backoff, honouring ``retry_after``) and ``PermanentSendError`` (e.g. 21211
@@ -10,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from mim_console.domain.alerts import Alert, Channel
+from mim_console.domain.replies import InboundReply
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,44 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """The provider refused for good; ``str(self)`` is a plain-language reason."""
+
+
+class Sender(Protocol):
+    """One route out, registered for its ``channel`` (a new route is a new sender)."""
+
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def keeps_log(self) -> bool:
+        """Whether ``find_sent`` can tell if an earlier try landed (else it is sent again)."""
+        ...
+
+    async def send(self, alert: Alert) -> SendResult: ...
+
+    async def status(self, sid: str) -> DeliveryStatus: ...
+
+    async def find_sent(self, alert: Alert, since: datetime) -> list[SentRecord]:
+        """The route's records that may be ``alert``, created on or after ``since``."""
+        ...
+
+
+class InboundSource(Protocol):
+    """One route in: messages people sent us, polled (no public URL needed)."""
+
+    @property
+    def route(self) -> str:
+        """Its name on the inbound messages it reads (``InboundReply.route``)."""
+        ...
+
+    async def inbound_since(self, since: datetime, limit: int = 200) -> list[InboundMessage]: ...
+
+
+class ReplyReceiver(Protocol):
+    """Takes every inbound message, once or more: storing, reading and applying it is the
+    receiver's business, idempotent by ``provider_id`` (``services/replies.py``)."""
+
+    def receive(self, reply: InboundReply) -> object: ...
 
 
 class Notifier(Protocol):

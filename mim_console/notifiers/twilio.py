@@ -24,7 +24,7 @@ import email.utils
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -477,8 +477,3 @@ def _aware(moment: datetime | None) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def since_window(now: datetime, minutes: float) -> datetime:
-    """A ``since`` for polling that tolerates clock skew between us and Twilio."""
-    return now - timedelta(minutes=minutes)

@@ -22,9 +22,9 @@ from multidict import MultiDictProxy
 from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
+from mim_console.domain.voice import LANGUAGE, keypress_twiml
 from mim_console.errors import UserError
 from mim_console.notifiers.logmask import masked_logger
-from mim_console.notifiers.voice import LANGUAGE, keypress_twiml
 
 log = masked_logger(__name__)
 

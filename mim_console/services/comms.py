@@ -19,9 +19,10 @@ from sqlite_utils import Database
 
 from mim_console.data import comms as repo
 from mim_console.data import incidents as incidents_repo
-from mim_console.data.outbox import AlertDraft, enqueue
+from mim_console.data.outbox import enqueue
 from mim_console.data.store import Store
 from mim_console.domain import templates
+from mim_console.domain.alerts import AlertDraft, Channel, Purpose
 from mim_console.domain.comms import (
     CHAT_KINDS,
     KINDS,
@@ -166,8 +167,7 @@ class CommsService:
         bridge = self.ctx.settings.bridge
         spokesperson = ""
         if inc.spokesperson_id is not None and db is not None:
-            rows = list(db.query("SELECT name FROM person WHERE id = ?", [inc.spokesperson_id]))
-            spokesperson = str(rows[0]["name"]) if rows else ""
+            spokesperson = repo.person_name(db, inc.spokesperson_id) or ""
         return {
             "incident_code": inc.code,
             "reply_code": inc.reply_code,
@@ -334,8 +334,8 @@ class CommsService:
                     drafts.append(
                         AlertDraft(
                             to_number=member.number,
-                            channel="sms",
-                            purpose="stakeholder",
+                            channel=Channel.SMS,
+                            purpose=Purpose.STAKEHOLDER,
                             body=text,
                             incident_id=inc.id,
                             person_id=member.person_id,
@@ -353,8 +353,8 @@ class CommsService:
                     drafts.append(
                         AlertDraft(
                             to_number=chat_address(hook.name),
-                            channel="chat",
-                            purpose="stakeholder",
+                            channel=Channel.CHAT,
+                            purpose=Purpose.STAKEHOLDER,
                             body=chat_payload(hook.kind, text),
                             incident_id=inc.id,
                         )

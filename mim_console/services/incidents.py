@@ -4,56 +4,42 @@ Every action is one transaction (``store.write()``): the state change, its timel
 the alerts it queues are committed together or not at all, so a crash or a refused step never
 leaves a half-made change. Refusals are ``UserError``s raised before anything is written, or
 inside the transaction (which then rolls back).
+
+``IncidentService`` is the one object the screens and the CLI use; its parts live by topic in
+``incident_core`` (shared helpers, paging), ``escalation`` (moves, timers, deputies),
+``replies`` (SMS replies, keypresses, logged calls: the dispatcher's reply receiver) and
+``closing`` (restore, close, lessons, problem case).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlite_utils import Database
 
 from mim_console.data import incidents as repo
 from mim_console.data import outbox
-from mim_console.data.directory import Directory
-from mim_console.data.outbox import AlertDraft, enqueue
+from mim_console.domain.alerts import Purpose
 from mim_console.domain.incident import (
-    ActionKind,
     Event,
-    IllegalTransition,
     Incident,
-    IncidentStatus,
     Participant,
     Quorum,
     Recipient,
     Role,
     State,
-    check_move,
-    choose_deputy,
-    escalation_actions,
-    move,
     next_incident_code,
     on_standby,
     quorum,
     reply_code,
     select_recipients,
 )
-from mim_console.domain.people import Party, Person, SpecialistGroup
+from mim_console.domain.people import Person, SpecialistGroup
 from mim_console.errors import UserError
-from mim_console.notifiers.voice import meaning_of_digit
-from mim_console.services import messages
-from mim_console.services.context import Context
-
-CHANNELS = ("sms", "voice", "both")
-JOIN_MEANINGS = {"join", "joining", "joined", "yes", "accept"}  # replies.Meaning, keypresses
-UNABLE_MEANINGS = {"unable", "no", "decline", "declined"}
-# A phone call by the duty manager (``log_call``): joining and unable move the roll call like a
-# reply; voicemail and no answer count as the escalation's voice call (see ``_missed_call``).
-CALL_OUTCOMES = ("joining", "unable", "voicemail", "no-answer")
-MISSED_MEANINGS = {"voicemail", "no-answer"}
-MAX_CALL_NOTE = 500  # characters: one line on the timeline
+from mim_console.services.closing import Closing
+from mim_console.services.incident_core import CHANNELS as CHANNELS
+from mim_console.services.replies import CALL_OUTCOMES as CALL_OUTCOMES
+from mim_console.services.replies import Replies
 
 
 @dataclass(frozen=True)
@@ -81,15 +67,7 @@ class RollCall:
         return due is not None and now >= due
 
 
-class IncidentService:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.directory = Directory(
-            ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock
-        )
-        self.warnings: list[str] = []  # done, but something beside it failed: say so
-
+class IncidentService(Replies, Closing):
     # --- lookups ----------------------------------------------------------------------
 
     def incident(self, ref: str) -> Incident:
@@ -108,6 +86,12 @@ class IncidentService:
     def timeline(self, ref: str) -> list[Event]:
         with self.store.read() as db:
             return repo.events(db, repo.find_incident(db, ref).id)
+
+    def changes(self, incident_id: int) -> tuple[int, int]:
+        """Moves when the roll call may have: a new timeline event of the incident (every state
+        change has one) or a new alert status, committed by anyone (two index lookups)."""
+        with self.store.read() as db:
+            return repo.latest_event_id(db, incident_id), outbox.latest_change(db)
 
     def roll_call(self, ref: str | Incident) -> RollCall:
         with self.store.read() as db:
@@ -215,48 +199,10 @@ class IncidentService:
                 data={"categories": list(cats), "channel": channel, "exercise": exercise},
             )
             for r in recipients:
-                self._page(db, inc, people[r.person_id], r, now, channel=channel, purpose="alert")
+                self._page(
+                    db, inc, people[r.person_id], r, now, channel=channel, purpose=Purpose.ALERT
+                )
         return inc
-
-    def _page(
-        self,
-        db: Database,
-        inc: Incident,
-        person: Person,
-        r: Recipient,
-        now: datetime,
-        *,
-        channel: str,
-        purpose: str,
-        deputy_for: int | None = None,
-    ) -> Participant:
-        p = repo.insert_participant(
-            db,
-            incident_id=inc.id,
-            person_id=person.id,
-            role=r.role,
-            now=now,
-            party_id=r.party_id,
-            group_id=r.group_id,
-            deputy_for=deputy_for,
-        )
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=self.ctx.actor,
-            kind="alerted",
-            person_id=person.id,
-            text=f"{person.name} alerted ({r.role.value.replace('_', ' ')})",
-            data={"participant": p.id, "from": None, "to": State.ALERTED.value, "via": channel},
-        )
-        drafts = []
-        if channel in ("sms", "both"):
-            drafts.append(self._sms(db, inc, person, "alert", purpose))
-        if channel in ("voice", "both"):
-            drafts.append(self._voice(db, inc, person, purpose))
-        enqueue(db, drafts, now)
-        return p
 
     # --- roll call --------------------------------------------------------------------
 
@@ -266,77 +212,6 @@ class IncidentService:
 
     def mark_unable(self, ref: str, person_refs: Sequence[str], via: str = "by hand") -> list[str]:
         return self._bulk(ref, person_refs, State.UNABLE, via=via)
-
-    def log_call(self, ref: str, person_ref: str, outcome: str, note: str = "") -> str:
-        """The duty manager phoned someone: log the outcome; joining / unable move the roll call.
-
-        Joining and unable take the same path as an SMS reply (``_answer``). A move the roll
-        call does not allow (someone on standby saying "joining") is refused before anything is
-        written. Returns what happened, in words.
-        """
-        wanted = outcome.strip().lower().replace("_", "-").replace(" ", "-")
-        wanted = {"joined": "joining", "noanswer": "no-answer"}.get(wanted, wanted)
-        if wanted not in CALL_OUTCOMES:
-            raise UserError(f'call outcome "{outcome}" is not one of {", ".join(CALL_OUTCOMES)}')
-        text = " ".join(note.split())
-        if len(text) > MAX_CALL_NOTE:
-            raise UserError(
-                f"the call note is {len(text)} characters; keep it under {MAX_CALL_NOTE} "
-                "(a longer account belongs in a note: `mim-console note`)"
-            )
-        person = self.directory.find_person(person_ref)
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = self._open(db, ref)
-            p = self._participant(db, inc, person)
-            target = {"joining": State.JOINED, "unable": State.UNABLE}.get(wanted)
-            if target is not None and p.state is not target:
-                if p.state is State.STANDBY:
-                    raise UserError(
-                        f"{person.name} is on standby in {inc.code}: recall them first "
-                        f"(b on the roll call, `mim-console recall {inc.code} ...`), then log "
-                        "the call"
-                    )
-                check_move(p.state, target, f"{person.name} in {inc.code}")
-            said = wanted.replace("-", " ") + (f" ({text})" if text else "")
-            return self._answer(
-                db,
-                inc,
-                person,
-                wanted,
-                now,
-                via="phone call",
-                said=said,
-                marker={"note": text},
-                actor=self.ctx.actor,
-                kind="call",
-                heading=f"phone call to {person.name}",
-            )
-
-    def _missed_call(
-        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
-    ) -> None:
-        """A call that did not reach someone alerted counts as the escalation's voice call:
-        no second call is queued, and the deputy is alerted if no answer comes in time."""
-        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
-        repo.save_participant(db, after)
-        rule = self.ctx.settings.escalation.get(p.role.value)
-        wait = f" in {rule.deputy_after_min:g} min" if rule is not None else ""
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=self.ctx.actor,
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: not reached by phone ({why}); deputy next{wait} if still silent",
-            data={
-                "participant": p.id,
-                "from": p.state.value,
-                "to": "escalated",
-                "via": "phone call",
-            },
-        )
 
     def release(self, ref: str, person_refs: Sequence[str]) -> list[str]:
         return self._bulk(ref, person_refs, State.STANDBY, via="console")
@@ -362,328 +237,6 @@ class IncidentService:
                 p = self._participant(db, inc, person)
                 self._move(db, inc, p, person, target, now, via=via, actor=self.ctx.actor)
         return [p.name for p in persons]
-
-    def _move(
-        self,
-        db: Database,
-        inc: Incident,
-        p: Participant,
-        person: Person,
-        target: State,
-        now: datetime,
-        *,
-        via: str,
-        actor: str,
-    ) -> Participant:
-        after = move(p, target, now, who=f"{person.name} in {inc.code}")
-        repo.save_participant(db, after)
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=actor,
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: {_words(p.state)} -> {_words(target)} ({via})",
-            data={"participant": p.id, "from": p.state.value, "to": target.value, "via": via},
-        )
-        if target is State.STANDBY:
-            enqueue(db, [self._sms(db, inc, person, "standby", "standby")], now)
-        elif target is State.RECALLED:
-            enqueue(db, [self._sms(db, inc, person, "recall", "recall")], now)
-        elif target is State.UNABLE:
-            self._escalate_deputy(db, inc, after, person, now, reason="answered unable")
-        return after
-
-    def escalate(self, ref: str, person_ref: str) -> str:
-        """Escalate now, without waiting for the timer: voice call, or the deputy after one."""
-        person = self.directory.find_person(person_ref)
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = self._open(db, ref)
-            p = self._participant(db, inc, person)
-            if p.state in (State.ALERTED, State.RECALLED) and p.escalation_step == 0:
-                if p.state is State.RECALLED:
-                    self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
-                    return "deputy alerted"
-                self._voice_now(db, inc, p, person, now, "escalated by the duty manager")
-                return "voice call queued"
-            if p.state in (State.ESCALATED, State.UNABLE) and p.escalation_step < 2:
-                self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
-                return "deputy alerted"
-            raise UserError(
-                f"{person.name} in {inc.code} is {p.state.value.replace('_', ' ')}"
-                f"{' and their deputy was already alerted' if p.escalation_step >= 2 else ''}: "
-                "nothing to escalate"
-            )
-
-    def _voice_now(
-        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
-    ) -> None:
-        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
-        repo.save_participant(db, after)
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=self.ctx.actor if "duty manager" in why else "escalation",
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: voice call ({why})",
-            data={"participant": p.id, "from": p.state.value, "to": "escalated", "via": "voice"},
-        )
-        enqueue(db, [self._voice(db, inc, person, "escalation")], now)
-
-    def _deputy_now(
-        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
-    ) -> None:
-        if p.state is State.ESCALATED:
-            after = move(p, State.UNREACHABLE, now, person.name)
-            repo.save_participant(db, after)
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor="escalation",
-                kind="state",
-                person_id=person.id,
-                text=f"{person.name}: unreachable ({why})",
-                data={"participant": p.id, "from": p.state.value, "to": "unreachable"},
-            )
-            p = after
-        self._escalate_deputy(db, inc, p, person, now, reason=why)
-
-    def _escalate_deputy(
-        self,
-        db: Database,
-        inc: Incident,
-        p: Participant,
-        person: Person,
-        now: datetime,
-        reason: str,
-    ) -> None:
-        """Alert the next active person in the party's or group's order (once per participant)."""
-        if p.escalation_step >= 2:
-            return
-        repo.save_participant(db, replace(p, escalation_step=2))
-        order: tuple[int, ...] = ()
-        preferred: list[int | None] = []
-        unit_name: str | None = None
-        board = None
-        if p.role is not Role.SPECIALIST:
-            from mim_console.services.duty import load_board
-
-            board = load_board(self.store, now)
-        if p.role is Role.MRT and p.party_id is not None:
-            party: Party = self.directory.party(p.party_id)
-            order, unit_name = tuple(party.representatives), party.name
-            seat = next((s for s in board.seats if s.party.id == party.id), None) if board else None
-            if seat is not None and seat.holder.person is not None:
-                # A rotation's order: whoever the board says deputises for the seat holder.
-                if seat.holder.person.id == person.id and seat.holder.deputy is not None:
-                    preferred.append(seat.holder.deputy.id)
-        elif p.role is Role.SPECIALIST and p.group_id is not None:
-            group: SpecialistGroup = self.directory.group(p.group_id)
-            order, unit_name = tuple(group.members), group.name
-        elif p.role is Role.DUTY_MANAGER and board is not None:
-            unit_name = "the duty-manager rotation"
-            dm = board.duty_manager
-            preferred.append(dm.deputy.id if dm.deputy else None)
-            nxt = board.next_duty_manager.person
-            preferred.append(nxt.id if nxt else None)
-        taken = repo.person_ids_in(db, inc.id)
-        # Whoever is already paged cannot deputise: loading only the others keeps an unable
-        # answer cheap when a 2,000-member group is all alerted (96 ms -> under 2 ms).
-        candidates = {c for c in (*preferred, *order) if c is not None} - set(taken)
-        active = {pid for pid, x in self.directory.people_by_ids(candidates).items() if x.active}
-        deputy_id = choose_deputy(order, person.id, active, taken, preferred)
-        if deputy_id is None:
-            where = f" in {unit_name}" if unit_name is not None else ""
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor="escalation",
-                kind="escalation",
-                person_id=person.id,
-                text=f"no deputy left{where} for {person.name} ({reason}): call someone by hand",
-                data={"participant": p.id, "deputy": None, "reason": reason},
-            )
-            return
-        deputy = self.directory.person(deputy_id)
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor="escalation",
-            kind="escalation",
-            person_id=person.id,
-            text=f"deputy {deputy.name} alerted for {person.name} ({reason})",
-            data={"participant": p.id, "deputy": deputy.id, "reason": reason},
-        )
-        self._page(
-            db,
-            inc,
-            deputy,
-            Recipient(deputy.id, p.role, p.party_id, p.group_id),
-            now,
-            channel="sms",
-            purpose="escalation",
-            deputy_for=p.id,
-        )
-
-    def tick(self, now: datetime | None = None) -> int:
-        """Run the escalation timers of every active incident; returns how many steps were taken.
-
-        The dispatcher calls this every loop (``on_tick``); each incident is its own transaction.
-        """
-        at = now or self.ctx.clock()
-        taken = 0
-        with self.store.read() as db:
-            ids = repo.active_incidents_with_open_roll_call(db)
-        policy = self.ctx.settings.escalation
-        for incident_id in ids:
-            with self.store.read() as db:  # most ticks find nothing due: no write lock taken
-                due = escalation_actions(repo.awaiting_answer(db, incident_id), policy, at)
-            if not due:
-                continue
-            with self.store.write() as db:
-                inc = repo.incident_by_id(db, incident_id)
-                if inc.status is not IncidentStatus.ACTIVE:
-                    continue
-                # Decided again inside the transaction: another console may have acted since.
-                for action in escalation_actions(repo.awaiting_answer(db, inc.id), policy, at):
-                    p = repo.participant_by_id(db, action.participant_id)
-                    person = self.directory.person(p.person_id)
-                    if action.kind is ActionKind.VOICE:
-                        self._voice_now(db, inc, p, person, at, action.reason)
-                    else:
-                        self._deputy_now(db, inc, p, person, at, action.reason)
-                    taken += 1
-        return taken
-
-    # --- replies ----------------------------------------------------------------------
-
-    def apply_reply(self, inbound_id: int) -> str:
-        """Apply one matched SMS reply to the roll call (idempotent: a replay changes nothing)."""
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            rows = list(db.query("SELECT * FROM inbound WHERE id = ?", [inbound_id]))
-            if not rows:
-                return "unknown reply"
-            row = rows[0]
-            if row["person_id"] is None or row["incident_id"] is None:
-                return "nothing to do"
-            done = list(
-                db.query(
-                    "SELECT 1 FROM event WHERE incident_id = ? AND person_id = ? "
-                    "AND kind = 'reply' AND json_extract(data, '$.inbound') = ?",
-                    [row["incident_id"], row["person_id"], inbound_id],
-                )
-            )
-            if done:
-                return "nothing to do"
-            inc = repo.incident_by_id(db, row["incident_id"])
-            person = self.directory.person(row["person_id"])
-            return self._answer(
-                db,
-                inc,
-                person,
-                str(row["meaning"]).lower(),
-                now,
-                via="sms reply",
-                said=str(row["body"]),
-                marker={"inbound": inbound_id},
-            )
-
-    def apply_keypress(self, call_sid: str, digit: str) -> str:
-        """A key pressed during a voice alert (the webhook receiver's ``on_keypress``)."""
-        meaning = meaning_of_digit(digit) or "unrecognised"
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            rows = list(
-                db.query(
-                    "SELECT incident_id, person_id FROM alert WHERE provider_sid = ? "
-                    "AND channel = 'voice'",
-                    [call_sid],
-                )
-            )
-            if not rows or rows[0]["incident_id"] is None or rows[0]["person_id"] is None:
-                return "unknown call"
-            inc = repo.incident_by_id(db, rows[0]["incident_id"])
-            person = self.directory.person(rows[0]["person_id"])
-            return self._answer(
-                db,
-                inc,
-                person,
-                meaning,
-                now,
-                via="voice keypress",
-                said=f"key {digit}",
-                marker={"call": call_sid, "digit": digit},
-            )
-
-    def _answer(
-        self,
-        db: Database,
-        inc: Incident,
-        person: Person,
-        meaning: str,
-        now: datetime,
-        *,
-        via: str,
-        said: str,
-        marker: dict[str, Any],
-        actor: str | None = None,
-        kind: str = "reply",
-        heading: str | None = None,
-    ) -> str:
-        """Apply a person's answer and log it (every answer is on the timeline).
-
-        Replies and keypresses are the person's own (the actor is them); a phone call logged by
-        the duty manager (``log_call``) passes its own actor, kind and heading.
-        """
-        who = actor or person.name
-        p = repo.participant_for(db, inc.id, person.id)
-        target = (
-            State.JOINED
-            if meaning in JOIN_MEANINGS
-            else State.UNABLE
-            if meaning in UNABLE_MEANINGS
-            else None
-        )
-        outcome = "logged"
-        if p is None:
-            outcome = "not a participant"
-        elif inc.status is IncidentStatus.CLOSED:
-            outcome = "incident closed"
-        elif target is not None and p.state is target:
-            outcome = f"already {target.value}"
-        elif target is not None and p.state is State.STANDBY:
-            outcome = "on standby: recall them to rejoin"
-        elif target is not None:
-            try:
-                self._move(db, inc, p, person, target, now, via=via, actor=who)
-                outcome = target.value
-            except IllegalTransition as exc:  # refused before anything was written
-                outcome = f"not applied: {exc}"
-        elif meaning in MISSED_MEANINGS:
-            if p.state is State.ALERTED and p.escalation_step == 0:
-                self._missed_call(db, inc, p, person, now, meaning.replace("-", " "))
-                outcome = "escalated"
-            else:
-                outcome = f"logged ({_words(p.state)})"
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=who,
-            kind=kind,
-            person_id=person.id,
-            text=f"{heading or f'{via} from {person.name}'}: {said} -> {outcome}",
-            data={**marker, "meaning": meaning, "outcome": outcome, "via": via},
-        )
-        return outcome
 
     # --- spokesperson, notes, status ----------------------------------------------------
 
@@ -763,208 +316,3 @@ class IncidentService:
                 data={"next_status_at": due.isoformat() if due else None},
             )
             return repo.update_incident(db, inc.id, next_status_at=due)
-
-    # --- restore and close --------------------------------------------------------------
-
-    def restore(self, ref: str) -> Incident:
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = self._open(db, ref)
-            if inc.status is IncidentStatus.RESTORED:
-                raise UserError(f"{inc.code} was already restored at {inc.restored_at}")
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor=self.ctx.actor,
-                kind="restored",
-                text="service restored: business as usual",
-            )
-            return repo.update_incident(db, inc.id, status=IncidentStatus.RESTORED, restored_at=now)
-
-    def close(
-        self,
-        ref: str,
-        *,
-        problem_ref: str | None = None,
-        owner: str | None = None,
-        summary: str | None = None,
-        all_clear: bool = False,
-        went_well: str | None = None,
-        to_improve: str | None = None,
-    ) -> Incident:
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = self._open(db, ref)
-            parts = repo.participants(db, inc.id)
-            people = self.directory.people_by_ids([p.person_id for p in parts])
-            withdrawn = outbox.withdraw_unsent(
-                db, inc.id, now, "withdrawn: the incident was closed before it could be sent"
-            )
-            for p in parts:
-                if p.state is State.STOOD_DOWN:
-                    continue
-                person = people[p.person_id]
-                self._move(
-                    db, inc, p, person, State.STOOD_DOWN, now, via="close", actor=self.ctx.actor
-                )
-                if all_clear:
-                    enqueue(db, [self._sms(db, inc, person, "stand_down", "stand_down")], now)
-            changes: dict[str, Any] = {"status": IncidentStatus.CLOSED, "closed_at": now}
-            if inc.restored_at is None:
-                changes["restored_at"] = now
-            for key, value in (
-                ("problem_ref", problem_ref),
-                ("problem_owner", owner),
-                ("problem_summary", summary),
-                ("went_well", went_well),
-                ("to_improve", to_improve),
-            ):
-                if value is not None:
-                    changes[key] = value.strip()
-            closed = repo.update_incident(db, inc.id, **changes)
-            text = "closed; everyone stood down" + (" (all-clear SMS sent)" if all_clear else "")
-            if withdrawn:
-                text += f"; {withdrawn} unsent alert(s) withdrawn"
-            if closed.problem_ref:
-                text += f"; problem case {closed.problem_ref}"
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor=self.ctx.actor,
-                kind="closed",
-                text=text,
-                data={
-                    "problem_ref": closed.problem_ref,
-                    "problem_owner": closed.problem_owner,
-                    "all_clear": all_clear,
-                    "withdrawn": withdrawn,
-                },
-            )
-        from mim_console.services.backups import backup_after_close
-
-        _, warning = backup_after_close(self.ctx, closed.code, now)  # never stops the close
-        if warning:
-            self.warnings.append(warning)
-        return closed
-
-    def lessons(self, ref: str, *, went_well: str | None, to_improve: str | None) -> Incident:
-        """The duty manager's own words for the report; allowed after close too."""
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = repo.find_incident(db, ref)
-            changes = {
-                k: v.strip()
-                for k, v in (("went_well", went_well), ("to_improve", to_improve))
-                if v is not None
-            }
-            if not changes:
-                raise UserError("give --went-well and/or --to-improve")
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor=self.ctx.actor,
-                kind="lessons",
-                text="lessons learnt updated",
-                data=changes,
-            )
-            return repo.update_incident(db, inc.id, **changes)
-
-    def problem_case(self, ref: str) -> dict[str, Any]:
-        """The Problem Management case as JSON for an ITSM tool (stable shape, docs/cli.md)."""
-        inc = self.incident(ref)
-        return {
-            "schema": "mim-console/problem-case/1",
-            "problem_ref": inc.problem_ref,
-            "owner": inc.problem_owner,
-            "summary": inc.problem_summary,
-            "incident": {
-                "code": inc.code,
-                "title": inc.title,
-                "description": inc.description,
-                "severity": inc.severity,
-                "categories": list(inc.categories),
-                "exercise": inc.exercise,
-                "declared_at": inc.declared_at.isoformat(),
-                "restored_at": inc.restored_at.isoformat() if inc.restored_at else None,
-                "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
-            },
-        }
-
-    # --- helpers ----------------------------------------------------------------------
-
-    def _open(self, db: Database, ref: str) -> Incident:
-        inc = repo.find_incident(db, ref)
-        if inc.status is IncidentStatus.CLOSED:
-            raise UserError(
-                f"{inc.code} is closed (at {inc.closed_at:%Y-%m-%d %H:%M} UTC): nothing can change "
-                "on it; declare a new incident if it flared up again"
-                if inc.closed_at
-                else f"{inc.code} is closed"
-            )
-        return inc
-
-    def _participant(self, db: Database, inc: Incident, person: Person) -> Participant:
-        p = repo.participant_for(db, inc.id, person.id)
-        if p is None:
-            raise UserError(
-                f"{person.name} is not in {inc.code}'s roll call "
-                f"(`mim-console status {inc.code}` lists who is)"
-            )
-        return p
-
-    def _people(self, refs: Iterable[str]) -> list[Person]:
-        found: list[Person] = []
-        for ref in refs:
-            person = self.directory.find_person(ref)
-            if any(p.id == person.id for p in found):
-                continue
-            found.append(person)
-        return found
-
-    def _on_duty(self, now: datetime) -> tuple[int | None, list[tuple[int, int | None]]]:
-        """The duty manager and each party's representative on duty at ``now``."""
-        return on_duty(self.ctx, self.directory, now)
-
-    def _sms(
-        self, db: Database, inc: Incident, person: Person, kind: str, purpose: str
-    ) -> AlertDraft:
-        return AlertDraft(
-            to_number=person.mobile,
-            channel="sms",
-            purpose=purpose,
-            body=messages.sms(kind, inc, person, self.ctx.settings, db),
-            incident_id=inc.id,
-            person_id=person.id,
-        )
-
-    def _voice(self, db: Database, inc: Incident, person: Person, purpose: str) -> AlertDraft:
-        return AlertDraft(
-            to_number=person.mobile,
-            channel="voice",
-            purpose=purpose,
-            body=messages.voice(inc, person, self.ctx.settings, db),
-            incident_id=inc.id,
-            person_id=person.id,
-        )
-
-
-def _words(state: State) -> str:
-    return state.value.replace("_", " ")
-
-
-def on_duty(
-    ctx: Context, directory: Directory, now: datetime
-) -> tuple[int | None, list[tuple[int, int | None]]]:
-    """The duty manager and each party's representative on duty at ``now`` (the duty board)."""
-    from mim_console.services.duty import load_board
-
-    board = load_board(ctx.store, now)
-    manager = board.duty_manager.person.id if board.duty_manager.person else None
-    seats = [
-        (seat.party.id, seat.holder.person.id if seat.holder.person else None)
-        for seat in board.seats
-    ]
-    return manager, seats

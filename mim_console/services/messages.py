@@ -3,7 +3,7 @@
 The organisation's edited template (``template`` table) wins over the built-in default in
 ``domain/templates.py``; exercise incidents always start with ``EXERCISE`` (the renderer adds
 it) so nobody mistakes a drill for the real thing. Voice alerts become TwiML through
-``notifiers/voice.py``.
+``domain/voice.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.config import Settings
+from mim_console.data import comms as comms_repo
 from mim_console.domain import templates
 from mim_console.domain.incident import Incident
 from mim_console.domain.people import Person
-from mim_console.notifiers.voice import alert_twiml
+from mim_console.domain.voice import alert_twiml
 
 # Our message kinds -> template names.
 TEMPLATE = {
@@ -46,10 +47,7 @@ def values(inc: Incident, person: Person, settings: Settings) -> dict[str, Any]:
 
 def _custom(db: Database | None, name: str) -> str | None:
     """The organisation's edited text for a template, if it saved one."""
-    if db is None:
-        return None
-    rows = list(db.query("SELECT body FROM template WHERE name = ?", [name]))
-    return str(rows[0]["body"]) if rows else None
+    return None if db is None else comms_repo.custom_template(db, name)
 
 
 def sms(

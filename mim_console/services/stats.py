@@ -75,9 +75,7 @@ def compute(ctx: Context, *, exercises: bool = False) -> Stats:
             (i for i in found if i.exercise is exercises), key=lambda i: (i.declared_at, i.id)
         )
         parts, moves, sent = repo.assembly_inputs(db, [i.id for i in chosen])
-        authority = {
-            int(r[0]) for r in db.execute("SELECT id FROM person WHERE decision_authority = 1")
-        }
+        authority = repo.decision_makers(db)
     return Stats(
         exercises,
         [_figures(inc, parts[inc.id], moves[inc.id], sent[inc.id], authority) for inc in chosen],

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from mim_console.services import dispatching
 from mim_console.services.context import Context
+from mim_console.services.dispatching import Dispatcher, DispatcherConfig, DispatcherSnapshot
 from mim_console.widgets.banner import OutboxState
 
 
-def outbox_state(snapshot: Any) -> OutboxState:
+def outbox_state(snapshot: DispatcherSnapshot) -> OutboxState:
     """A ``DispatcherSnapshot`` in the banner's terms."""
     counts = dict(snapshot.counts)
     detail = snapshot.last_error or ""
@@ -39,29 +40,27 @@ class DispatchLink:
     """Owns the in-app dispatcher: start, wake after enqueueing, stop on exit."""
 
     def __init__(
-        self, context: Context, on_change: Callable[[OutboxState], None], config: Any = None
+        self,
+        context: Context,
+        on_change: Callable[[OutboxState], None],
+        config: DispatcherConfig | None = None,
     ) -> None:
         self.context = context
         self.on_change = on_change
         self.config = config
-        self.dispatcher: Any = None
+        self.dispatcher: Dispatcher | None = None
 
     async def run(self) -> None:
-        from mim_console.notifiers import dispatcher as dispatch_mod
-        from mim_console.services.incidents import IncidentService
-
-        service = IncidentService(self.context)
-        extra = {"config": self.config} if self.config is not None else {}
-        d = dispatch_mod.for_context(
+        await dispatching.run_in_loop(
             self.context,
-            **extra,
-            on_reply=service.apply_reply,
-            on_tick=service.tick,
+            config=self.config,
             listener=lambda snapshot: self.on_change(outbox_state(snapshot)),
+            started=self._started,
         )
+
+    def _started(self, d: Dispatcher) -> None:
         self.dispatcher = d
         self.on_change(outbox_state(d.snapshot()))
-        await dispatch_mod.run_with_context(self.context, d)
 
     def wake(self) -> None:
         if self.dispatcher is not None:

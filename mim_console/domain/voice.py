@@ -1,5 +1,8 @@
 """TwiML for voice alerts, built with the SDK's ``VoiceResponse`` (it escapes the XML for us).
 
+Pure text building (the SDK's TwiML module does no I/O): the incident service renders a voice
+alert's body with it before queueing, and the keypress receiver answers keypresses with it.
+
 The alert is read twice (people pick up mid-sentence), then the call asks for a keypress if a
 public callback URL exists, or tells the person to answer the SMS if not: an answered call alone
 never counts as an acknowledgement.
@@ -84,8 +87,3 @@ def keypress_twiml(digit: str, callback_url: str | None = None) -> str:
     else:
         response.say(NO_CALLBACK, language=LANGUAGE)
     return str(response)
-
-
-def meaning_of_digit(digit: str) -> str | None:
-    """``joined`` for 1, ``unable`` for 2, None for anything else."""
-    return {"1": "joined", "2": "unable"}.get(digit.strip())

@@ -1,0 +1,132 @@
+"""The routes the dispatcher sends by: one ``Sender`` per ``Channel``, and where replies come in.
+
+The dispatcher looks up the sender for each alert row by the row's channel (``Routes.sender``)
+and claims only rows of the channels it has a sender for; a new route (bridge calls into a
+conference, a GSM modem) is one more sender registered here, not a branch in the send loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from mim_console.domain.alerts import Alert, Channel
+from mim_console.notifiers.base import (
+    DeliveryStatus,
+    InboundMessage,
+    InboundSource,
+    Notifier,
+    Sender,
+    SendResult,
+    SentRecord,
+)
+
+
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class ClosingSender(Sender, _Closeable, Protocol):
+    """A sender with a client of its own to close."""
+
+
+class TwilioSms:
+    """SMS through Twilio's Messages API."""
+
+    channel = Channel.SMS
+    keeps_log = True
+
+    def __init__(self, client: Notifier) -> None:
+        self.client = client
+
+    async def send(self, alert: Alert) -> SendResult:
+        return await self.client.send_sms(alert.to_number, alert.body)
+
+    async def status(self, sid: str) -> DeliveryStatus:
+        return await self.client.message_status(sid)
+
+    async def find_sent(self, alert: Alert, since: datetime) -> list[SentRecord]:
+        """Messages to the same number with the same text: only such a one can be this alert."""
+        records = await self.client.sent_to(alert.to_number, since, str(self.channel))
+        return [r for r in records if r.body.strip() == alert.body.strip()]
+
+
+class TwilioVoice:
+    """Voice alerts through Twilio's Calls API (the row's body is the TwiML)."""
+
+    channel = Channel.VOICE
+    keeps_log = True
+
+    def __init__(self, client: Notifier) -> None:
+        self.client = client
+
+    async def send(self, alert: Alert) -> SendResult:
+        return await self.client.place_call(alert.to_number, alert.body)
+
+    async def status(self, sid: str) -> DeliveryStatus:
+        return await self.client.call_status(sid)
+
+    async def find_sent(self, alert: Alert, since: datetime) -> list[SentRecord]:
+        return await self.client.sent_to(alert.to_number, since, str(self.channel))
+
+
+class TwilioInbound:
+    """SMS replies read from Twilio's message log (no public URL needed)."""
+
+    route = "twilio"
+
+    def __init__(self, client: Notifier) -> None:
+        self.client = client
+
+    async def inbound_since(self, since: datetime, limit: int = 200) -> list[InboundMessage]:
+        return await self.client.inbound_since(since, limit)
+
+
+class Routes:
+    """The registry: ``{Channel: Sender}``, the inbound sources, and the clients to close."""
+
+    def __init__(
+        self,
+        senders: Iterable[Sender],
+        inbound: Sequence[InboundSource] = (),
+        *,
+        owns: Sequence[_Closeable] = (),
+    ) -> None:
+        by_channel: dict[Channel, Sender] = {}
+        for sender in senders:
+            if sender.channel in by_channel:
+                raise ValueError(f"two senders for channel {sender.channel}")
+            by_channel[sender.channel] = sender
+        self.senders: Mapping[Channel, Sender] = by_channel
+        self.inbound = tuple(inbound)
+        self._owns = tuple(owns)
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(self.senders)
+
+    def sender(self, channel: Channel) -> Sender | None:
+        return self.senders.get(channel)
+
+    async def aclose(self) -> None:
+        """Close every client the routes own (each once, even when shared by senders)."""
+        errors: list[BaseException] = []
+        for client in self._owns:
+            try:
+                await client.aclose()
+            except Exception as exc:  # noqa: BLE001 - close the others, then re-raise
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def twilio_routes(client: Notifier, chat: ClosingSender | None = None) -> Routes:
+    """SMS and voice through ``client``, replies read from it, and optionally a chat sender
+    (a ``notifiers.chat.ChatSender``); the routes close both at the end."""
+    senders: list[Sender] = [TwilioSms(client), TwilioVoice(client)]
+    owns: list[_Closeable] = [client]
+    if chat is not None:
+        senders.append(chat)
+        owns.append(chat)
+    return Routes(senders, [TwilioInbound(client)], owns=owns)

@@ -1,0 +1,264 @@
+"""Roll-call state moves and escalation: the voice call, then the deputy, by timer or by hand.
+
+A move writes the participant, its timeline event and any alert it queues (standby and recall
+texts, the deputy's page after an unable answer) in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from mim_console.data import incidents as repo
+from mim_console.data.outbox import enqueue
+from mim_console.domain.alerts import Purpose
+from mim_console.domain.incident import (
+    ActionKind,
+    Incident,
+    IncidentStatus,
+    Participant,
+    Recipient,
+    Role,
+    State,
+    choose_deputy,
+    escalation_actions,
+    move,
+)
+from mim_console.domain.people import Party, Person, SpecialistGroup
+from mim_console.errors import UserError
+from mim_console.services.incident_core import IncidentCore, _words
+
+
+class Escalation(IncidentCore):
+    def _move(
+        self,
+        db: Database,
+        inc: Incident,
+        p: Participant,
+        person: Person,
+        target: State,
+        now: datetime,
+        *,
+        via: str,
+        actor: str,
+    ) -> Participant:
+        after = move(p, target, now, who=f"{person.name} in {inc.code}")
+        repo.save_participant(db, after)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=actor,
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: {_words(p.state)} -> {_words(target)} ({via})",
+            data={"participant": p.id, "from": p.state.value, "to": target.value, "via": via},
+        )
+        if target is State.STANDBY:
+            enqueue(db, [self._sms(db, inc, person, "standby", Purpose.STANDBY)], now)
+        elif target is State.RECALLED:
+            enqueue(db, [self._sms(db, inc, person, "recall", Purpose.RECALL)], now)
+        elif target is State.UNABLE:
+            self._escalate_deputy(db, inc, after, person, now, reason="answered unable")
+        return after
+
+    def escalate(self, ref: str, person_ref: str) -> str:
+        """Escalate now, without waiting for the timer: voice call, or the deputy after one."""
+        person = self.directory.find_person(person_ref)
+        now = self.ctx.clock()
+        with self.store.write() as db:
+            inc = self._open(db, ref)
+            p = self._participant(db, inc, person)
+            if p.state in (State.ALERTED, State.RECALLED) and p.escalation_step == 0:
+                if p.state is State.RECALLED:
+                    self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
+                    return "deputy alerted"
+                self._voice_now(db, inc, p, person, now, "escalated by the duty manager")
+                return "voice call queued"
+            if p.state in (State.ESCALATED, State.UNABLE) and p.escalation_step < 2:
+                self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
+                return "deputy alerted"
+            raise UserError(
+                f"{person.name} in {inc.code} is {p.state.value.replace('_', ' ')}"
+                f"{' and their deputy was already alerted' if p.escalation_step >= 2 else ''}: "
+                "nothing to escalate"
+            )
+
+    def _voice_now(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
+        repo.save_participant(db, after)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor if "duty manager" in why else "escalation",
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: voice call ({why})",
+            data={"participant": p.id, "from": p.state.value, "to": "escalated", "via": "voice"},
+        )
+        enqueue(db, [self._voice(db, inc, person, Purpose.ESCALATION)], now)
+
+    def _deputy_now(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        if p.state is State.ESCALATED:
+            after = move(p, State.UNREACHABLE, now, person.name)
+            repo.save_participant(db, after)
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor="escalation",
+                kind="state",
+                person_id=person.id,
+                text=f"{person.name}: unreachable ({why})",
+                data={"participant": p.id, "from": p.state.value, "to": "unreachable"},
+            )
+            p = after
+        self._escalate_deputy(db, inc, p, person, now, reason=why)
+
+    def _escalate_deputy(
+        self,
+        db: Database,
+        inc: Incident,
+        p: Participant,
+        person: Person,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Alert the next active person in the party's or group's order (once per participant)."""
+        if p.escalation_step >= 2:
+            return
+        repo.save_participant(db, replace(p, escalation_step=2))
+        order, preferred, unit_name = self._deputy_order(p, person, now)
+        taken = repo.person_ids_in(db, inc.id)
+        # Whoever is already paged cannot deputise: loading only the others keeps an unable
+        # answer cheap when a 2,000-member group is all alerted (96 ms -> under 2 ms).
+        candidates = {c for c in (*preferred, *order) if c is not None} - set(taken)
+        active = {pid for pid, x in self.directory.people_by_ids(candidates).items() if x.active}
+        deputy_id = choose_deputy(order, person.id, active, taken, preferred)
+        if deputy_id is None:
+            where = f" in {unit_name}" if unit_name is not None else ""
+            repo.append_event(
+                db,
+                incident_id=inc.id,
+                at=now,
+                actor="escalation",
+                kind="escalation",
+                person_id=person.id,
+                text=f"no deputy left{where} for {person.name} ({reason}): call someone by hand",
+                data={"participant": p.id, "deputy": None, "reason": reason},
+            )
+            return
+        deputy = self.directory.person(deputy_id)
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor="escalation",
+            kind="escalation",
+            person_id=person.id,
+            text=f"deputy {deputy.name} alerted for {person.name} ({reason})",
+            data={"participant": p.id, "deputy": deputy.id, "reason": reason},
+        )
+        self._page(
+            db,
+            inc,
+            deputy,
+            Recipient(deputy.id, p.role, p.party_id, p.group_id),
+            now,
+            channel="sms",
+            purpose=Purpose.ESCALATION,
+            deputy_for=p.id,
+        )
+
+    def _deputy_order(
+        self, p: Participant, person: Person, now: datetime
+    ) -> tuple[tuple[int, ...], list[int | None], str | None]:
+        """Whom to try for ``person``: the unit's order, who the duty board prefers first, and
+        the unit's name for the timeline."""
+        if p.role is Role.SPECIALIST:
+            if p.group_id is None:
+                return (), [], None
+            group: SpecialistGroup = self.directory.group(p.group_id)
+            return tuple(group.members), [], group.name
+        from mim_console.services.duty import load_board
+
+        board = load_board(self.store, now)
+        if p.role is Role.MRT:
+            if p.party_id is None:
+                return (), [], None
+            party: Party = self.directory.party(p.party_id)
+            preferred: list[int | None] = []
+            seat = next((s for s in board.seats if s.party.id == party.id), None)
+            if seat is not None and seat.holder.person is not None:
+                # A rotation's order: whoever the board says deputises for the seat holder.
+                if seat.holder.person.id == person.id and seat.holder.deputy is not None:
+                    preferred.append(seat.holder.deputy.id)
+            return tuple(party.representatives), preferred, party.name
+        if p.role is Role.DUTY_MANAGER:
+            dm = board.duty_manager
+            nxt = board.next_duty_manager.person
+            preferred = [dm.deputy.id if dm.deputy else None, nxt.id if nxt else None]
+            return (), preferred, "the duty-manager rotation"
+        return (), [], None
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Run the escalation timers of every active incident; returns how many steps were taken.
+
+        The dispatcher calls this every loop (``on_tick``); each incident is its own transaction.
+        """
+        at = now or self.ctx.clock()
+        taken = 0
+        with self.store.read() as db:
+            ids = repo.active_incidents_with_open_roll_call(db)
+        policy = self.ctx.settings.escalation
+        for incident_id in ids:
+            with self.store.read() as db:  # most ticks find nothing due: no write lock taken
+                due = escalation_actions(repo.awaiting_answer(db, incident_id), policy, at)
+            if not due:
+                continue
+            with self.store.write() as db:
+                inc = repo.incident_by_id(db, incident_id)
+                if inc.status is not IncidentStatus.ACTIVE:
+                    continue
+                # Decided again inside the transaction: another console may have acted since.
+                for action in escalation_actions(repo.awaiting_answer(db, inc.id), policy, at):
+                    p = repo.participant_by_id(db, action.participant_id)
+                    person = self.directory.person(p.person_id)
+                    if action.kind is ActionKind.VOICE:
+                        self._voice_now(db, inc, p, person, at, action.reason)
+                    else:
+                        self._deputy_now(db, inc, p, person, at, action.reason)
+                    taken += 1
+        return taken
+
+    def _missed_call(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
+    ) -> None:
+        """A call that did not reach someone alerted counts as the escalation's voice call:
+        no second call is queued, and the deputy is alerted if no answer comes in time."""
+        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
+        repo.save_participant(db, after)
+        rule = self.ctx.settings.escalation.get(p.role.value)
+        wait = f" in {rule.deputy_after_min:g} min" if rule is not None else ""
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor,
+            kind="state",
+            person_id=person.id,
+            text=f"{person.name}: not reached by phone ({why}); deputy next{wait} if still silent",
+            data={
+                "participant": p.id,
+                "from": p.state.value,
+                "to": "escalated",
+                "via": "phone call",
+            },
+        )

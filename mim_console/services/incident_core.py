@@ -1,0 +1,157 @@
+"""What every part of the incident procedure shares: the context, the directory, finding the
+open incident and a participant, and paging someone (participant row, timeline event and the
+alerts, in the caller's transaction).
+
+The procedure itself is split by topic: ``services/escalation.py`` (state moves and escalation),
+``services/replies.py`` (answers: SMS replies, keypresses, logged calls), ``services/closing.py``
+(restore, close, problem case) and ``services/incidents.py`` (declare, roll call, the facade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from mim_console.data import incidents as repo
+from mim_console.data.directory import Directory
+from mim_console.data.outbox import enqueue
+from mim_console.domain.alerts import AlertDraft, Channel, Purpose
+from mim_console.domain.incident import (
+    Incident,
+    IncidentStatus,
+    Participant,
+    Recipient,
+    State,
+)
+from mim_console.domain.people import Person
+from mim_console.errors import UserError
+from mim_console.services import messages
+from mim_console.services.context import Context
+
+CHANNELS = ("sms", "voice", "both")
+
+
+class IncidentCore:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.directory = Directory(
+            ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock
+        )
+        self.warnings: list[str] = []  # done, but something beside it failed: say so
+
+    def _page(
+        self,
+        db: Database,
+        inc: Incident,
+        person: Person,
+        r: Recipient,
+        now: datetime,
+        *,
+        channel: str,
+        purpose: Purpose,
+        deputy_for: int | None = None,
+    ) -> Participant:
+        p = repo.insert_participant(
+            db,
+            incident_id=inc.id,
+            person_id=person.id,
+            role=r.role,
+            now=now,
+            party_id=r.party_id,
+            group_id=r.group_id,
+            deputy_for=deputy_for,
+        )
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor=self.ctx.actor,
+            kind="alerted",
+            person_id=person.id,
+            text=f"{person.name} alerted ({r.role.value.replace('_', ' ')})",
+            data={"participant": p.id, "from": None, "to": State.ALERTED.value, "via": channel},
+        )
+        drafts = []
+        if channel in ("sms", "both"):
+            drafts.append(self._sms(db, inc, person, "alert", purpose))
+        if channel in ("voice", "both"):
+            drafts.append(self._voice(db, inc, person, purpose))
+        enqueue(db, drafts, now)
+        return p
+
+    def _open(self, db: Database, ref: str) -> Incident:
+        inc = repo.find_incident(db, ref)
+        if inc.status is IncidentStatus.CLOSED:
+            raise UserError(
+                f"{inc.code} is closed (at {inc.closed_at:%Y-%m-%d %H:%M} UTC): nothing can change "
+                "on it; declare a new incident if it flared up again"
+                if inc.closed_at
+                else f"{inc.code} is closed"
+            )
+        return inc
+
+    def _participant(self, db: Database, inc: Incident, person: Person) -> Participant:
+        p = repo.participant_for(db, inc.id, person.id)
+        if p is None:
+            raise UserError(
+                f"{person.name} is not in {inc.code}'s roll call "
+                f"(`mim-console status {inc.code}` lists who is)"
+            )
+        return p
+
+    def _people(self, refs: Iterable[str]) -> list[Person]:
+        found: list[Person] = []
+        for ref in refs:
+            person = self.directory.find_person(ref)
+            if any(p.id == person.id for p in found):
+                continue
+            found.append(person)
+        return found
+
+    def _on_duty(self, now: datetime) -> tuple[int | None, list[tuple[int, int | None]]]:
+        """The duty manager and each party's representative on duty at ``now``."""
+        return on_duty(self.ctx, self.directory, now)
+
+    def _sms(
+        self, db: Database, inc: Incident, person: Person, kind: str, purpose: Purpose
+    ) -> AlertDraft:
+        return AlertDraft(
+            to_number=person.mobile,
+            channel=Channel.SMS,
+            purpose=purpose,
+            body=messages.sms(kind, inc, person, self.ctx.settings, db),
+            incident_id=inc.id,
+            person_id=person.id,
+        )
+
+    def _voice(self, db: Database, inc: Incident, person: Person, purpose: Purpose) -> AlertDraft:
+        return AlertDraft(
+            to_number=person.mobile,
+            channel=Channel.VOICE,
+            purpose=purpose,
+            body=messages.voice(inc, person, self.ctx.settings, db),
+            incident_id=inc.id,
+            person_id=person.id,
+        )
+
+
+def _words(state: State) -> str:
+    return state.value.replace("_", " ")
+
+
+def on_duty(
+    ctx: Context, directory: Directory, now: datetime
+) -> tuple[int | None, list[tuple[int, int | None]]]:
+    """The duty manager and each party's representative on duty at ``now`` (the duty board)."""
+    from mim_console.services.duty import load_board
+
+    board = load_board(ctx.store, now)
+    manager = board.duty_manager.person.id if board.duty_manager.person else None
+    seats = [
+        (seat.party.id, seat.holder.person.id if seat.holder.person else None)
+        for seat in board.seats
+    ]
+    return manager, seats
