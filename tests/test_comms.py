@@ -459,7 +459,7 @@ async def test_chat_down_then_back_goes_out_through_the_dispatcher(
         if chat_row()["attempts"] == 0:
             pytest.xfail(
                 "the dispatcher does not claim channel 'chat' rows yet (helper C2: add 'chat' "
-                "to outbox.claim_due/next_due_at and wrap the notifier in ChatRouting)"
+                "to outbox.claim_due/next_due_at and register a chat sender in the routes)"
             )
         await until(lambda: chat_row()["attempts"] >= 2, "chat retries")
         assert hooks.received == []
