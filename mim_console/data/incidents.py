@@ -402,16 +402,6 @@ def latest_event_id(db: Database, incident_id: int) -> int:
     return int(row[0] or 0)
 
 
-def alert_rows(db: Database, incident_id: int) -> list[dict[str, Any]]:
-    """The incident's outbox rows, for figures and the communications list."""
-    return _rows(
-        db,
-        "SELECT id, person_id, to_number, channel, purpose, body, status, created_at, sent_at, "
-        "last_error FROM alert WHERE incident_id = ? ORDER BY id",
-        [incident_id],
-    )
-
-
 def assembly_inputs(
     db: Database, incident_ids: Sequence[int]
 ) -> tuple[dict[int, list[Participant]], dict[int, list[Move]], dict[int, list[datetime]]]:

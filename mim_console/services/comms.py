@@ -19,27 +19,23 @@ from sqlite_utils import Database
 
 from mim_console.data import comms as repo
 from mim_console.data import incidents as incidents_repo
-from mim_console.data.outbox import enqueue
-from mim_console.data.store import Store
 from mim_console.domain import templates
-from mim_console.domain.alerts import AlertDraft, Channel, Purpose
 from mim_console.domain.comms import (
     CHAT_KINDS,
-    KINDS,
     ChatWebhook,
     Draft,
     DraftState,
     Publication,
     StakeholderList,
     TemplateInfo,
-    chat_address,
-    chat_payload,
     diff,
     kind_label,
 )
 from mim_console.domain.incident import Incident, IncidentStatus
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.publishing import Publishing, check_kind
+from mim_console.services.publishing import local_time as local_time
 
 TEMPLATE_SUFFIX = ".txt"
 
@@ -53,20 +49,9 @@ class DueUpdate:
     overdue_min: float
 
 
-def local_time(moment: datetime | None) -> str:
-    """How a time reads in a message: local wall clock with its zone."""
-    if moment is None:
-        return ""
-    return moment.astimezone().strftime("%H:%M %Z").strip()
-
-
-class CommsService:
+class CommsService(Publishing):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-
-    @property
-    def store(self) -> Store:
-        return self.ctx.store
 
     # --- templates ----------------------------------------------------------------------
 
@@ -190,7 +175,7 @@ class CommsService:
 
     def draft(self, incident_ref: str, kind: str, text: str | None = None) -> Draft:
         """Save a new version: ``text``, or (None) the template filled in for this incident."""
-        _check_kind(kind)
+        check_kind(kind)
         if text is not None and not text.strip():
             raise UserError(f"the {kind_label(kind)} text is empty: nothing saved")
         now = self.ctx.clock()
@@ -214,14 +199,14 @@ class CommsService:
 
     def versions(self, incident_ref: str, kind: str | None = None) -> list[Draft]:
         if kind is not None:
-            _check_kind(kind)
+            check_kind(kind)
         with self.store.read() as db:
             inc = incidents_repo.find_incident(db, incident_ref)
             return repo.drafts(db, inc.id, kind)
 
     def version(self, incident_ref: str, kind: str, version: int | None = None) -> Draft:
         """One version; None = the latest."""
-        _check_kind(kind)
+        check_kind(kind)
         with self.store.read() as db:
             inc = incidents_repo.find_incident(db, incident_ref)
             if version is None:
@@ -236,7 +221,7 @@ class CommsService:
 
     def approve(self, incident_ref: str, kind: str, version: int, person_ref: str) -> Draft:
         """Approval by an MRT member with decision authority; recorded with who and when."""
-        _check_kind(kind)
+        check_kind(kind)
         now = self.ctx.clock()
         with self.store.write() as db:
             inc = incidents_repo.find_incident(db, incident_ref)
@@ -277,139 +262,6 @@ class CommsService:
                 data={"draft_id": current.id, "kind": kind, "version": version},
             )
             return approved
-
-    def publish(
-        self,
-        incident_ref: str,
-        kind: str,
-        version: int,
-        channel: str,
-        target: str | None = None,
-        *,
-        again: bool = False,
-    ) -> Publication:
-        """Publish an approved version on one channel.
-
-        ``sms``: to a stakeholder list (``target``; may be omitted when there is one list).
-        ``chat``: to a webhook (``target``) or every configured webhook. ``manual``: only
-        records that it went out by other means (``target`` says where). Publishing the same
-        version to the same place twice is refused unless ``again``: a re-run command must not
-        text every stakeholder a second time.
-        """
-        _check_kind(kind)
-        if channel not in ("sms", "chat", "manual"):
-            raise UserError(f'unknown channel "{channel}": use sms, chat or manual')
-        if channel == "sms" and kind == "press_release":
-            raise UserError(
-                "a press release does not go out by SMS: publish it by chat or manual, and "
-                "send stakeholders a stakeholder update"
-            )
-        now = self.ctx.clock()
-        with self.store.write() as db:
-            inc = incidents_repo.find_incident(db, incident_ref)
-            current = repo.find_draft(db, inc.id, kind, version)
-            if current.state is DraftState.DRAFT:
-                raise UserError(
-                    f"{kind_label(kind)} version {version} is not approved yet: "
-                    f"`mim-console comms approve {inc.code} {version} --by PERSON`"
-                )
-            text = current.text
-            if inc.exercise and not text.startswith(templates.EXERCISE_PREFIX):
-                text = f"{templates.EXERCISE_PREFIX}: {text}"
-            drafts: list[AlertDraft] = []
-            earlier = [
-                p
-                for p in repo.publications(db, inc.id)
-                if p.draft_id == current.id and p.channel == channel
-            ]
-            if channel == "sms":
-                chosen = self._pick_list(db, target)
-                if not chosen.members:
-                    raise UserError(f'stakeholder list "{chosen.name}" has nobody on it')
-                seen: set[str] = set()
-                for member in chosen.members:
-                    if member.number in seen:
-                        continue
-                    seen.add(member.number)
-                    drafts.append(
-                        AlertDraft(
-                            to_number=member.number,
-                            channel=Channel.SMS,
-                            purpose=Purpose.STAKEHOLDER,
-                            body=text,
-                            incident_id=inc.id,
-                            person_id=member.person_id,
-                        )
-                    )
-                where = chosen.name
-            elif channel == "chat":
-                hooks = [repo.webhook(db, target)] if target else repo.webhooks(db)
-                if not hooks:
-                    raise UserError(
-                        "no chat webhooks configured: `mim-console comms webhook add NAME "
-                        "--kind slack|teams|mattermost --url URL`"
-                    )
-                for hook in hooks:
-                    drafts.append(
-                        AlertDraft(
-                            to_number=chat_address(hook.name),
-                            channel=Channel.CHAT,
-                            purpose=Purpose.STAKEHOLDER,
-                            body=chat_payload(hook.kind, text),
-                            incident_id=inc.id,
-                        )
-                    )
-                where = ", ".join(h.name for h in hooks)
-            else:
-                where = (target or "").strip()
-            repeat = [p for p in earlier if p.target == where]
-            if repeat and not again:
-                raise UserError(
-                    f"{kind_label(kind)} version {version} was already published by {channel}"
-                    f"{' to ' + where if where else ''} at {local_time(repeat[0].at)} "
-                    f"(by {repeat[0].by}); add --again to publish it once more"
-                )
-            enqueue(db, drafts, now)
-            publication = repo.set_published(
-                db,
-                current.id,
-                channel=channel,
-                target=where,
-                by=self.ctx.actor,
-                now=now,
-                queued=len(drafts),
-            )
-            said = f" to {where}" if where else ""
-            incidents_repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor=self.ctx.actor,
-                kind="comms_published",
-                text=f"{kind_label(kind)} version {version} published by {channel}{said}",
-                data={
-                    "draft_id": current.id,
-                    "kind": kind,
-                    "version": version,
-                    "channel": channel,
-                    "target": where,
-                    "queued": len(drafts),
-                },
-            )
-            return publication
-
-    def _pick_list(self, db: Database, target: str | None) -> StakeholderList:
-        if target:
-            return repo.stakeholder_list(db, target)
-        lists = repo.stakeholder_lists(db)
-        if len(lists) == 1:
-            return lists[0]
-        if not lists:
-            raise UserError(
-                "no stakeholder lists: `mim-console comms list add LIST PERSON|NUMBER` makes one"
-            )
-        names = ", ".join(sl.name for sl in lists)
-        raise UserError(f"say which stakeholder list (--to): {names}")
 
     def publications(self, incident_ref: str) -> list[Publication]:
         with self.store.read() as db:
@@ -536,11 +388,6 @@ def render_message(
         return templates.render(name, repo.template_text(db, name), values, exercise=exercise)
     except UserError:
         return templates.render(name, None, values, exercise=exercise)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise UserError(f'unknown kind "{kind}": use {" or ".join(KINDS)}')
 
 
 def _status_words(status: IncidentStatus) -> str:

@@ -37,9 +37,7 @@ class IncidentCore:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
-        self.directory = Directory(
-            ctx.store, default_region=ctx.settings.default_region, clock=ctx.clock
-        )
+        self.directory = ctx.directory()
         self.warnings: list[str] = []  # done, but something beside it failed: say so
 
     def _page(

@@ -49,9 +49,7 @@ class VerificationService:
 
     @property
     def directory(self) -> Directory:
-        return Directory(
-            self.ctx.store, default_region=self.ctx.settings.default_region, clock=self.ctx.clock
-        )
+        return self.ctx.directory()
 
     def plan(
         self,
