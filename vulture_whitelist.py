@@ -9,7 +9,11 @@ from textual.command import Provider
 from textual.widgets import Checkbox
 from twilio.base.domain import Domain
 
+from mim_console.domain.alerts import Alert
+from mim_console.notifiers.dispatcher import DispatcherSnapshot
+from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.screens.directory import DirectoryScreen
+from mim_console.services.replies import Replies
 from mim_console.standin import StandIn
 
 Provider.discover  # Textual's command palette calls it (app.ActionCommands)
@@ -22,3 +26,10 @@ DirectoryScreen.generation  # bench/tui.py waits on it to time the filter
 StandIn.is_up  # the stand-in's test controls: tests/ call them, the package does not
 StandIn.add_credentials
 StandIn.responder_plan
+Alert.claimed_at  # stored outbox columns, read by tests/ and kept for diagnostics
+Alert.claimed_by
+Alert.final_at
+DispatcherSnapshot.holder_id  # which process sends: tests/ read it, listeners may show it
+Replies.apply_reply  # the reply receiver in words: tests/ and bench/incident_load.py call it
+Replies.apply_keypress  # a KeypressReceiver's on_keypress, wired where a callback URL exists
+KeypressReceiver.from_settings

@@ -22,6 +22,7 @@ from mim_console.clock import utcnow
 from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -60,7 +61,10 @@ def spawn(db_path: Path, standin: ThreadedStandIn) -> subprocess.Popen[bytes]:
 
 def fan_out(db_path: Path, prefix: str, n: int = FAN_OUT) -> None:
     store = Store(db_path)
-    drafts = [AlertDraft(f"+3584{i:07d}", "sms", "alert", f"{prefix} alert #{i}") for i in range(n)]
+    drafts = [
+        AlertDraft(f"+3584{i:07d}", Channel.SMS, Purpose.ALERT, f"{prefix} alert #{i}")
+        for i in range(n)
+    ]
     with store.write() as db:
         outbox.enqueue(db, drafts, utcnow())
     store.close()

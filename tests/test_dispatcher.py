@@ -15,6 +15,7 @@ from mim_console.config import Settings, TwilioSettings
 from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.dispatcher import (
     Dispatcher,
@@ -71,12 +72,12 @@ def make(
     return Dispatcher(store, twilio_routes(notifier), config=config, **kwargs)  # type: ignore[arg-type]
 
 
-def queue(store: Store, n: int, prefix: str = "alert", channel: str = "sms") -> list[int]:
+def queue(store: Store, n: int, prefix: str = "alert", channel: Channel = Channel.SMS) -> list[int]:
     drafts = [
         AlertDraft(
             f"+3584000{i:05d}",
             channel,
-            "alert",
+            Purpose.ALERT,
             f"{prefix} #{i}" if channel == "sms" else "<Response><Say>alert</Say></Response>",
         )
         for i in range(n)
@@ -149,7 +150,7 @@ async def test_concurrency_is_bounded(store: Store, standin: StandIn) -> None:
 
 
 async def test_voice_calls_are_placed(store: Store, standin: StandIn) -> None:
-    queue(store, 3, channel="voice")
+    queue(store, 3, channel=Channel.VOICE)
     d = make(store, standin)
     await run_until(d, lambda: counts(store)["accepted"] == 3)
     assert len(standin.calls()) == 3
@@ -417,7 +418,7 @@ def test_start_in_thread_for_watch(db_path: Path) -> None:
         standin.stop()
 
 
-def test_start_in_thread_without_credentials_says_why(context: object) -> None:
+def test_start_in_thread_without_credentials_says_why(context: Context) -> None:
     from mim_console.errors import UserError
 
     with pytest.raises(UserError, match="TWILIO_ACCOUNT_SID"):
@@ -440,7 +441,7 @@ async def test_call_status_is_tracked_to_the_end(store: Store) -> None:
     timing = Timing(call_ringing=0.05, call_answered=0.1, call_completed=0.2, call_gave_up=0.2)
     async with StandIn(timing=timing) as standin:
         standin.call_outcome("+358400000001", "no-answer")
-        queue(store, 2, channel="voice")
+        queue(store, 2, channel=Channel.VOICE)
         d = make(store, standin)
 
         def final() -> bool:

@@ -75,7 +75,6 @@ def test_an_unplaced_top_level_module_breaks_the_layers(copy: Path) -> None:
     assert "not listed as layers" in report and "- mim_console.gadgets" in report
 
 
-@pytest.mark.xfail(reason="until arch refactor lands", strict=False)
 def test_the_package_keeps_every_contract() -> None:
     done = lint_imports(ROOT)
     assert done.returncode == 0, broken(done.stdout) or done.stderr

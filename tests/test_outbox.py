@@ -18,6 +18,7 @@ from mim_console.data import outbox
 from mim_console.data.lease import Lease
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.domain.replies import InboundReply
 from mim_console.notifiers.dispatcher import Dispatcher
 from mim_console.notifiers.senders import twilio_routes
@@ -42,7 +43,7 @@ def queue(store: Store, *drafts: AlertDraft) -> list[int]:
         return outbox.enqueue(db, list(drafts), T0)
 
 
-SMS = AlertDraft("+358401111111", "sms", "alert", "MI-1: join the bridge")
+SMS = AlertDraft("+358401111111", Channel.SMS, Purpose.ALERT, "MI-1: join the bridge")
 
 
 def test_claim_requires_the_lease(store: Store) -> None:
@@ -63,9 +64,9 @@ def test_claim_takes_only_due_alerts_in_order(store: Store) -> None:
     ids = queue(
         store,
         SMS,
-        AlertDraft("+358401111112", "voice", "alert", "<Response/>"),
-        AlertDraft("", "chat", "stakeholder", "{}"),
-        AlertDraft("+358401111113", "sms", "alert", "later"),
+        AlertDraft("+358401111112", Channel.VOICE, Purpose.ALERT, "<Response/>"),
+        AlertDraft("", Channel.CHAT, Purpose.STAKEHOLDER, "{}"),
+        AlertDraft("+358401111113", Channel.SMS, Purpose.ALERT, "later"),
     )
     with store.write() as db:
         db.execute(
@@ -179,7 +180,7 @@ def alert_for(store: Store, person: int, incident: int, number: str) -> None:
     with store.write() as db:
         outbox.enqueue(
             db,
-            [AlertDraft(number, "sms", "alert", f"alert {incident}", incident, person)],
+            [AlertDraft(number, Channel.SMS, Purpose.ALERT, f"alert {incident}", incident, person)],
             utcnow() - timedelta(minutes=1),
         )
         db.execute("UPDATE alert SET status = 'accepted', provider_sid = 'SMx' || id")
@@ -287,7 +288,7 @@ def test_outbox_command_lists_alerts(db_path: Path) -> None:
     store = Store(db_path)
     ids = seed_people(store)
     alert_for(store, ids["Ann"], ids["MI-2026-001"], "+358401000001")
-    queue(store, AlertDraft("+358401000009", "sms", "alert", "[bold red]x[/]"))
+    queue(store, AlertDraft("+358401000009", Channel.SMS, Purpose.ALERT, "[bold red]x[/]"))
     store.close()
     runner = CliRunner()
     result = runner.invoke(main, ["--db", str(db_path), "outbox", "--json"])

@@ -234,7 +234,7 @@ class Dispatcher:
             return
         try:
             self.on_tick(now)
-        except Exception:  # noqa: BLE001 - escalation bugs must not stop sending
+        except Exception:  # escalation bugs must not stop sending
             log.exception("on_tick failed")
         self._poke()  # escalation may have queued alerts
 
@@ -249,7 +249,7 @@ class Dispatcher:
             if self.listener is not None:
                 try:
                     self.listener(self.snapshot())
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("dispatcher listener failed")
 
         asyncio.get_running_loop().call_later(0.1, fire)

@@ -83,7 +83,7 @@ class InboundPoller:
             self.receiver.receive(reply)
         except UserError:
             raise
-        except Exception:  # noqa: BLE001 - the receiver's bug must not stop sending
+        except Exception:  # the receiver's bug must not stop sending
             log.exception("receiving inbound %s failed", reply.provider_id)
 
     def _start(self) -> datetime:

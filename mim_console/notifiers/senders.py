@@ -115,7 +115,7 @@ class Routes:
         for client in self._owns:
             try:
                 await client.aclose()
-            except Exception as exc:  # noqa: BLE001 - close the others, then re-raise
+            except Exception as exc:  # close the others, then re-raise
                 errors.append(exc)
         if errors:
             raise errors[0]

@@ -144,7 +144,7 @@ class Outgoing:
             await asyncio.gather(*(settle(alerts) for alerts in by_number.values()))
         except UserError as exc:  # storage trouble: whatever is left is settled next takeover
             log.error("reconcile: %s", exc)
-        except Exception:  # noqa: BLE001 - never let a bug here stop the dispatcher
+        except Exception:  # never let a bug here stop the dispatcher
             log.exception("reconcile failed")
         self.poke()
 
@@ -239,7 +239,7 @@ class Outgoing:
             await self._send_one(alert)
         except UserError as exc:  # storage trouble: the row stays `sending`, reconciled later
             log.error("alert %d: %s", alert.id, exc)
-        except Exception:  # noqa: BLE001 - one alert must never stop the dispatcher
+        except Exception:  # one alert must never stop the dispatcher
             log.exception("alert %d: unexpected error", alert.id)
             with contextlib.suppress(UserError):
                 self._retry(alert, None, "unexpected error (see the log)", uncertain=True)

@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from mim_console.data.outbox import Alert
+from mim_console.domain.alerts import Alert
 from mim_console.domain.text import one_line
 from mim_console.services import callsheet
 from mim_console.services.incidents import CALL_OUTCOMES

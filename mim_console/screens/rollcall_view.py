@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
-from mim_console.data.outbox import Alert
+from mim_console.domain.alerts import Alert
 from mim_console.domain.incident import Incident, IncidentStatus, Role, State
 from mim_console.services.attendance import roll_call_with_alerts
 from mim_console.services.context import Context

@@ -144,7 +144,7 @@ def start_in_thread(
     def target() -> None:
         try:
             loop.run_until_complete(main())
-        except Exception:  # noqa: BLE001 - reported in the log; the caller keeps running
+        except Exception:  # reported in the log; the caller keeps running
             log.exception("dispatcher thread stopped")
         finally:
             ready.set()
