@@ -134,15 +134,16 @@ def columns(driver: Any) -> int:
 
 def open_at_width(driver: Any, url: str, want: int) -> None:
     """Open the console with the window sized so the terminal is ``want`` columns wide."""
-    driver.get(url)
-    wait_for_text(driver, "Duty manager")
-    got = columns(driver)
-    if got != want:
+    for _ in range(4):
+        driver.execute_script("window.__frames = []; window.__sockets = [];")
+        driver.get(url)
+        wait_for_text(driver, "Duty manager")
+        got = columns(driver)
+        if got == want:
+            return
         size = driver.get_window_size()
         cell = driver.execute_script("return window.innerWidth") / got
         driver.set_window_size(round(size["width"] + (want - got) * cell + cell / 2), 800)
-        driver.get(url)
-        wait_for_text(driver, "Duty manager")
 
 
 def test_log_in_see_duty_read_help_in_headless_chromium(
@@ -245,8 +246,10 @@ def test_a_foreign_page_in_the_same_browser_cannot_open_the_console(
     if host == "127.0.0.1":  # the cookie went along: the Origin rule refused it
         server.wait_for(f"refused a websocket from 127.0.0.1: Origin http://{host}:{site.port}")
     # (from another site the Strict cookie stays home and the socket is refused for that first)
-    time.sleep(0.5)
-    assert server.children() == [], "the console page was left: only a refused socket remains"
+    deadline = time.monotonic() + 20  # the console of the page left behind quits
+    while server.children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.children() == [], "a refused socket must not start a console"
 
 
 def test_the_login_link_works_when_followed_from_another_site(
