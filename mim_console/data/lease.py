@@ -102,10 +102,3 @@ class Lease:
     def info(self) -> LeaseInfo | None:
         with self.store.read() as db:
             return current(db, self.name)
-
-    @staticmethod
-    def expiry_of(info: LeaseInfo | None, now: datetime) -> float:
-        """Seconds until ``info`` expires (0 when free or expired)."""
-        if info is None:
-            return 0.0
-        return max(0.0, (info.expires_at - now).total_seconds())

@@ -391,11 +391,6 @@ def upsert_imported(
     return ImportCounts(added, updated, unchanged, removed)
 
 
-def delete_rotation(db: Database, rotation_id: int) -> None:
-    rotation_by_id(db, rotation_id)
-    db.execute("DELETE FROM rotation WHERE id = ?", [rotation_id])
-
-
 # --- demo ------------------------------------------------------------------------------------
 
 

@@ -210,7 +210,3 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.db.close()
-
-
-def open_store(path: Path | str) -> Store:
-    return Store(path)

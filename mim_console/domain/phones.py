@@ -122,13 +122,6 @@ def _normalize(text: str, region: str, mobile: bool) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def is_known_region(region: str) -> bool:
-    """Whether ``region`` can resolve national-format numbers (for checking settings)."""
-    import phonenumbers
-
-    return phonenumbers.country_code_for_region((region or "").upper()) != 0
-
-
 def display_phone(e164: str) -> str:
     """E.164 in international format with spaces, for people to read (``+358 40 123 4567``)."""
     import phonenumbers

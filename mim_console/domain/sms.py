@@ -243,7 +243,3 @@ def to_gsm7(text: str, *, typography_only: bool = False) -> str:
             replacement = suggestion(ch)
             out.append(ch if replacement is None else replacement)
     return "".join(out)
-
-
-def fits_one_segment(text: str) -> bool:
-    return analyse(text).segments <= 1

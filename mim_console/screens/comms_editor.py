@@ -92,7 +92,7 @@ class TextEditScreen(ModalScreen[str | None]):
     def text(self) -> str:
         return self.query_one("#edit-text", TextArea).text
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
         if action == "gsm_fix":
             return self._sms_on
         return True

@@ -148,7 +148,6 @@ class DeclareScreen(MimModal[str | None]):
     def __init__(self) -> None:
         super().__init__()
         self.preview: Preview | None = None
-        self._ticked_by_hand: dict[int, bool] = {}
         self._filling = False
 
     def compose(self) -> ComposeResult:

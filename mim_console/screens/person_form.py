@@ -3,7 +3,6 @@ under the form, which stays open with everything typed kept."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -28,11 +27,6 @@ FIELDS = (
     ("title", "Title", "role in the organisation"),
     ("notes", "Notes", "optional"),
 )
-
-
-@dataclass(frozen=True)
-class PersonChanges:
-    values: dict[str, Any]
 
 
 class PersonFormScreen(MimModal[Person | None]):
