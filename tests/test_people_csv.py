@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from mim_console.data.demo import seed_demo
 from mim_console.data.directory import Directory
-from mim_console.data.people_csv import export_people, import_people, parse_people_csv
+from mim_console.data.people_csv import export_people, import_people
 from mim_console.data.store import Store
+from mim_console.domain.people_csv import parse_people_csv
 from mim_console.errors import StorageError, UserError
 from tests.conftest import FROZEN_NOW
 
