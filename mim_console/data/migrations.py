@@ -320,6 +320,23 @@ def initial(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0002_alert_route")
+def alert_route(db: Database) -> None:
+    """Which route carried each alert (twilio | modem; NULL until one took it), and the GSM
+    modem's last health, written by the dispatcher that has the modem open (docs/routes.md)."""
+    db.execute("ALTER TABLE alert ADD COLUMN route TEXT")
+    db.execute(
+        "CREATE TABLE modem_status ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " holder TEXT NOT NULL,"
+        " checked_at TEXT NOT NULL,"
+        " ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+        " summary TEXT NOT NULL,"
+        " per_minute REAL"
+        ")"
+    )
+
+
 def _split(script: str) -> list[str]:
     """Split a schema script into statements (trigger bodies keep their inner semicolons)."""
     statements: list[str] = []

@@ -231,3 +231,21 @@ def queue_text(waiting: int, per_minute: float | None) -> str:
     if waiting <= 0:
         return ""
     return f"modem: {waiting} waiting, ~{eta_minutes(waiting, per_minute)} min"
+
+
+def takes_waiting(
+    use: str, *, twilio_blocked: bool, twilio_silent_s: float | None, fallback_after_s: float
+) -> bool:
+    """Whether the modem takes every waiting SMS alert now (not only those assigned to it).
+
+    ``always``: yes. ``never``: no. ``fallback``: when Twilio cannot be used at all (no
+    credentials), or has given no HTTP answer for ``fallback_after_s`` (``twilio_silent_s``:
+    seconds since the first unanswered request after the last answer; None while it answers).
+    """
+    if use == "always":
+        return True
+    if use != "fallback":
+        return False
+    if twilio_blocked:
+        return True
+    return twilio_silent_s is not None and twilio_silent_s >= fallback_after_s
