@@ -214,3 +214,68 @@ async def test_a_modem_not_there_keeps_the_alerts_for_twilio(ctx: Context, tmp_p
         snap = h.route.snapshot()
     assert "absent.rc does not exist" in snap.health
     assert {(s, r) for _, s, r in statuses(ctx)} == {("queued", None)}
+
+
+def modem_ctx(ctx: Context, dummy: DummyModem, **modem: object) -> Context:
+    settings = replace(ctx.settings, modem=ModemSettings(gammurc=dummy.gammurc, **modem))  # type: ignore[arg-type]
+    return Context(settings=settings, actor="duty manager", _store=ctx.store)
+
+
+async def test_send_by_modem_now_whatever_twilio_does_and_anyway_for_the_doubtful(
+    ctx: Context, dummy: DummyModem
+) -> None:
+    from mim_console.services.modem import send_by_modem
+
+    code = declare(ctx)
+    with ctx.store.write() as db:
+        (dan,) = [a for a in outbox.list_alerts(db) if a.to_number == mobile("Dan Biz")]
+        outbox.mark_retry(db, dan.id, utcnow(), code=None, error="timed out", uncertain=True)
+    duty = modem_ctx(ctx, dummy)
+    async with Harness(ctx, dummy) as h:  # Twilio answers: the fallback is not in force
+        handed = send_by_modem(duty, code)
+        assert (handed.assigned, handed.anyway, handed.in_doubt_left) == (5, 0, 1)
+        h.route.wake()
+        await until(lambda: len(dummy.recipients()) == 5, what="the five handed over")
+        again = send_by_modem(duty, code, anyway=True)
+        assert (again.assigned, again.anyway, again.in_doubt_left) == (0, 1, 0)
+        await until(lambda: len(dummy.recipients()) == 6, what="Dan's, anyway")
+    events = [e.text for e in IncidentService(ctx).timeline(code)]
+    assert any("send anyway by modem, may arrive twice" in t for t in events)
+
+
+def test_send_by_modem_needs_the_route(ctx: Context, dummy: DummyModem) -> None:
+    from mim_console.errors import UserError
+    from mim_console.services.modem import send_by_modem
+
+    with pytest.raises(UserError, match="no modem configured"):
+        send_by_modem(ctx)
+    with pytest.raises(UserError, match='use = "never"'):
+        send_by_modem(modem_ctx(ctx, dummy, use="never"))
+
+
+def test_readiness_shows_the_dispatchers_view_of_the_modem(
+    ctx: Context, dummy: DummyModem, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from mim_console.services.modem import modem_findings
+
+    duty = modem_ctx(ctx, dummy)
+    now = utcnow()
+    with ctx.store.write() as db:
+        modem_queue.save_status(
+            db,
+            HOLDER,
+            now,
+            ok=False,
+            summary="the SIM card needs its PIN: enter it",
+            per_minute=None,
+        )
+    (finding,) = modem_findings(duty, now)
+    assert not finding.ok and finding.message == "GSM modem: the SIM card needs its PIN: enter it"
+    (stale,) = modem_findings(duty, now + timedelta(minutes=6))
+    assert not stale.ok and "has not reported the GSM modem's health for 6 min" in stale.message
+    missing = modem_ctx(ctx, replace(dummy, gammurc=tmp_path / "nope.rc"))
+    (gone,) = modem_findings(missing, now)
+    assert not gone.ok and "nope.rc does not exist" in gone.message
+    assert modem_findings(ctx, now) == []  # no modem configured: nothing to say

@@ -68,6 +68,7 @@ LABELS = {
     "rotation_gap": "Rotation cover, next 30 days",
     "bridge": "Conference bridge",
     "templates": "Templates",
+    "modem": "GSM modem",
 }
 
 CONFIG_FILE = "the config file (`mim-console config path` prints where)"

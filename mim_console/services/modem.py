@@ -15,6 +15,7 @@ from mim_console.data import lease
 from mim_console.domain.contact_card import SourceNumber, vcard
 from mim_console.domain.modem import ModemHealth
 from mim_console.domain.phones import PhoneError, normalize_phone
+from mim_console.domain.readiness import Finding
 from mim_console.errors import UserError
 from mim_console.notifiers.base import SendError
 from mim_console.services.context import Context
@@ -139,3 +140,96 @@ def write_contact_card(settings: Settings, path: Path, now: datetime) -> int:
     numbers = contact_numbers(settings)
     write_atomic(path, vcard(numbers, organisation=settings.organisation, now=now))
     return len({n.number for n in numbers})
+
+
+@dataclass(frozen=True)
+class ModemHandover:
+    """What "send the waiting alerts by modem now" did."""
+
+    assigned: int  # alerts never handed to Twilio, now the modem's
+    anyway: int  # alerts in doubt sent anyway ("may arrive twice")
+    in_doubt_left: int  # in doubt and left waiting (ask again with anyway)
+
+
+def send_by_modem(
+    ctx: Context, incident: str | None = None, *, anyway: bool = False
+) -> ModemHandover:
+    """Hand the waiting SMS alerts (of ``incident``, or all) to the modem now, whatever the
+    policy; with ``anyway`` also those whose Twilio create is in doubt, each recorded in the
+    timeline as "may arrive twice". The dispatcher holding the lease sends them."""
+    from mim_console.data import incidents as incident_repo
+    from mim_console.data import modem_queue
+
+    modem = ctx.settings.modem
+    if modem.gammurc is None:
+        raise UserError("no modem configured: set gammurc in the [modem] section (docs/routes.md)")
+    if modem.use == "never":
+        raise UserError('the modem route is off ([modem] use = "never"): set "fallback" to use it')
+    now = ctx.clock()
+    with ctx.store.write() as db:
+        incident_id = incident_repo.find_incident(db, incident).id if incident else None
+        assigned = modem_queue.assign_waiting(db, now, incident_id)
+        doubtful = modem_queue.send_anyway(db, now, incident_id) if anyway else []
+        for alert in doubtful:
+            if alert.incident_id is None:
+                continue
+            incident_repo.append_event(
+                db,
+                incident_id=alert.incident_id,
+                at=now,
+                actor=ctx.actor,
+                kind="route",
+                person_id=alert.person_id,
+                text=f"Alert {alert.id}: send anyway by modem, may arrive twice "
+                "(its earlier try got no answer)",
+                data={"alert_id": alert.id, "route": "modem", "anyway": True},
+            )
+        left = modem_queue.queue(db, incident_id).in_doubt
+    return ModemHandover(assigned=len(assigned), anyway=len(doubtful), in_doubt_left=left)
+
+
+HEALTH_STALE_S = 300.0  # a dispatcher reports the modem's health every minute
+
+
+def modem_findings(ctx: Context, now: datetime) -> list[Finding]:
+    """The readiness item for the GSM modem (none when no modem is configured)."""
+    from mim_console.data import modem_queue
+    from mim_console.notifiers.modem import gammurc_problem
+
+    modem = ctx.settings.modem
+    if modem.gammurc is None or modem.use == "never":
+        return []
+    subject = "GSM modem"
+    problem = gammurc_problem(modem.gammurc)
+    if problem is not None:
+        return [
+            Finding("modem", False, subject, problem, "see docs/routes.md, Hardware and set-up")
+        ]
+    with ctx.store.read() as db:
+        status = modem_queue.load_status(db)
+        holder = lease.current(db)
+    running = holder is not None and holder.expires_at > now
+    if not running or status is None:
+        return [
+            Finding(
+                "modem",
+                True,
+                subject,
+                "GSM modem configured; checked while a dispatcher runs",
+                "`mim-console modem check` tests it now",
+            )
+        ]
+    age = (now - status.checked_at).total_seconds()
+    if age > HEALTH_STALE_S:
+        return [
+            Finding(
+                "modem",
+                False,
+                subject,
+                f"the dispatcher has not reported the GSM modem's health for {age / 60:.0f} min",
+                "look at the dispatcher's log; restart it if the modem hangs",
+            )
+        ]
+    if status.ok:
+        return [Finding("modem", True, subject, f"GSM modem: {status.summary}")]
+    return [Finding("modem", False, subject, f"GSM modem: {status.summary}", "docs/routes.md")]

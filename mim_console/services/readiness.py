@@ -20,6 +20,7 @@ from mim_console.domain.readiness import Finding, Problem, ReadinessInput, check
 from mim_console.errors import UserError
 from mim_console.services import duty
 from mim_console.services.context import Context
+from mim_console.services.modem import modem_findings
 
 # Templates a recipient answers: they must say how (the reply code, or the reply help).
 _ANSWERABLE = ("alert_sms", "recall")
@@ -182,4 +183,5 @@ def readiness(
     at = now or context.clock()
     data = gather(context, at, board)
     found = check(data, at, mobile_checker(context.settings.default_region))
+    found.extend(modem_findings(context, at))
     return Readiness(at, tuple(found))
