@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import gammu
@@ -40,6 +41,7 @@ class DummyModem:
         config["DebugFile"] = None  # this side's own connection must not touch the send log
         machine.SetConfig(0, config)
         machine.Init()
+        stamp = datetime.now(UTC).replace(microsecond=0)  # the network's time stamp
         try:
             parts = gammu.EncodeSMS(
                 {
@@ -50,7 +52,13 @@ class DummyModem:
             )
             for part in parts:
                 part.update(
-                    {"Folder": 1, "Number": number, "SMSC": {"Location": 1}, "State": "UnRead"}
+                    {
+                        "Folder": 1,
+                        "Number": number,
+                        "SMSC": {"Location": 1},
+                        "State": "UnRead",
+                        "DateTime": stamp,
+                    }
                 )
                 machine.AddSMS(part)
         finally:

@@ -230,3 +230,18 @@ def test_eta_text() -> None:
     assert advice.queue_text(14, 8.0) == "modem: 14 waiting, ~2 min"
     assert advice.queue_text(1, None) == "modem: 1 waiting, ~1 min"
     assert advice.queue_text(25, None) == "modem: 25 waiting, ~3 min"
+
+
+async def test_the_same_reply_sent_again_later_is_a_new_message(dummy: DummyModem) -> None:
+    modem = device(dummy)
+    try:
+        dummy.receive("+358405000009", "1")
+        first = await modem.read_inbox()
+        await modem.delete([loc for t in first.texts for loc in t.locations])
+        await asyncio.sleep(1.1)  # the network stamps whole seconds
+        dummy.receive("+358405000009", "1")
+        second = await modem.read_inbox()
+    finally:
+        await modem.aclose()
+    assert len(first.texts) == len(second.texts) == 1
+    assert first.texts[0].message.sid != second.texts[0].message.sid

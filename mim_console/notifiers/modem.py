@@ -332,7 +332,9 @@ class GammuModem:
         first = group[0]
         udh = first.get("UDH") or {}
         total = int(udh.get("AllParts") or -1)
-        sent_at = _aware(first.get("SMSCDateTime") or first.get("DateTime"))
+        # DateTime is the network's stamp on a received message (SMSCDateTime is the discharge
+        # time of a delivery report): stable across reads, so the id below is too.
+        sent_at = _aware(first.get("DateTime") or first.get("SMSCDateTime"))
         now = self.clock()
         if total > len(group) and sent_at is not None:
             if now - sent_at < timedelta(seconds=INCOMPLETE_WAIT_S):
