@@ -16,7 +16,6 @@ from mim_console.notifiers.modem import (
     INCOMPLETE_WAIT_S,
     GammuModem,
     ModemUnavailable,
-    is_modem_sid,
 )
 from tests.modem_fixtures import DummyModem, dummy_modem
 
@@ -40,9 +39,8 @@ async def test_a_short_text_is_one_part_a_long_one_several(dummy: DummyModem) ->
         await modem.send_sms("+358401000003", "Pitkä viesti ✓ " * 6)  # UCS-2: 90 chars, 2 parts
     finally:
         await modem.aclose()
-    assert is_modem_sid(short.sid)
+    assert short.sid.startswith("GSM")
     assert dummy.recipients() == ["+358401000001"] + ["+358401000002"] * 3 + ["+358401000003"] * 2
-    assert modem.sent_parts == 6
 
 
 async def test_one_message_at_a_time_parts_never_interleave(dummy: DummyModem) -> None:

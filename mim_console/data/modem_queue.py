@@ -27,7 +27,6 @@ from mim_console.data import lease as lease_mod
 from mim_console.data.outbox import _COLUMNS, Alert, _rows
 
 MODEM = "modem"
-TWILIO = "twilio"
 MAY_HAVE_BEEN_SENT = (
     "may have been sent by the modem (the console stopped while sending): not resent; "
     "send it anyway if the person did not get it"
@@ -195,15 +194,6 @@ def queue(db: Database, incident_id: int | None = None) -> ModemQueue:
         params,
     ).fetchone()
     return ModemQueue(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
-
-
-def routes(db: Database, alert_ids: list[int]) -> dict[int, str | None]:
-    """The route of each alert (None: not taken by one yet)."""
-    if not alert_ids:
-        return {}
-    marks = ",".join("?" * len(alert_ids))
-    found = db.execute(f"SELECT id, route FROM alert WHERE id IN ({marks})", alert_ids)
-    return {int(i): r for i, r in found.fetchall()}
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,3 @@ def vcard(numbers: list[SourceNumber], *, organisation: str, now: datetime) -> s
 
 def _labels(numbers: list[SourceNumber]) -> str:
     return ", ".join(f"{n.label} {n.number}" for n in numbers)
-
-
-def numbers_text(numbers: list[SourceNumber]) -> str:
-    """A link-free SMS naming the numbers (for people who cannot open a card)."""
-    shown = ", ".join(dict.fromkeys(n.number for n in numbers))
-    return (
-        f"Save {shown} as '{CARD_NAME}' and let it through Do Not Disturb: major incident "
-        "alerts come from there."
-    )

@@ -100,10 +100,6 @@ def new_sid() -> str:
     return f"{SID_PREFIX}{uuid.uuid4().hex}"
 
 
-def is_modem_sid(sid: str | None) -> bool:
-    return bool(sid) and str(sid).startswith(SID_PREFIX)
-
-
 class GammuModem:
     """The modem: send, read the inbox, report health; reopened with backoff when it fails."""
 
@@ -128,8 +124,6 @@ class GammuModem:
         self._failures = 0
         self._retry_at = 0.0  # monotonic: no reopen before this
         self.last_error: str | None = None
-        self.opened_at: datetime | None = None
-        self.sent_parts = 0  # parts submitted by this process (tests, the ETA)
         self._durations: list[float] = []  # seconds per message, recent ones
 
     # ------------------------------------------------------------ public
@@ -233,7 +227,6 @@ class GammuModem:
         if self._log is not None:
             sm.SetDebugFile(self._log)
             sm.SetDebugLevel(self._log_level or "textall")
-        self.opened_at = self.clock()
         log.info("modem opened (%s, section %d)", path, self.settings.section)
         return sm
 
@@ -292,7 +285,6 @@ class GammuModem:
                         f"{advice.explain(name, _gammu_text(exc))}"
                     ) from exc
                 raise
-            self.sent_parts += 1
         return refs
 
     def _inbox_sync(self, sm: Any) -> InboxRead:

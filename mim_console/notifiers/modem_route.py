@@ -255,7 +255,10 @@ class ModemRoute:
                 log.error("modem reply not stored: %s", exc)
                 continue
             done.extend(item.locations)
-        done.extend(r.location for r in read.reports)
+        for report in read.reports:
+            outcome = "delivered" if report.delivered else "not delivered"
+            log.info("modem message %d to %s: %s", report.reference, report.number, outcome)
+            done.append(report.location)
         if done:
             with contextlib.suppress(ModemUnavailable, ModemInDoubt, ModemRefused, TimeoutError):
                 await self.modem.delete(done)
