@@ -17,6 +17,7 @@ from mim_console.config import ModemSettings, Settings
 from mim_console.data import modem_queue, outbox
 from mim_console.data.lease import Lease
 from mim_console.data.outbox import AlertDraft
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.domain.backoff import BackoffPolicy
 from mim_console.notifiers.modem import GammuModem
 from mim_console.notifiers.modem_route import ModemRoute, ModemRouteConfig
@@ -102,7 +103,9 @@ async def test_fallback_sends_nothing_while_twilio_answers_then_everything_decid
 ) -> None:
     with ctx.store.write() as db:  # queued before the incident: no participant, goes last
         outbox.enqueue(
-            db, [AlertDraft(mobile("Carol Ops"), "sms", "test", "Contact check")], utcnow()
+            db,
+            [AlertDraft(mobile("Carol Ops"), Channel.SMS, Purpose.TEST, "Contact check")],
+            utcnow(),
         )
     declare(ctx)
     async with Harness(ctx, dummy) as h:

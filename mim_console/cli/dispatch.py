@@ -28,19 +28,46 @@ from mim_console.services.context import Context
     show_default=True,
     help="Seconds a silent holder keeps the lease before a standby takes over.",
 )
+@click.option(
+    "--route",
+    type=click.Choice(["modem"]),
+    help="First hand the waiting SMS alerts to the GSM modem, whatever the policy.",
+)
+@click.option(
+    "--anyway",
+    is_flag=True,
+    help="With --route modem: also those whose Twilio send got no answer (may arrive twice).",
+)
+@click.option("--incident", "incident_code", help="With --route modem: only this incident's.")
 @pass_context
-def dispatch(ctx: Context, verbose: bool, lease_ttl: float) -> None:
+def dispatch(
+    ctx: Context,
+    verbose: bool,
+    lease_ttl: float,
+    route: str | None,
+    anyway: bool,
+    incident_code: str | None,
+) -> None:
     """Send queued alerts, track them and read replies until SIGTERM/SIGINT.
 
     Several may run against one database (the console, `watch`, this): a lease lets exactly one
-    of them send; the others stand by and take over within seconds if it dies.
+    of them send; the others stand by and take over within seconds if it dies. With
+    `--route modem`, the waiting SMS alerts go by the GSM modem (docs/routes.md); when another
+    dispatcher is already sending, it sends them and this command stops there.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    if (anyway or incident_code) and route is None:
+        raise click.UsageError("--anyway and --incident go with --route modem")
+    if route == "modem" and _hand_to_modem(ctx, incident_code, anyway):
+        return
     missing = ctx.settings.twilio.missing()
-    if missing:
+    if missing and ctx.settings.modem.configured:
+        warn("Twilio is not configured: SMS alerts go by the GSM modem; voice calls and chat")
+        warn("messages stay queued until Twilio's credentials are set (" + ", ".join(missing) + ")")
+    elif missing:
         warn("alerts cannot be sent: Twilio is not configured; set " + ", ".join(missing))
         warn("alerts stay queued; waiting for a restart with credentials")
     ctx.store  # noqa: B018 - open (and migrate) now, so a bad database fails fast
@@ -63,6 +90,26 @@ async def _serve(ctx: Context, lease_ttl: float) -> None:
     finally:
         stop_backups()
     say("dispatcher stopped")
+
+
+def _hand_to_modem(ctx: Context, incident_code: str | None, anyway: bool) -> bool:
+    """Hand the waiting alerts to the modem; True when a running dispatcher will send them."""
+    from mim_console.services.modem import running_dispatcher, send_by_modem
+
+    handed = send_by_modem(ctx, incident_code, anyway=anyway)
+    say(f"{handed.assigned} waiting alert(s) handed to the GSM modem")
+    if handed.anyway:
+        say(f"{handed.anyway} alert(s) sent anyway (may arrive twice; recorded in the timeline)")
+    if handed.in_doubt_left:
+        say(
+            f"{handed.in_doubt_left} alert(s) may have reached Twilio already and wait for it: "
+            "add --anyway to send them by modem too (they may arrive twice)"
+        )
+    holder = running_dispatcher(ctx)
+    if holder is not None:
+        say(f"the running dispatcher ({holder}) sends them")
+        return True
+    return False
 
 
 def _backup_schedule(ctx: Context) -> Callable[[], None]:
@@ -107,6 +154,7 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
                         "person": a.person_name,
                         "to": a.to_number,
                         "channel": a.channel,
+                        "route": a.route,
                         "purpose": a.purpose,
                         "status": a.status,
                         "group": a.group,
@@ -126,7 +174,19 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
     say(", ".join(f"{name} {n}" for name, n in counts.items()))
     print_table(
         "Outbox",
-        ["id", "incident", "person", "to", "channel", "purpose", "status", "tries", "age", "error"],
+        [
+            "id",
+            "incident",
+            "person",
+            "to",
+            "channel",
+            "route",
+            "purpose",
+            "status",
+            "tries",
+            "age",
+            "error",
+        ],
         [
             [
                 a.id,
@@ -134,6 +194,7 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
                 a.person_name or "",
                 a.to_number,
                 a.channel,
+                a.route or "",
                 a.purpose,
                 a.status,
                 a.attempts,

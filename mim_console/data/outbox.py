@@ -38,7 +38,7 @@ def _when(value: Any) -> datetime | None:
 _COLUMNS = (
     "a.id, a.to_number, a.channel, a.purpose, a.body, a.status, a.attempts, a.created_at, "
     "a.next_attempt_at, a.incident_id, a.person_id, a.provider_sid, a.claimed_at, a.claimed_by, "
-    "a.uncertain, a.sent_at, a.final_at, a.last_error_code, a.last_error"
+    "a.uncertain, a.sent_at, a.final_at, a.last_error_code, a.last_error, a.route"
 )
 _DISPLAY = _COLUMNS + ", i.code AS incident_code, p.name AS person_name"
 _DISPLAY_FROM = (
@@ -47,6 +47,9 @@ _DISPLAY_FROM = (
 
 
 _PLAIN_COLUMNS = _COLUMNS.replace("a.", "")
+# Which route carried an alert the providers accepted (the modem route marks its own:
+# data/modem_queue.py; its claims are never this module's to claim, reconcile or resend).
+_ROUTE = "route = CASE WHEN channel = 'chat' THEN 'webhook' ELSE 'twilio' END"
 
 
 def _alert(v: Any) -> Alert:
@@ -71,8 +74,9 @@ def _alert(v: Any) -> Alert:
         final_at=_when(v[16]),
         last_error_code=v[17],
         last_error=v[18],
-        incident_code=v[19] if len(v) > 19 else None,
-        person_name=v[20] if len(v) > 20 else None,
+        route=v[19],
+        incident_code=v[20] if len(v) > 20 else None,
+        person_name=v[21] if len(v) > 21 else None,
     )
 
 
@@ -130,7 +134,7 @@ def claim_due(
         db,
         "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
         "attempts = attempts + 1 WHERE id IN (SELECT id FROM alert WHERE status = 'queued' "
-        f"AND next_attempt_at <= ? AND channel IN ({marks}) "
+        f"AND next_attempt_at <= ? AND channel IN ({marks}) AND route IS NOT 'modem' "
         f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_PLAIN_COLUMNS}",
         [stamp, holder, stamp, *wanted, limit],
     )
@@ -151,7 +155,7 @@ def mark_accepted(
     final = stored in FINAL_STATUSES
     cursor = db.execute(
         "UPDATE alert SET status = ?, provider_sid = ?, sent_at = ?, uncertain = 0, "
-        "last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ? "
+        f"last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ?, {_ROUTE} "
         "WHERE id = ? AND provider_sid IS NULL",
         [
             stored,
@@ -185,7 +189,7 @@ def mark_accepted_many(
         )
     db.conn.executemany(
         "UPDATE alert SET status = ?, provider_sid = ?, sent_at = ?, uncertain = 0, "
-        "last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ? "
+        f"last_error_code = NULL, last_error = NULL, final_at = ?, next_poll_at = ?, {_ROUTE} "
         "WHERE id = ? AND provider_sid IS NULL",
         params,
     )
@@ -256,7 +260,7 @@ def in_doubt(db: Database) -> list[Alert]:
     return _rows(
         db,
         f"SELECT {_COLUMNS} FROM alert a WHERE a.status = 'sending' "
-        "AND a.provider_sid IS NULL ORDER BY a.id",
+        "AND a.provider_sid IS NULL AND a.route IS NOT 'modem' ORDER BY a.id",
     )
 
 
@@ -315,7 +319,8 @@ def next_due_at(db: Database, channels: Iterable[Channel] = tuple(Channel)) -> d
     if not wanted:
         return None
     row = db.execute(
-        f"SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' AND channel IN ({marks})",
+        "SELECT MIN(next_attempt_at) FROM alert WHERE status = 'queued' "
+        f"AND channel IN ({marks}) AND route IS NOT 'modem'",
         wanted,
     ).fetchone()
     return _when(row[0])

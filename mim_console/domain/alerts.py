@@ -74,6 +74,7 @@ class Alert:
     final_at: datetime | None = None
     last_error_code: int | None = None
     last_error: str | None = None
+    route: str | None = None  # twilio | modem | webhook; None until a route took it
     incident_code: str | None = None
     person_name: str | None = None
 

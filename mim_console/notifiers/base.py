@@ -70,9 +70,12 @@ class TransientSendError(SendError):
         code: int | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        not_sent: bool = False,
     ):
         super().__init__(message, code=code, status=status)
         self.retry_after = retry_after
+        # Certainly never reached the provider (the connection was refused): no doubt to clear.
+        self.not_sent = not_sent
 
 
 class PermanentSendError(SendError):
@@ -97,6 +100,22 @@ class Sender(Protocol):
     async def find_sent(self, alert: Alert, since: datetime) -> list[SentRecord]:
         """The route's records that may be ``alert``, created on or after ``since``."""
         ...
+
+
+class Lane(Protocol):
+    """A route with a loop of its own beside the send loop, run while the dispatcher runs and
+    sending only while it holds the lease (the GSM modem: one message at a time, its own
+    order and policy, its own inbox)."""
+
+    def holds_back(self) -> frozenset[Channel]:
+        """Channels the send loop must leave to this lane right now."""
+        ...
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class InboundSource(Protocol):

@@ -27,10 +27,12 @@ from mim_console.clock import Clock, utcnow
 from mim_console.data import outbox
 from mim_console.data.lease import Lease
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel
 from mim_console.errors import UserError
-from mim_console.notifiers.base import ReplyReceiver
+from mim_console.notifiers.base import Lane, ReplyReceiver
 from mim_console.notifiers.inbound import InboundPoller
 from mim_console.notifiers.logmask import masked_logger
+from mim_console.notifiers.modem_route import ModemRoute, ModemSnapshot
 from mim_console.notifiers.reach import Reach, reachable
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.sending import Outgoing
@@ -54,6 +56,7 @@ class DispatcherSnapshot:
     last_success_at: datetime | None
     last_failure_at: datetime | None
     last_error: str | None
+    modem: ModemSnapshot | None = None  # the GSM modem route, where one is configured
 
     @property
     def reachable(self) -> bool | None:
@@ -111,6 +114,23 @@ class Dispatcher:
         ]
         self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
+        self.lanes: list[Lane] = []
+        self.modem: ModemRoute | None = None
+        self._lane_tasks: list[asyncio.Task[None]] = []
+
+    def add_lane(self, lane: Lane) -> None:
+        """A route with a loop of its own (the modem), run beside the send loop; call before
+        ``run``. While it takes a channel, the send loop leaves that channel to it."""
+        self.lanes.append(lane)
+        if isinstance(lane, ModemRoute):
+            self.modem = lane
+        self.out.held_back = self._held_back
+
+    def _held_back(self) -> frozenset[Channel]:
+        held: frozenset[Channel] = frozenset()
+        for lane in self.lanes:
+            held |= lane.holds_back()
+        return held
 
     # ----------------------------------------------------------------- public
     @property
@@ -134,10 +154,16 @@ class Dispatcher:
         self._stop.set()
         self._wake.set()
 
+    def changed(self) -> None:
+        """Something the console shows moved (a lane's queue or health): tell the listener."""
+        self._notify()
+
     def _poke(self) -> None:
         """Something may be due: look at the outbox on the next loop turn."""
         self.out.look = True
         self._wake.set()
+        for lane in self.lanes:
+            lane.wake()
 
     def snapshot(self) -> DispatcherSnapshot:
         with self.store.read() as db:
@@ -151,6 +177,7 @@ class Dispatcher:
             last_success_at=self.reach.last_success,
             last_failure_at=self.reach.last_failure,
             last_error=self.reach.last_error,
+            modem=self.modem.snapshot() if self.modem is not None else None,
         )
 
     def run_forever(self) -> None:
@@ -168,6 +195,7 @@ class Dispatcher:
         next_heartbeat = 0.0
         next_tick = 0.0
         next_inbound = 0.0
+        self._lane_tasks = [asyncio.create_task(lane.run()) for lane in self.lanes]
         try:
             while not self._stop.is_set():
                 mono = time.monotonic()
@@ -265,6 +293,12 @@ class Dispatcher:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+        for lane in self.lanes:
+            lane.stop()
+        if self._lane_tasks:  # a modem send under way finishes and is marked first
+            _, late = await asyncio.wait(self._lane_tasks, timeout=self.config.drain_s)
+            for task in late:
+                task.cancel()
         await self.out.drain_flusher()
         self.out.flush_accepted()
         if self._holding and self.lease.held(margin_s=0):

@@ -23,7 +23,7 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 from mim_console.notifiers.logmask import masked_logger
-from mim_console.notifiers.reach import Reach
+from mim_console.notifiers.reach import Reach, answered
 from mim_console.notifiers.tuning import DispatcherConfig
 
 log = masked_logger("mim_console.dispatcher")
@@ -71,7 +71,7 @@ class InboundPoller:
                     self._since = message.received_at
             return len(messages)
         except (TransientSendError, PermanentSendError, TimeoutError, OSError) as exc:
-            self.reach.failure(str(exc) or "inbound poll timed out")
+            self.reach.failure(str(exc) or "inbound poll timed out", answered=answered(exc))
         except UserError as exc:  # storage trouble: the rest of the batch comes again next poll
             log.error("inbound: %s", exc)
         return 0

@@ -24,11 +24,12 @@ from sqlite_utils import Database
 from mim_console.clock import Clock, utcnow
 from mim_console.config import ModemSettings
 from mim_console.data import incidents, modem_queue
-from mim_console.data.outbox import Alert
 from mim_console.data.store import Store
 from mim_console.domain import modem as policy
+from mim_console.domain.alerts import Alert, Channel
+from mim_console.domain.replies import InboundReply
 from mim_console.errors import UserError
-from mim_console.notifiers.base import InboundMessage
+from mim_console.notifiers.base import ReplyReceiver
 from mim_console.notifiers.logmask import masked_logger
 from mim_console.notifiers.modem import (
     GammuModem,
@@ -78,7 +79,7 @@ class ModemRoute:
         lease_held: Callable[[], bool],
         twilio_silent_for: Callable[[], float | None],
         twilio_blocked: Callable[[], bool] = lambda: False,
-        receive: Callable[[InboundMessage], object] | None = None,
+        receiver: ReplyReceiver | None = None,
         clock: Clock = utcnow,
         config: ModemRouteConfig | None = None,
         on_change: Callable[[], None] | None = None,
@@ -90,7 +91,7 @@ class ModemRoute:
         self.lease_held = lease_held
         self.twilio_silent_for = twilio_silent_for
         self.twilio_blocked = twilio_blocked
-        self.receive = receive
+        self.receiver = receiver
         self.clock = clock
         self.config = config or ModemRouteConfig()
         self.on_change = on_change
@@ -111,6 +112,10 @@ class ModemRoute:
             twilio_silent_s=self.twilio_silent_for(),
             fallback_after_s=self.settings.fallback_after_s,
         )
+
+    def holds_back(self) -> frozenset[Channel]:
+        """While the modem takes every waiting SMS, Twilio's send loop leaves SMS to it."""
+        return frozenset({Channel.SMS}) if self.active() else frozenset()
 
     def wake(self) -> None:
         self._wake.set()
@@ -237,7 +242,7 @@ class ModemRoute:
         return False
 
     async def _read_inbox(self) -> None:
-        if self.receive is None:
+        if self.receiver is None:
             return
         try:
             read = await self.modem.read_inbox()
@@ -249,8 +254,16 @@ class ModemRoute:
             if self.settings.number and item.message.from_number == self.settings.number:
                 done.extend(item.locations)  # our own test message looping back
                 continue
+            message = item.message
+            reply = InboundReply(
+                sender=message.from_number,
+                body=message.body,
+                provider_id=message.sid,
+                received_at=message.received_at,
+                route=Channel.SMS,
+            )
             try:
-                self.receive(item.message)
+                self.receiver.receive(reply)
             except UserError as exc:  # stays in the modem: read again next time (deduplicated)
                 log.error("modem reply not stored: %s", exc)
                 continue

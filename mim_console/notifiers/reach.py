@@ -27,6 +27,9 @@ class Reach:
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None
         self.last_error: str | None = None
+        # The first request that got no HTTP answer at all since the last answer (an error
+        # answer counts as one): how long the provider has been silent, for the modem fallback.
+        self.unanswered_since: datetime | None = None
 
     @property
     def state(self) -> bool | None:
@@ -35,12 +38,29 @@ class Reach:
     def success(self) -> None:
         was = self.state
         self.last_success = self.clock()
+        self.unanswered_since = None
         if was is not True:
             self.on_change()
 
-    def failure(self, reason: str) -> None:
+    def failure(self, reason: str, *, answered: bool = False) -> None:
+        """A request failed; ``answered``: with an HTTP answer (429, 5xx, 401…)."""
         was = self.state
         self.last_failure = self.clock()
         self.last_error = reason
+        if answered:
+            self.unanswered_since = None
+        elif self.unanswered_since is None:
+            self.unanswered_since = self.last_failure
         if was is not False:  # lost while idle (only the inbound poll asking): the banner says
             self.on_change()
+
+    def silent_for(self) -> float | None:
+        """Seconds without any HTTP answer (None while the provider answers)."""
+        if self.unanswered_since is None:
+            return None
+        return max(0.0, (self.clock() - self.unanswered_since).total_seconds())
+
+
+def answered(exc: BaseException) -> bool:
+    """Whether a failed request got an HTTP answer (the error carries its status)."""
+    return getattr(exc, "status", None) is not None

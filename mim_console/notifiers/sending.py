@@ -23,7 +23,7 @@ from mim_console.clock import Clock
 from mim_console.data import outbox
 from mim_console.data.lease import Lease
 from mim_console.data.store import Store
-from mim_console.domain.alerts import Alert
+from mim_console.domain.alerts import Alert, Channel
 from mim_console.errors import UserError
 from mim_console.notifiers.base import (
     PermanentSendError,
@@ -33,7 +33,7 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 from mim_console.notifiers.logmask import masked_logger
-from mim_console.notifiers.reach import Reach
+from mim_console.notifiers.reach import Reach, answered
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.tuning import DispatcherConfig
 
@@ -80,6 +80,8 @@ class Outgoing:
         self._data_version = -1
         self._changes = -1
         self.requests = 0  # sends and lookups made by this process (for tests and the bench)
+        # Channels a lane (the modem) takes right now: not claimed here meanwhile.
+        self.held_back: Callable[[], frozenset[Channel]] = frozenset
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
@@ -131,7 +133,7 @@ class Outgoing:
                         found = await self._lookup(alert)
                     except (SendError, TimeoutError, OSError) as exc:
                         # Still unknown: stays marked uncertain, looked up again before a send.
-                        self.reach.failure(str(exc) or "lookup timed out")
+                        self.reach.failure(str(exc) or "lookup timed out", answered=answered(exc))
                         self._retry(alert, None, f"lookup failed: {exc}", uncertain=True)
                         continue
                     now = self.clock()
@@ -218,13 +220,15 @@ class Outgoing:
             self.look = True  # there may be more
 
     def _claim_sync(self, now: datetime, limit: int) -> tuple[list[Alert], datetime | None]:
+        held = self.held_back()
+        channels = [c for c in self.routes.channels if c not in held]
         with self.store.read() as db:
-            due = outbox.next_due_at(db, self.routes.channels)
+            due = outbox.next_due_at(db, channels)
         if due is None or due > now:
             return [], due
         with self.store.write() as db:
-            claimed = outbox.claim_due(db, self.lease.holder, now, limit, self.routes.channels)
-            return claimed, outbox.next_due_at(db, self.routes.channels)
+            claimed = outbox.claim_due(db, self.lease.holder, now, limit, channels)
+            return claimed, outbox.next_due_at(db, channels)
 
     def release_ready(self) -> None:
         """Hand back claimed alerts this process never sent (clean stop)."""
@@ -272,7 +276,7 @@ class Outgoing:
             self.reach.success()  # the provider answered: it is reachable
             if exc.status in (401, 403):
                 # Our credentials, not this alert: keep it queued and say so, do not fail it.
-                self.reach.failure(str(exc))
+                self.reach.failure(str(exc), answered=True)
                 self._retry(alert, None, str(exc), code=exc.code, uncertain=alert.uncertain)
                 return
             with self.store.write() as db:
@@ -280,14 +284,15 @@ class Outgoing:
             log.info("alert %d refused: %s", alert.id, exc)
             return
         except TransientSendError as exc:
-            self.reach.failure(str(exc))
-            # A 429 means "not created"; anything else may have been, so look before resending.
+            self.reach.failure(str(exc), answered=answered(exc))
+            # A 429 means "not created", a refused connection "not sent"; anything else may have
+            # been created, so look before resending (and never let the modem take it).
             self._retry(
                 alert,
                 exc.retry_after,
                 str(exc),
                 code=exc.code,
-                uncertain=exc.status != 429,
+                uncertain=exc.status != 429 and not exc.not_sent,
                 reached=exc.status is not None,  # None: no HTTP answer at all
             )
             return

@@ -19,7 +19,7 @@ from mim_console.domain.alerts import Alert
 from mim_console.errors import UserError
 from mim_console.notifiers.base import PermanentSendError, TransientSendError
 from mim_console.notifiers.logmask import masked_logger
-from mim_console.notifiers.reach import Reach
+from mim_console.notifiers.reach import Reach, answered
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.tuning import DispatcherConfig
 
@@ -89,7 +89,7 @@ class StatusTracker:
                 outbox.record_status(db, alert.id, alert.status, self.clock(), next_poll_at=None)
             log.warning("alert %d: status poll refused: %s", alert.id, exc)
         except (TransientSendError, TimeoutError, OSError) as exc:
-            self.reach.failure(str(exc) or "status poll timed out")
+            self.reach.failure(str(exc) or "status poll timed out", answered=answered(exc))
             now = self.clock()
             with contextlib.suppress(UserError), self.store.write() as db:
                 outbox.record_status(

@@ -395,7 +395,9 @@ class TwilioNotifier:
         except (TimeoutError, httpx.TimeoutException):
             raise TransientSendError(f"Twilio did not answer within {self.timeout:g} s") from None
         except (aiohttp.ClientError, httpx.TransportError, OSError) as exc:
-            raise TransientSendError(f"could not reach Twilio: {_network_reason(exc)}") from None
+            raise TransientSendError(
+                f"could not reach Twilio: {_network_reason(exc)}", not_sent=_never_connected(exc)
+            ) from None
         except TwilioServiceException as exc:  # RFC 9457 problem details
             words = str(exc.detail or exc.title or "")
             problem = TwilioRestException(int(exc.status), "", f"refused: {words}", exc.code)
@@ -448,6 +450,13 @@ def _page_refusal(exc: TwilioException) -> TwilioRestException | None:
     except (TypeError, ValueError):
         pass
     return TwilioRestException(status, "", f"Unable to fetch page: {message}", code)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """No connection was made, so no request left: a refused connection, an unknown host."""
+    return isinstance(
+        exc, aiohttp.ClientConnectorError | ConnectionRefusedError | httpx.ConnectError
+    )
 
 
 def _network_reason(exc: BaseException) -> str:

@@ -80,9 +80,12 @@ def for_context(
     missing = settings.twilio.missing()
     routes = None if missing else make_routes(settings, ctx.store)
     blocked = None
-    if routes is None:
+    modem = settings.modem.configured
+    if routes is None and not modem:
         blocked = "alerts cannot be sent: missing " + (", ".join(missing) or "a notifier")
-    return Dispatcher(
+    elif routes is None:  # the modem sends SMS; voice and chat wait for Twilio's credentials
+        routes = Routes([])
+    dispatcher = Dispatcher(
         ctx.store,
         routes,
         receiver=receiver,
@@ -90,6 +93,33 @@ def for_context(
         blocked=blocked,
         on_tick=on_tick,
         listener=listener,
+    )
+    if modem:
+        add_modem(dispatcher, settings, receiver, twilio=not missing)
+    return dispatcher
+
+
+def add_modem(
+    dispatcher: Dispatcher, settings: Settings, receiver: ReplyReceiver | None, *, twilio: bool
+) -> None:
+    """The GSM modem route as a lane of ``dispatcher`` (docs/routes.md): opened only while
+    this process holds the lease, fed the same reply receiver."""
+    from mim_console.notifiers.modem import GammuModem
+    from mim_console.notifiers.modem_route import ModemRoute
+
+    modem = GammuModem(settings.modem)
+    dispatcher.add_lane(
+        ModemRoute(
+            dispatcher.store,
+            modem,
+            settings.modem,
+            holder=dispatcher.lease.holder,
+            lease_held=dispatcher.lease.held,
+            twilio_silent_for=dispatcher.reach.silent_for,
+            twilio_blocked=lambda: not twilio,
+            receiver=receiver,
+            on_change=dispatcher.changed,
+        )
     )
 
 
@@ -129,7 +159,7 @@ def start_in_thread(
     Raises ``UserError`` without Twilio credentials: nothing could be sent.
     """
     missing = ctx.settings.twilio.missing()
-    if missing:
+    if missing and not ctx.settings.modem.configured:
         raise UserError("Twilio is not configured: set " + ", ".join(missing))
     loop = asyncio.new_event_loop()
     box: dict[str, Dispatcher] = {}

@@ -46,7 +46,7 @@ def check_modem(ctx: Context, to: str | None = None) -> ModemCheck:
             "(or MIM_MODEM_GAMMURC); docs/routes.md shows one"
         )
     number = _number(to, ctx.settings.default_region, "--to") if to else None
-    holder = _running_dispatcher(ctx)
+    holder = running_dispatcher(ctx)
     if holder is not None:
         raise UserError(
             f"a dispatcher is running ({holder}) and has the modem open: its health is on the "
@@ -87,7 +87,8 @@ def _test_text(settings: Settings) -> str:
     return f"Test from the MIM console{who}: the GSM modem route works. No action needed."
 
 
-def _running_dispatcher(ctx: Context) -> str | None:
+def running_dispatcher(ctx: Context) -> str | None:
+    """The holder of the dispatcher lease, while one runs."""
     with ctx.store.read() as db:
         info = lease.current(db)
     if info is None or info.expires_at <= ctx.clock():
