@@ -151,7 +151,7 @@ class ModemRoute:
                         worked = await self._turn()
                     except UserError as exc:  # storage trouble: try again next turn
                         log.error("modem route: %s", exc)
-                    except Exception:  # noqa: BLE001 - a bug here must not stop the Twilio loop
+                    except Exception:  # a bug here must not stop the Twilio loop
                         log.exception("modem route failed")
                 else:
                     self._settled = False  # settle again on the next takeover
@@ -300,7 +300,7 @@ class ModemRoute:
         if self.on_change is not None:
             try:
                 self.on_change()
-            except Exception:  # noqa: BLE001
+            except Exception:  # the listener's bug is not the route's
                 log.exception("modem route listener failed")
 
 
