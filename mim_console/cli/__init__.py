@@ -81,6 +81,8 @@ COMMANDS: dict[str, str] = {
     "config": "system",
     "info": "system",
     "serve": "tui",
+    "standby": "sites",
+    "takeover": "sites",
 }
 main.lazy.update({name: f"mim_console.cli.{module}" for name, module in COMMANDS.items()})
 

@@ -85,10 +85,12 @@ async def _serve(ctx: Context, lease_ttl: float) -> None:
             loop.add_signal_handler(sig, d.stop)
     say(f"dispatcher {d.lease.holder} running on {ctx.db_path}")
     stop_backups = _backup_schedule(ctx)
+    stop_replica = _replication(ctx)
     try:
         await dispatching.run_with_context(ctx, d)
     finally:
         stop_backups()
+        stop_replica()
     say("dispatcher stopped")
 
 
@@ -123,6 +125,18 @@ def _backup_schedule(ctx: Context) -> Callable[[], None]:
         hours = schedule.every.total_seconds() / 3600
         say(f"a backup every {hours:g} h into {schedule.folder} (keeping {schedule.keep})")
     return schedule.start_thread(on_problem=warn)
+
+
+def _replication(ctx: Context) -> Callable[[], None]:
+    """`[replica] url`: Litestream streams the database while this process holds the replica
+    lease (docs/sites.md)."""
+    from mim_console.services import sites
+
+    replicator = sites.start_replication(ctx)
+    if replicator is None:
+        return lambda: None
+    say(f"replicating to {replicator.url} as site {replicator.site}")
+    return replicator.stop
 
 
 def _age(alert: Alert, now: datetime) -> str:

@@ -353,3 +353,43 @@ def _split(script: str) -> list[str]:
 
 def known_names() -> list[str]:
     return [m.name for m in migrations._migrations]
+
+
+SCHEMA_SITES = """
+-- Which site writes this database (two sites: docs/sites.md). One row, kept by the process
+-- that replicates: its beat is what a standby measures its lag by.
+CREATE TABLE site (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    replica_url TEXT NOT NULL DEFAULT '',
+    beat_at TEXT NOT NULL,
+    since TEXT NOT NULL,
+    reconcile_until TEXT            -- set by a take-over: see the trigger below
+);
+
+-- After a take-over, an alert this site queues may repeat one the old site sent in its last,
+-- unreplicated second (an escalation due then, a help answer): until reconcile_until it is
+-- marked uncertain, so the dispatcher looks it up at the provider before sending it.
+CREATE TRIGGER alert_uncertain_after_takeover AFTER INSERT ON alert
+WHEN NEW.provider_sid IS NULL
+ AND NEW.created_at < (SELECT reconcile_until FROM site WHERE id = 1)
+BEGIN
+    UPDATE alert SET uncertain = 1 WHERE id = NEW.id;
+END;
+
+-- Organisation settings, shared by every console on every site (the config file keeps
+-- secrets and per-machine choices). value is JSON.
+CREATE TABLE setting (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+"""
+
+
+@migrations(name="0003_sites")
+def sites(db: Database) -> None:
+    for statement in _split(SCHEMA_SITES):
+        db.execute(statement)

@@ -29,6 +29,12 @@ class Context:
     def store(self) -> Store:
         """Opened on first use, so commands that need no database never create one."""
         if self._store is None:
+            from mim_console.data import standby
+
+            if standby.is_standby_copy(self.db_path):
+                # A standby's follower copy: read-only until `mim-console takeover`.
+                self._store = standby.FollowerStore(self.db_path)
+                return self._store
             try:
                 self._store = Store(self.db_path)
             except DamagedDatabase as exc:
