@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -20,11 +21,13 @@ from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
 from mim_console.services.opening import BackgroundOpen
+from mim_console.services.sites import SiteWatch
 from mim_console.widgets.banner import OutboxChanged, OutboxState
 from mim_console.widgets.dispatch import DispatchLink, ToTextualLog
 
 BACKUP_CHECK_S = 60.0  # how often the console asks whether a scheduled backup is due
 BACKUP_FIRST_S = 5.0  # the first time: soon after start, once the screen is up
+SITE_CHECK_S = 1.0  # the standby's lag, or this site's replication, on the banner
 
 
 class ActionCommands(Provider):
@@ -86,10 +89,13 @@ class MimConsole(App[None]):
     ) -> None:
         super().__init__()
         self.context = context
-        self.outbox = OutboxState(configured=context.settings.twilio.configured)
+        self.sites = SiteWatch(context)  # two sites: a standby copy sends nothing, writes nothing
+        self.outbox = OutboxState(
+            configured=context.settings.twilio.configured, standby=self.sites.standby
+        )
         self.link = (
             DispatchLink(context, self._outbox_changed, config=dispatch_config)
-            if dispatch
+            if dispatch and not self.sites.standby
             else None
         )
         self._backups: Any = None  # services.backups.BackupSchedule, made on the first check
@@ -100,7 +106,10 @@ class MimConsole(App[None]):
         self._log_handler = ToTextualLog(self.log.warning)
         logging.getLogger("mim_console").addHandler(self._log_handler)
         self.push_screen(DutyScreen())
-        if self.context.settings.backup_every is not None:
+        if self.sites.active:
+            self.set_interval(SITE_CHECK_S, self._site_check)
+            self._site_check()
+        if self.context.settings.backup_every is not None and not self.sites.standby:
             self.set_timer(BACKUP_FIRST_S, self._scheduled_backup)  # one may be overdue
             self.set_interval(BACKUP_CHECK_S, self._scheduled_backup)
         if self.link is not None:
@@ -111,14 +120,32 @@ class MimConsole(App[None]):
     async def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop()
+        self.sites.stop()
         logging.getLogger("mim_console").removeHandler(self._log_handler)
 
     # -- the outbox ----------------------------------------------------------------------------
 
     def _outbox_changed(self, state: OutboxState) -> None:
+        if not state.site and self.outbox.site:  # the dispatcher's news keeps the site's words
+            old = self.outbox
+            state = replace(state, site=old.site, site_ok=old.site_ok, standby=old.standby)
         self.outbox = state
         for screen in self.screen_stack:
             screen.post_message(OutboxChanged(state))
+
+    def _site_check(self) -> None:
+        self.run_worker(
+            self._site_line, thread=True, name="sites", group="sites", exit_on_error=False
+        )
+
+    def _site_line(self) -> None:
+        words, ok = self.sites.line()
+        self.call_from_thread(self._site_shown, words, ok)
+
+    def _site_shown(self, words: str, ok: bool) -> None:
+        if (words, ok) != (self.outbox.site, self.outbox.site_ok):
+            state = replace(self.outbox, site=words, site_ok=ok, standby=self.sites.standby)
+            self._outbox_changed(state)
 
     def wake_dispatcher(self) -> None:
         """Alerts were just queued by this console: send them now, not at the next poll."""

@@ -85,7 +85,7 @@ async def _serve(ctx: Context, lease_ttl: float) -> None:
             loop.add_signal_handler(sig, d.stop)
     say(f"dispatcher {d.lease.holder} running on {ctx.db_path}")
     stop_backups = _backup_schedule(ctx)
-    stop_replica = _replication(ctx)
+    stop_replica = _replication(ctx, lease_ttl)
     try:
         await dispatching.run_with_context(ctx, d)
     finally:
@@ -127,12 +127,12 @@ def _backup_schedule(ctx: Context) -> Callable[[], None]:
     return schedule.start_thread(on_problem=warn)
 
 
-def _replication(ctx: Context) -> Callable[[], None]:
+def _replication(ctx: Context, lease_ttl: float) -> Callable[[], None]:
     """`[replica] url`: Litestream streams the database while this process holds the replica
     lease (docs/sites.md)."""
     from mim_console.services import sites
 
-    replicator = sites.start_replication(ctx)
+    replicator = sites.start_replication(ctx, lease_ttl_s=max(3.0, lease_ttl))
     if replicator is None:
         return lambda: None
     say(f"replicating to {replicator.url} as site {replicator.site}")

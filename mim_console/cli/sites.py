@@ -79,7 +79,10 @@ def standby(
     finally:
         sites.stop_following(ctx.db_path)
         ctx.close()
-    say("standby stopped: the copy stays read-only (`mim-console takeover` makes it the writer)")
+    if sites.is_standby(ctx):
+        say("standby stopped: the copy stays read-only (`mim-console takeover` to take over)")
+    else:
+        say("standby stopped: this site took over")
 
 
 def _follow_until_stopped(ctx: Context) -> None:

@@ -35,6 +35,7 @@ def info(ctx: Context, as_json: bool) -> None:
         "twilio_missing": twilio.missing(),
         "twilio_api_url": twilio.api_url or None,
         **_backup_info(ctx),
+        **_replica_info(ctx),
     }
     if as_json:
         emit_json(data)
@@ -56,3 +57,11 @@ def _backup_info(ctx: Context) -> dict[str, object]:
         "latest_backup": str(latest.path) if latest else None,
         "latest_backup_at": latest.taken_at.isoformat() if latest else None,
     }
+
+
+def _replica_info(ctx: Context) -> dict[str, object]:
+    """Two sites (docs/sites.md): the replica, who replicates and how far behind, or, on a
+    standby copy, whose copy it is and how old."""
+    from mim_console.services.sites import replication_info
+
+    return replication_info(ctx)

@@ -86,7 +86,11 @@ def pid_alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (exited, its parent has not reaped it yet) is not running
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        return state[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class FollowerStore(Store):

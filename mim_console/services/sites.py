@@ -104,6 +104,41 @@ def replication_line(status: ReplicationStatus | None) -> tuple[str, bool]:
     return status.line(), status.healthy or not status.holder
 
 
+class SiteWatch:
+    """The console's view of two sites: on a standby copy, whose copy and how far behind; on
+    a primary with `[replica] url`, its replicator (started on the first ``line()``, off the
+    UI thread: it opens the store) and how far behind the replica is."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.standby = is_standby(ctx)
+        self.replicator: Replicator | None = None
+        self._started = False
+
+    @property
+    def active(self) -> bool:
+        return self.standby or bool(self.ctx.settings.replica.url)
+
+    def line(self) -> tuple[str, bool]:
+        """The banner's words and whether all is well (call on a worker thread)."""
+        if self.standby:
+            status = standby_status(self.ctx)
+            return status.line(), status.following
+        if not self._started:
+            self._started = True
+            try:
+                self.replicator = start_replication(self.ctx)
+            except UserError as exc:
+                return f"✖ replica NOT RUNNING: {exc}", False
+        if self.replicator is None:
+            return "", True
+        return replication_line(self.replicator.status())
+
+    def stop(self) -> None:
+        if self.replicator is not None:
+            self.replicator.stop()
+
+
 # ------------------------------------------------------------------------ standby
 
 
@@ -182,8 +217,10 @@ def restore_copy(ctx: Context, url: str, db_path: Path) -> Path:
 def start_following(ctx: Context, url: str, db_path: Path, wait_s: float = 120) -> replica.Follower:
     """`standby`: follow the replica into ``db_path`` (returns once the copy can be opened)."""
     force = _check_target(db_path)
+    exe = binary(ctx)
+    _wait_for_replica(exe, url, wait_s)
     standby.write_marker(db_path, url=url, pid=os.getpid(), started=utcnow().isoformat())
-    follower = replica.Follower(binary(ctx), url, db_path, force=force)
+    follower = replica.Follower(exe, url, db_path, force=force)
     try:
         follower.start(wait_s)
     except BaseException:
@@ -193,6 +230,15 @@ def start_following(ctx: Context, url: str, db_path: Path, wait_s: float = 120) 
         raise
     _Following.follower = follower
     return follower
+
+
+def _wait_for_replica(exe: Path, url: str, wait_s: float) -> None:
+    """A standby started before the primary shipped its first snapshot waits for it."""
+    deadline = time.monotonic() + wait_s
+    while replica.replica_position(exe, url) is None:
+        if time.monotonic() > deadline:
+            raise UserError(f"{url} holds no database yet (is the primary replicating to it?)")
+        time.sleep(1.0)
 
 
 def stop_following(db_path: Path) -> None:
@@ -281,7 +327,8 @@ def take_over(
     with store.read() as db:
         signs = sites.last_signs(db)
     alive_until = signs.fresh_until(margin)
-    shipped_until = position.at + margin + timedelta(seconds=5) if position else None
+    # The replica's times are whole seconds: one more for the part cut off.
+    shipped_until = position.at + margin + timedelta(seconds=1) if position else None
     fresh = [m for m in (alive_until, shipped_until) if m is not None and m > now]
     if fresh and not force:
         wait = max((m - now).total_seconds() for m in fresh)
@@ -339,6 +386,7 @@ def ship_once(exe: Path, db_path: Path, url: str) -> None:
 __all__ = [
     "DEFAULT_MARGIN_S",
     "FollowerStore",
+    "SiteWatch",
     "StandbyStatus",
     "TakeoverResult",
     "is_standby",

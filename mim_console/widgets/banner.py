@@ -19,6 +19,9 @@ class OutboxState:
     reachable: bool | None = None  # None: not known yet (or no dispatcher running)
     configured: bool = True
     detail: str = ""
+    site: str = ""  # replication's words (two sites: docs/sites.md), or the standby's
+    site_ok: bool = True
+    standby: bool = False  # a read-only standby copy: no dispatcher here, the primary's queue
 
 
 class OutboxChanged(Message):
@@ -33,8 +36,21 @@ def describe(state: OutboxState, sheet_key: str | None = None) -> tuple[str, str
     """The banner's words and its CSS class; the words alone must carry the meaning.
 
     ``sheet_key``: the key that writes the call sheet on this screen, named when Twilio is
-    unreachable (the way forward: phone people by hand).
+    unreachable (the way forward: phone people by hand). A standby names whose copy it shows
+    and how far behind; replication in trouble comes first, replication well comes last.
     """
+    if state.standby:
+        counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
+        return f"{state.site} · {counts}", "-warn"
+    words, css = _outbox_words(state, sheet_key)
+    if not state.site:
+        return words, css
+    if not state.site_ok:
+        return f"{state.site} · {words}", "-bad" if css == "-bad" else "-warn"
+    return f"{words} · {state.site}", css
+
+
+def _outbox_words(state: OutboxState, sheet_key: str | None) -> tuple[str, str]:
     counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
     if not state.configured:
         return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
