@@ -81,12 +81,10 @@ async def test_standby_console_follows_the_roll_call_and_refuses_writes(tmp_path
                 )
             )
             # A write key: refused in the standby's words, nothing written.
-            names = [s.name for s in roll.view.seats]  # type: ignore[union-attr]
+            names = [s.name for s in roll.view.seats]
             roll.query_one("#rc-table").move_cursor(row=names.index("Helmi Heikkinen"))  # type: ignore[attr-defined]
             await pilot.press("u")
-            await wait_for(
-                lambda: any(REFUSAL in str(n.message) for n in app._notifications)  # type: ignore[attr-defined]
-            )
+            await wait_for(lambda: any(REFUSAL in str(n.message) for n in app._notifications))
             states = {
                 s.person.name: s.participant.state
                 for s in IncidentService(primary).roll_call(code).seats

@@ -186,16 +186,3 @@ def take_over(
             [incident_id, to_iso(now), actor, text, data],
         )
     return record
-
-
-def takeovers(db: Database, limit: int = 20) -> list[dict[str, Any]]:
-    """The site-wide take-over events, newest first."""
-    rows = db.execute(
-        "SELECT at, actor, text, data FROM event WHERE kind = 'takeover' "
-        "AND incident_id IS NULL ORDER BY id DESC LIMIT ?",
-        [limit],
-    ).fetchall()
-    return [
-        {"at": from_iso(r[0]), "actor": r[1], "text": r[2], **json.loads(r[3] or "{}")}
-        for r in rows
-    ]

@@ -188,12 +188,3 @@ class FollowerStore(Store):
 
     def close(self) -> None:
         """Nothing stays open between reads."""
-
-    @property
-    def follower_txid(self) -> int | None:
-        seen = self._position()
-        if seen is None:
-            return None
-        with contextlib.suppress(ValueError):
-            return int(seen[2], 16)
-        return None

@@ -75,6 +75,12 @@ def replication_info(ctx: Context) -> dict[str, Any]:
     with ctx.store.read() as db:
         signs = sites.last_signs(db)
     now = utcnow()
+    if signs.site is not None:
+        data["writer_site"] = signs.site.name
+        data["writer_since"] = signs.site.since.isoformat()
+        data["writer_replica_url"] = signs.site.replica_url
+        if signs.site.reconcile_until is not None and signs.site.reconcile_until > now:
+            data["lookups_before_sending_until"] = signs.site.reconcile_until.isoformat()
     holder = signs.replicator
     data["replicating"] = holder is not None and holder.expires_at > now
     data["replicator"] = holder.holder if holder is not None else None
