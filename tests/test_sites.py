@@ -328,19 +328,39 @@ def test_takeover_refused_while_the_lease_is_fresh_then_succeeds(
         follower.wait(20)  # the take-over stopped the follower
         assert not standby.is_standby_copy(b.db)
         # B writes now, and the take-over is recorded on B and on the replica.
-        assert b.cli("person", "add", "After", "--mobile", "+358401000011").returncode == 0
         drill = a.folder / "drill.db"
-        copy = subprocess.run(
-            [sys.executable, "-m", "mim_console", "--db", str(drill), "standby"]
-            + ["--from", a.url, "--once"],
-            env=a.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert copy.returncode == 0, copy.stderr
-        assert copy_query(drill, "SELECT actor FROM event WHERE kind = 'takeover'")
-        assert copy_query(drill, "SELECT name FROM site") == [("site-b",)]
+
+        def restored(sql: str) -> list[tuple[object, ...]]:
+            copy = subprocess.run(
+                [sys.executable, "-m", "mim_console", "--db", str(drill), "standby"]
+                + ["--from", a.url, "--once"],
+                env=a.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert copy.returncode == 0, copy.stderr
+            return copy_query(drill, sql)
+
+        assert restored("SELECT actor FROM event WHERE kind = 'takeover'")
+        assert restored("SELECT name FROM site") == [("site-b",)]
+        # B's dispatcher goes on replicating to the same URL: B's writes reach the replica.
+        second = b.spawn("dispatch", "--lease-ttl", "1")
+        try:
+            assert b.cli("person", "add", "After", "--mobile", "+358401000011").returncode == 0
+            deadline = time.monotonic() + 30
+            while not restored("SELECT 1 FROM person WHERE name = 'After'"):
+                assert time.monotonic() < deadline, b.log.read_text()[-2000:]
+                time.sleep(1)
+            # Site A comes back on its old database: it must not ship its past over B's.
+            again = a.spawn("dispatch", "--lease-ttl", "1")
+            try:
+                wait_for(lambda: "is ahead of" in a.log.read_text(), 30, "A's refusal", a.log)
+            finally:
+                stop(again)
+            assert restored("SELECT name FROM site") == [("site-b",)]
+        finally:
+            stop(second)
     finally:
         if follower is not None:
             stop(follower)

@@ -374,6 +374,7 @@ class Replicator:
         self._next_start = 0.0
         self._failures = 0
         self._died = False  # the last Litestream died: the next start is a restart
+        self._verified = False  # the replica is not ahead of this database (checked once)
         self._next_check = 0.0
         self._lock = threading.Lock()
 
@@ -423,6 +424,7 @@ class Replicator:
         finally:
             self._stop_litestream()
             if self._holding:
+                self._checkpoints(automatic=True)
                 with contextlib.suppress(UserError):
                     self.lease.release()
             self._holding = False
@@ -437,9 +439,12 @@ class Replicator:
         if not holding:
             if self._holding:
                 log.warning("replicator %s lost the replica lease", self.lease.holder)
+                self._checkpoints(automatic=True)
             self._holding = False
             self._stop_litestream()
             return
+        if not self._holding:
+            self._checkpoints(automatic=False)
         self._holding = True
         try:
             sites.beat(self.store, self.site, self.lease.holder, self.url, self.clock())
@@ -450,6 +455,44 @@ class Replicator:
         if mono >= self._next_check and self._proc is not None and self._proc.running():
             self._next_check = mono + self.check_s
             self._check()
+
+    def _checkpoints(self, *, automatic: bool) -> None:
+        """While Litestream runs beside this process, it checkpoints, not our connection.
+
+        Litestream's docs: the application's automatic checkpoints race Litestream's (it
+        recovers, at the price of a fresh snapshot). The process that replicates is the one
+        that writes most (the dispatcher shares its connection), so its connection stops
+        checkpointing while it replicates and starts again when it stops; other processes
+        commit rarely and only checkpoint past 1,000 WAL pages, which Litestream's own
+        checkpoints (every minute, or at 1,000 pages) keep the WAL below.
+        """
+        pages = 1000 if automatic else 0
+        try:
+            with self.store.read() as db:
+                db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+        except UserError as exc:  # pragma: no cover - the connection is already open
+            log.warning("wal_autocheckpoint: %s", exc)
+
+    def _replica_ahead(self) -> str:
+        """Why this database must not be shipped to the replica, or "".
+
+        A replica holding more than this database knows was written by another site (a
+        take-over): shipping this database over it would mix two histories. Checked before
+        each first start; a take-over's own `replicate -once` has aligned its copy already.
+        """
+        assert self._config is not None
+        try:
+            local = local_txid(self.binary, self._config, self.store.path)
+            remote = replica_position(self.binary, self.url)
+        except UserError as exc:
+            return str(exc)
+        if remote is not None and (local is None or remote.txid > local):
+            return (
+                f"the replica {self.url} is ahead of {self.store.path} "
+                f"(txid {remote.txid:016x} > {local or 0:016x}): another site writes it; "
+                "make this site a standby (docs/sites.md, fail back)"
+            )
+        return ""
 
     def _ensure_running(self) -> None:
         proc = self._proc
@@ -470,6 +513,14 @@ class Replicator:
             return
         try:
             self._config = write_config(self._folder, self.store.path, self.url)
+            if not self._verified:
+                refused = self._replica_ahead()
+                if refused:
+                    self.problem = refused
+                    self._next_start = mono + 30.0
+                    log.error("not replicating: %s", refused)
+                    return
+                self._verified = True
             new = LitestreamProcess(self.binary, ["replicate", "-config", str(self._config)])
             new.start()
         except OSError as exc:

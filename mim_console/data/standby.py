@@ -15,6 +15,7 @@ not only the standby console, opens it this way until `mim-console takeover`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -40,26 +41,32 @@ class StandbyReadOnly(UserError):
         super().__init__(REFUSAL)
 
 
-def marker_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".standby.json")
+def marker_path(db_path: Path | str) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.name + ".standby.json")
 
 
-def txid_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + "-txid")
+def txid_path(db_path: Path | str) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.name + "-txid")
 
 
-def read_marker(db_path: Path) -> dict[str, Any] | None:
+def read_marker(db_path: Path | str) -> dict[str, Any] | None:
     """The standby's marker (url, pid, started), or None when ``db_path`` is no standby copy."""
     try:
         data = json.loads(marker_path(db_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    except (OSError, ValueError):
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return None
+        return {"url": "", "pid": None}  # unreadable: still a standby copy, say so
+    except ValueError:
         return {"url": "", "pid": None}  # unreadable: still a standby copy, say so
     return data if isinstance(data, dict) else {"url": "", "pid": None}
 
 
-def write_marker(db_path: Path, **data: Any) -> None:
+def write_marker(db_path: Path | str, **data: Any) -> None:
     path = marker_path(db_path)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -68,13 +75,18 @@ def write_marker(db_path: Path, **data: Any) -> None:
     os.replace(tmp, path)
 
 
-def clear_marker(db_path: Path) -> None:
+def clear_marker(db_path: Path | str) -> None:
     with contextlib.suppress(FileNotFoundError):
         marker_path(db_path).unlink()
 
 
-def is_standby_copy(db_path: Path) -> bool:
-    return marker_path(db_path).exists()
+def is_standby_copy(db_path: Path | str) -> bool:
+    if str(db_path) == ":memory:":
+        return False
+    try:
+        return marker_path(db_path).exists()
+    except (OSError, ValueError):  # a name too long for a marker beside it: none can exist
+        return False
 
 
 def pid_alive(pid: Any) -> bool:
