@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,15 @@ def isolated_env(
     # Files a command writes to relative names (`-o sheet.md`, generated arguments) land here,
     # never in the checkout.
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    zone = os.environ.get("TZ")
     yield home
+    # The organisation's time_zone setting sets the process's TZ: never past its own test.
+    if os.environ.get("TZ") != zone:
+        if zone is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "contact-card": "modem",
     "sms-preview": "comms",
     "demo": "demo",
+    "drill": "sites",
     "export": "directory",
     "group": "directory",
     "groups": "directory",
@@ -81,6 +82,7 @@ COMMANDS: dict[str, str] = {
     "config": "system",
     "info": "system",
     "serve": "tui",
+    "settings": "settings",
     "standby": "sites",
     "takeover": "sites",
 }

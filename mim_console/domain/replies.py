@@ -120,9 +120,11 @@ def choose_incident(
     return IncidentChoice(Resolution.AMBIGUOUS)
 
 
-def help_text(codes: Sequence[str]) -> str:
-    """The one short help SMS: how to answer, and the codes when several incidents are open."""
-    text = "Reply 1 to join or 2 if unable."
+def help_text(codes: Sequence[str], lead: str = "") -> str:
+    """The one short help SMS: how to answer, and the codes when several incidents are open.
+
+    ``lead``: the organisation's own first sentence (the ``reply_help`` setting), if any."""
+    text = lead.strip() or "Reply 1 to join or 2 if unable."
     if len(codes) > 1:
         shown = ", ".join(sorted(codes)[:4])
         text += f" Several incidents are open ({shown}): add the code, e.g. 1 {sorted(codes)[0]}."
@@ -185,10 +187,11 @@ def read_reply(
     return Reading(choice.resolution.value, person_id, None, codes if choice.needs_help else None)
 
 
-def help_body(reply_codes: Sequence[str], exercise_flags: Sequence[bool]) -> str:
+def help_body(reply_codes: Sequence[str], exercise_flags: Sequence[bool], lead: str = "") -> str:
     """The help SMS, marked ``EXERCISE`` when every incident it names is a drill (never when a
-    real one is among them: nobody may take a real incident for a drill)."""
-    text = help_text(reply_codes)
+    real one is among them: nobody may take a real incident for a drill). ``lead``: the
+    organisation's first sentence (the ``reply_help`` setting)."""
+    text = help_text(reply_codes, lead)
     if reply_codes and exercise_flags and all(exercise_flags):
         return f"{EXERCISE_PREFIX} {text}"
     return text

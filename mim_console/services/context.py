@@ -21,6 +21,13 @@ class Context:
     actor: str = field(default_factory=lambda: _default_actor())
     _store: Store | None = None
 
+    def __post_init__(self) -> None:
+        # The organisation's settings live in the database (services/org_settings.py): a quick
+        # read-only look, before any command runs, so every console shows the same ones.
+        from mim_console.services.org_settings import overlay
+
+        self.settings = overlay(self.settings)
+
     @property
     def db_path(self) -> Path:
         return self.settings.resolved_db_path()
@@ -37,6 +44,9 @@ class Context:
                 return self._store
             try:
                 self._store = Store(self.db_path)
+                from mim_console.services.org_settings import seed_once
+
+                seed_once(self._store, self.settings, self.actor, self.clock())
             except DamagedDatabase as exc:
                 # Name the backup to restore: the store alone does not know the backup folder.
                 from mim_console.data.backup import damage_advice

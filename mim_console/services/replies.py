@@ -271,4 +271,8 @@ class Replies(Escalation):
 def help_sms(db: Database, reply_codes: Sequence[str]) -> str:
     """The help SMS for these reply codes, marked ``EXERCISE`` only when every incident it
     names is a drill."""
-    return help_body(reply_codes, repo.exercise_flags(db, reply_codes) if reply_codes else [])
+    from mim_console.data.org_settings import read_all
+
+    lead = read_all(db).get("reply_help")  # the organisation's words (`settings set reply_help`)
+    flags = repo.exercise_flags(db, reply_codes) if reply_codes else []
+    return help_body(reply_codes, flags, lead if isinstance(lead, str) else "")
