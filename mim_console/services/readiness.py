@@ -184,4 +184,14 @@ def readiness(
     data = gather(context, at, board)
     found = check(data, at, mobile_checker(context.settings.default_region))
     found.extend(modem_findings(context, at))
+    found.extend(_replication(context, at))
     return Readiness(at, tuple(found))
+
+
+def _replication(context: Context, now: datetime) -> list[Finding]:
+    """Two sites (docs/sites.md): judged from the database alone (the replicator's beat), so
+    every console, whatever its config file, sees the same."""
+    from mim_console.services.sites import replication_finding
+
+    found = replication_finding(context, now)
+    return [] if found is None else [Finding("replica", found[0], "replication", *found[1:])]

@@ -103,6 +103,31 @@ def replication_info(ctx: Context) -> dict[str, Any]:
     return data
 
 
+#: A beat older than this: nothing replicates (the replicator beats every second).
+BEAT_STALE_S = 15.0
+
+
+def replication_finding(ctx: Context, now: datetime) -> tuple[bool, str, str] | None:
+    """Readiness: (ok, message, fix) about replication, judged from the replicated ``site``
+    row alone, so every console agrees; None when this database was never replicated."""
+    with ctx.store.read() as db:
+        site = sites.current(db)
+    if site is None:
+        return None
+    url = site.replica_url or "its replica"
+    age = (now - site.beat_at).total_seconds()
+    if age <= BEAT_STALE_S:
+        return True, f"site {site.name} replicates to {url}", ""
+    minutes = age / 60
+    ago = f"{age:.0f} s" if age < 120 else f"{minutes:.0f} min"
+    return (
+        False,
+        f"nothing has replicated to {url} for {ago} (last: site {site.name})",
+        "start `mim-console dispatch` (or the console) at the writing site with [replica] url "
+        "set; a lost site: `mim-console takeover` at the standby (docs/sites.md)",
+    )
+
+
 def replication_line(status: ReplicationStatus | None) -> tuple[str, bool]:
     """The banner's words for replication and whether all is well ("" when not configured)."""
     if status is None:
