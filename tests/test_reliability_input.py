@@ -44,7 +44,7 @@ from tests.slow_gate import slow_only_when_asked  # noqa: F401
 from tests.ui_data import seed_small
 
 # Commands that never return on their own or take over the terminal: covered elsewhere.
-SKIP = {("serve",), ("dispatch",), ("demo",), ("standby",)}
+SKIP = {("serve",), ("dispatch",), ("demo",), ("standby",), ("drill", "takeover")}
 EVIL = "[bold red]Eve[/]\x1b[2J\x1b]0;pwned\x07"
 
 # --- the command table, from click itself --------------------------------------------------

@@ -471,3 +471,22 @@ def test_kill_and_take_over_twenty_rounds(tmp_path: Path, slow_standin: Threaded
     rng = random.Random()
     points = [kill_and_take_over(tmp_path / f"round{n}", slow_standin, rng) for n in range(20)]
     print(f"20 rounds, site A lost after {sorted(points)} sends: 0 lost, 0 doubled")
+
+
+def test_drill_takeover_on_copies(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    live = Store(db)
+    live.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "mim_console", "--db", str(db), "drill", "takeover"],
+        env={**os.environ, "TWILIO_ACCOUNT_SID": "AC-live-must-not-be-used"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "take-over drill passed" in done.stdout
+    assert "✖" not in done.stdout
+    # The live database was only read: no site, no lease, no take-over recorded in it.
+    assert copy_query(db, "SELECT COUNT(*) FROM event WHERE kind = 'takeover'") == [(0,)]
+    assert copy_query(db, "SELECT COUNT(*) FROM site") == [(0,)]

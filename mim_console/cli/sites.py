@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -27,7 +29,9 @@ db_option = click.option(
 def _with_db(ctx: Context, db_file: Path | None) -> Context:
     if db_file is not None:
         ctx.close()
-        ctx.settings = ctx.settings.with_db(db_file.expanduser())
+        from mim_console.services.org_settings import overlay
+
+        ctx.settings = overlay(ctx.settings.with_db(db_file.expanduser()))
     return ctx
 
 
@@ -75,7 +79,7 @@ def standby(
         else:
             from mim_console.cli.tui import run_console
 
-            run_console(ctx)
+            run_console(ctx, on_start=_exit_on_sigterm)
     finally:
         sites.stop_following(ctx.db_path)
         ctx.close()
@@ -83,6 +87,13 @@ def standby(
         say("standby stopped: the copy stays read-only (`mim-console takeover` to take over)")
     else:
         say("standby stopped: this site took over")
+
+
+def _exit_on_sigterm(app: Any) -> None:
+    """`takeover` stops the standby with SIGTERM: the console closes cleanly (the terminal is
+    given back as it was), and the follower stops after it."""
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.exit)
 
 
 def _follow_until_stopped(ctx: Context) -> None:
@@ -154,3 +165,28 @@ def takeover(
         say("next: start `mim-console dispatch` here (it replicates and reconciles alerts)")
     with contextlib.suppress(Exception):
         ctx.close()
+
+
+@main.group()
+def drill() -> None:
+    """Rehearsals on copies: nothing live is changed, nothing is sent."""
+
+
+@drill.command("takeover")
+@click.option("--keep", is_flag=True, help="Keep the scratch folder (its logs) afterwards.")
+@pass_context
+def drill_takeover(ctx: Context, keep: bool) -> None:
+    """Rehearse losing this site and taking over at another, on copies (about 30 s).
+
+    Site A replicates a copy of this database to a scratch replica, site B follows it; B must
+    refuse a write, `takeover` must be refused while A lives and succeed once A, killed without
+    warning, lets its lease lapse; B must hold what A wrote.
+    """
+    from mim_console.services.site_drill import drill_takeover as run_drill
+
+    report = run_drill(ctx, keep=keep, say=say)
+    if keep:
+        say(f"scratch folder kept: {report.folder}")
+    if not report.ok:
+        raise UserError("the take-over drill failed (see the ✖ step above)")
+    say("take-over drill passed")
