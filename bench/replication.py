@@ -32,6 +32,7 @@ from mim_console.clock import from_iso, utcnow
 from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -115,7 +116,9 @@ def one(base: Path, standin: ThreadedStandIn, n: int, replicate: bool, sample_s:
             follower = spawn(second, None, "standby", "--headless")
             wait(lambda: (second / "mim.db-txid").exists(), 60, "the standby's copy")
         store = Store(db)
-        drafts = [AlertDraft(f"+3585{i:07d}", "sms", "alert", f"bench #{i}") for i in range(n)]
+        drafts = [
+            AlertDraft(f"+3585{i:07d}", Channel.SMS, Purpose.ALERT, f"bench #{i}") for i in range(n)
+        ]
         with store.write() as w:
             outbox.enqueue(w, drafts, utcnow())
         committed = utcnow()

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from mim_console.cli import main
 from mim_console.config import load_settings
 from mim_console.data.store import Store
-from mim_console.services.replies import help_sms
 from mim_console.services import org_settings
 from mim_console.services.context import Context
 from mim_console.services.readiness import readiness
+from mim_console.services.replies import help_sms
 from tests.conftest import FROZEN_NOW
 from tests.ui_data import seed_small
 

@@ -29,6 +29,7 @@ from mim_console.config import ReplicaSettings, Settings, load_settings
 from mim_console.data import outbox, replica, sites, standby
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
 from mim_console.errors import UserError
 from mim_console.standin import (
     DEFAULT_ACCOUNT_SID,
@@ -385,7 +386,10 @@ def test_takeover_force_needs_a_reason(two_sites: tuple[Site, Site]) -> None:
 
 def fan_out(db_path: Path, prefix: str, n: int = FAN_OUT) -> None:
     store = Store(db_path)
-    drafts = [AlertDraft(f"+3584{i:07d}", "sms", "alert", f"{prefix} alert #{i}") for i in range(n)]
+    drafts = [
+        AlertDraft(f"+3584{i:07d}", Channel.SMS, Purpose.ALERT, f"{prefix} alert #{i}")
+        for i in range(n)
+    ]
     with store.write() as db:
         outbox.enqueue(db, drafts, utcnow())
     store.close()

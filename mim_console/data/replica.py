@@ -149,7 +149,7 @@ class LitestreamProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=_child_setup if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=_child_setup if os.name == "posix" else None,
         )
         self.started_at = time.monotonic()
         self._reader = threading.Thread(
@@ -283,7 +283,7 @@ def restore_once(binary: Path, url: str, out: Path, *, force: bool, timeout: flo
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_child_setup if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=_child_setup if os.name == "posix" else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise UserError(f"restoring {url} took longer than {timeout:g} s") from exc

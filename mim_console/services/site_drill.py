@@ -109,7 +109,7 @@ def _ro(path: Path, sql: str) -> list[tuple[object, ...]]:
 def _counts(path: Path) -> dict[str, int]:
     out = {}
     for table in COMPARED:
-        rows = _ro(path, f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - our own table names
+        rows = _ro(path, f"SELECT COUNT(*) FROM {table}")
         out[table] = int(rows[0][0]) if rows else -1  # type: ignore[call-overload]
     return out
 
