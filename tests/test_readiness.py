@@ -294,7 +294,16 @@ def test_cli_exit_0_on_the_prepared_demo(store: Store, db_path: Path, tmp_path: 
     assert result.exit_code == 0, result.stdout
     assert result.stdout.startswith("Ready: every check passes")
     assert "✔ Verified contacts: all 60 verified in the last 90 days" in result.stdout
-    without = run(db_path, "readiness", "--json")  # no config: no bridge, criteria, name
+    # The first run seeded the organisation's settings into the database (issue 20): a console
+    # with no config file now shows the same readiness.
+    same = run(db_path, "readiness", "--json")
+    assert same.exit_code == 0, same.stdout
+    # A database no configured console ever opened has no bridge, criteria or name.
+    other = tmp_path / "other.db"
+    fresh = Store(other)
+    seed_demo(fresh, utcnow())
+    fresh.close()
+    without = run(other, "readiness", "--json")  # no config: no bridge, criteria, name
     assert without.exit_code == 1
     body = json.loads(without.stdout)
     assert {f["check"] for f in body["findings"] if not f["ok"]} == {
