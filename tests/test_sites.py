@@ -8,6 +8,7 @@ changes), take over at site B and count the stand-in's log: every alert sent exa
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -18,13 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from mim_console.cli import main
-from mim_console.clock import utcnow
+from mim_console.clock import to_iso, utcnow
 from mim_console.config import ReplicaSettings, Settings, load_settings
 from mim_console.data import outbox, replica, sites, standby
 from mim_console.data.outbox import AlertDraft
@@ -494,3 +496,56 @@ def test_drill_takeover_on_copies(tmp_path: Path) -> None:
     # The live database was only read: no site, no lease, no take-over recorded in it.
     assert copy_query(db, "SELECT COUNT(*) FROM event WHERE kind = 'takeover'") == [(0,)]
     assert copy_query(db, "SELECT COUNT(*) FROM site") == [(0,)]
+
+
+async def test_a_late_alert_after_a_takeover_finds_the_old_sites_send(
+    store: Store, standin: StandIn
+) -> None:
+    """The old site sent an escalation in its last, unreplicated second; the take-over came ten
+    minutes later, and site B's own timer queues the same escalation: found, not resent."""
+    from mim_console.data.lease import new_holder_id
+    from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+    from mim_console.notifiers.senders import twilio_routes
+    from mim_console.notifiers.twilio import TwilioNotifier
+    from tests.twilio_fixtures import settings_of
+
+    number, body = "+358400000077", "ESCALATION: DB down, please call the bridge"
+    lost_at = utcnow()
+    sites.beat(store, "site-a", "a-holder", "file:///replica", lost_at - timedelta(seconds=1))
+    notifier = TwilioNotifier(settings_of(standin))
+    await notifier.send_sms(number, body)  # site A's last send, never replicated
+    await notifier.aclose()
+    later = lost_at + timedelta(minutes=10)
+    with store.write() as db:
+        sites.take_over(
+            db,
+            site="site-b",
+            holder=new_holder_id(),
+            actor="b",
+            url="file:///replica",
+            now=later,
+            position="txid 0000000000000009",
+            forced=False,
+            reason="",
+        )
+        [alert_id] = outbox.enqueue(
+            db, [AlertDraft(number, Channel.SMS, Purpose.ESCALATION, body)], later
+        )
+        db.execute(
+            "UPDATE alert SET next_attempt_at = ? WHERE id = ?", [to_iso(utcnow()), alert_id]
+        )
+    assert store.query("SELECT uncertain FROM alert")[0]["uncertain"] == 1  # the trigger
+    config = DispatcherConfig(lease_ttl_s=1.0, heartbeat_s=0.2, request_timeout_s=5.0)
+    d = Dispatcher(store, twilio_routes(TwilioNotifier(settings_of(standin))), config=config)
+    task = asyncio.create_task(d.run())
+    try:
+        deadline = time.monotonic() + 20
+        while not store.query("SELECT provider_sid FROM alert")[0]["provider_sid"]:
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.05)
+    finally:
+        d.stop()
+        await task
+        if d.routes is not None:
+            await d.routes.aclose()
+    assert [m.body for m in standin.messages(direction="outbound-api")] == [body]

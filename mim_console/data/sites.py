@@ -9,6 +9,7 @@ may have left the old site for a lookup at the provider before any resend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -175,6 +176,7 @@ def take_over(
             "marked": marked,
             "in_doubt": in_doubt,
             "url": url,
+            "old_beat_at": to_iso(old.beat_at) if old is not None else None,
         }
     )
     active = [int(r[0]) for r in db.execute("SELECT id FROM incident WHERE status = 'active'")]
@@ -185,3 +187,21 @@ def take_over(
             [incident_id, to_iso(now), actor, text, data],
         )
     return record
+
+
+def lookback_from(db: Database, created_at: datetime) -> datetime | None:
+    """For an alert queued in the window after a take-over: from when the provider's log must
+    be searched for the same message sent by the old site (its last replicated beat), however
+    long the take-over came after the loss. None outside the window."""
+    site = current(db)
+    if site is None or site.reconcile_until is None or created_at >= site.reconcile_until:
+        return None
+    row = db.execute(
+        "SELECT data FROM event WHERE kind = 'takeover' AND incident_id IS NULL "
+        "ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        old = json.loads(row[0]).get("old_beat_at") if row else None
+        if old:
+            return from_iso(old)
+    return site.since - RECONCILE_WINDOW

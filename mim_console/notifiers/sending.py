@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from mim_console.clock import Clock
-from mim_console.data import outbox
+from mim_console.data import outbox, sites
 from mim_console.data.lease import Lease
 from mim_console.data.store import Store
 from mim_console.domain.alerts import Alert, Channel
@@ -393,7 +393,14 @@ class Outgoing:
         sender = self.routes.sender(alert.channel)
         if sender is None or not sender.keeps_log:
             return None  # e.g. chat webhooks keep no log: a doubtful post is posted again
-        since = alert.created_at - timedelta(seconds=self.config.reconcile_margin_s)
+        margin = timedelta(seconds=self.config.reconcile_margin_s)
+        since = alert.created_at - margin
+        if alert.uncertain:
+            with self.store.read() as db:
+                # After a take-over: the old site may have sent it long before (docs/sites.md).
+                floor = sites.lookback_from(db, alert.created_at)
+            if floor is not None:
+                since = min(since, floor - margin)
         self.requests += 1
         records = await asyncio.wait_for(
             sender.find_sent(alert, since), self.config.request_timeout_s
