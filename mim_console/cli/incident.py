@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.incident_view import (
+    event_json,
+    incident_json,
+    local_time,
+    roll_call_json,
+    roll_call_renderable,
+)
 from mim_console.cli.output import (
     confirm,
     console,
@@ -29,169 +33,9 @@ from mim_console.cli.output import (
     say,
     warn,
 )
-from mim_console.domain.incident import Event, Incident, Role
 from mim_console.errors import UserError
 from mim_console.services.context import Context
-from mim_console.services.incidents import CHANNELS, IncidentService, RollCall
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def incident_json(inc: Incident) -> dict[str, Any]:
-    return {
-        "code": inc.code,
-        "reply_code": inc.reply_code,
-        "title": inc.title,
-        "description": inc.description,
-        "severity": inc.severity,
-        "categories": list(inc.categories),
-        "exercise": inc.exercise,
-        "status": inc.status.value,
-        "declared_at": _iso(inc.declared_at),
-        "declared_by": inc.declared_by,
-        "restored_at": _iso(inc.restored_at),
-        "closed_at": _iso(inc.closed_at),
-        "problem_ref": inc.problem_ref,
-        "problem_owner": inc.problem_owner,
-        "spokesperson_id": inc.spokesperson_id,
-        "next_status_at": _iso(inc.next_status_at),
-    }
-
-
-def roll_call_json(rc: RollCall, now: datetime) -> dict[str, Any]:
-    return {
-        "incident": incident_json(rc.incident),
-        "quorum": {
-            "reached": rc.quorum.reached,
-            "parties": [
-                {"id": pid, "name": rc.party_names.get(pid, ""), "quorum": ok}
-                for pid, ok in rc.quorum.parties.items()
-            ],
-        },
-        "spokesperson": None
-        if rc.spokesperson is None
-        else {"id": rc.spokesperson.id, "name": rc.spokesperson.name},
-        "next_status_at": _iso(rc.incident.next_status_at),
-        "status_due": rc.status_due(now),
-        "participants": [
-            {
-                "person_id": s.person.id,
-                "name": s.person.name,
-                "role": s.participant.role.value,
-                "unit": s.unit,
-                "party_id": s.participant.party_id,
-                "group_id": s.participant.group_id,
-                "state": s.participant.state.value,
-                "decision_authority": s.person.decision_authority,
-                "deputy_for": s.deputy_for,
-                "alerted_at": _iso(s.participant.alerted_at),
-                "joined_at": _iso(s.participant.joined_at),
-                "standby_since": _iso(s.participant.standby_since),
-                "state_changed_at": _iso(s.participant.state_changed_at),
-                "escalation_step": s.participant.escalation_step,
-            }
-            for s in rc.seats
-        ],
-    }
-
-
-def event_json(e: Event) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "at": _iso(e.at),
-        "actor": e.actor,
-        "kind": e.kind,
-        "person_id": e.person_id,
-        "text": e.text,
-        "data": dict(e.data),
-    }
-
-
-def _hhmm(moment: datetime | None) -> str:
-    return "" if moment is None else _local(moment).strftime("%H:%M")
-
-
-def _local(moment: datetime) -> datetime:
-    """Stored UTC, shown in the console's own time zone (the duty manager's wall clock)."""
-    return moment.astimezone()
-
-
-_ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"}
-
-
-def roll_call_renderable(
-    rc: RollCall,
-    now: datetime,
-    recent: Sequence[Event] = (),
-    *,
-    phones: bool = False,
-    banner: Text | None = None,
-) -> Group:
-    """The roll call as Rich renderables; every stored text shown literally."""
-    inc = rc.incident
-    head = Text()
-    if inc.exercise:
-        head.append("EXERCISE ", style="bold reverse")
-    head.append(f"{inc.code} ", style="bold")
-    head.append_text(literal(f"[{inc.reply_code}] {inc.severity} {inc.title}"))
-    head.append(f"  ({inc.status.value}, declared {_local(inc.declared_at):%Y-%m-%d %H:%M %Z})")
-    q = Text("Quorum: ")
-    q.append(
-        "REACHED" if rc.quorum.reached else "not yet", style="bold" if rc.quorum.reached else ""
-    )
-    for pid, ok in rc.quorum.parties.items():
-        q.append("  ")
-        q.append_text(literal(rc.party_names.get(pid, str(pid))))
-        q.append(" ✓" if ok else " ✗")
-    spoke = Text("Spokesperson: ")
-    spoke.append_text(literal(rc.spokesperson.name if rc.spokesperson else "-"))
-    if inc.next_status_at:
-        spoke.append(f"   next status {_local(inc.next_status_at):%H:%M %Z}")
-        if rc.status_due(now):
-            spoke.append(" (due)", style="bold")
-    table = Table(show_lines=False, title_justify="left")
-    columns = ["person", "role", "party/group", "state", "since", "joined", "note"]
-    if phones:
-        columns.insert(1, "mobile")
-    for col in columns:
-        table.add_column(col, no_wrap=col not in ("note", "party/group"))
-    for s in rc.seats:
-        p = s.participant
-        note = f"deputy for {s.deputy_for}" if s.deputy_for else ""
-        if p.role is Role.MRT and s.person.decision_authority:
-            note = ("auth " + note).strip()
-        cells: list[Any] = [
-            literal(s.person.name),
-            _ROLE_SHORT[p.role],
-            literal(s.unit),
-            p.state.value.replace("_", " "),
-            _hhmm(p.state_changed_at),
-            _hhmm(p.joined_at),
-            literal(note),
-        ]
-        if phones:
-            cells.insert(1, literal(s.person.mobile))
-        table.add_row(*cells)
-    parts: list[Any] = [*([banner] if banner is not None else []), head, q, spoke, table]
-    if rc.standby:
-        sb = Text("On standby: ")
-        sb.append_text(
-            literal(
-                ", ".join(
-                    f"{s.person.name} since {_hhmm(s.participant.standby_since)}"
-                    for s in rc.standby
-                )
-            )
-        )
-        parts.append(sb)
-    for e in recent:
-        line = Text(f"{_local(e.at):%H:%M:%S} ")
-        line.append_text(literal(f"{e.actor}: {e.text}"))
-        parts.append(line)
-    return Group(*parts)
-
+from mim_console.services.incidents import CHANNELS, IncidentService
 
 # --- commands -----------------------------------------------------------------------------
 
@@ -276,7 +120,7 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
                 i.status.value,
                 i.severity,
                 i.title,
-                f"{_local(i.declared_at):%Y-%m-%d %H:%M %Z}",
+                f"{local_time(i.declared_at):%Y-%m-%d %H:%M %Z}",
             )
             for i in found
         ],
@@ -371,7 +215,9 @@ def note(ctx: Context, incident: str, text: str) -> None:
 def status_report(ctx: Context, incident: str, text: str, next_in: float | None) -> None:
     """Log the spokesperson's status report and when the next one comes."""
     inc = IncidentService(ctx).status_report(incident, text, next_in)
-    due = f"; next status at {_local(inc.next_status_at):%H:%M %Z}" if inc.next_status_at else ""
+    due = (
+        f"; next status at {local_time(inc.next_status_at):%H:%M %Z}" if inc.next_status_at else ""
+    )
     say(f"status report logged{due}")
 
 
@@ -488,7 +334,7 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
     print_table(
         f"{'EXERCISE · ' if inc.exercise else ''}Timeline of {inc.code}",
         ["at", "kind", "who", "what"],
-        [(f"{_local(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
+        [(f"{local_time(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
     )
 
 
@@ -562,7 +408,7 @@ def _changes(service: IncidentService, incident_id: int) -> tuple[int, int]:
     return service.changes(incident_id)
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(_signum: int, _frame: object) -> None:
     """SIGTERM ends `watch` like Ctrl-C: the dispatcher finishes what it sent, then stops."""
     raise KeyboardInterrupt
 
