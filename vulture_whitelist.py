@@ -9,7 +9,10 @@ from textual.command import Provider
 from textual.widgets import Checkbox
 from twilio.base.domain import Domain
 
+from mim_console.data.directory import Directory
 from mim_console.domain.alerts import Alert
+from mim_console.domain.people_csv import ParsedCsv
+from mim_console.domain.phones import display_phone
 from mim_console.notifiers.dispatcher import DispatcherSnapshot
 from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.screens.directory import DirectoryScreen
@@ -33,3 +36,8 @@ DispatcherSnapshot.holder_id  # which process sends: tests/ read it, listeners m
 Replies.apply_reply  # the reply receiver in words: tests/ and bench/incident_load.py call it
 Replies.apply_keypress  # a KeypressReceiver's on_keypress, wired where a callback URL exists
 KeypressReceiver.from_settings
+Directory.person_by_phone  # the directory's lookups and writes that tests/ and the seeds use
+Directory.mark_verified
+Directory.add_group_member
+ParsedCsv.data_lines  # every line accounted for: the CSV property tests compare it
+display_phone  # tests/test_phones.py; kept for showing numbers grouped
