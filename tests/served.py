@@ -134,11 +134,49 @@ def replies(db: Path) -> list[tuple[str, str]]:
 DECLARE_KEYS = ["n", *"Payments down", "\x13", "y"]  # n, a title, Ctrl+S, y
 
 
-async def drive_declare(ws: aiohttp.ClientWebSocketResponse, *, pause: float = 1.5) -> None:
-    """Send the keystrokes that declare an incident from the Duty screen, as a browser would."""
+ESCAPES = re.compile(
+    rb"\x1b\[[0-9;?<=>$]*[ -/]*[@-~]"  # CSI: cursor moves, colours, modes
+    rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: titles, hyperlinks
+    rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78]"
+)
+
+
+class Screen:
+    """What a console wrote over its websocket, escape sequences taken out, so a test can wait
+    for a screen to be drawn before it types (a loaded machine draws late)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                self.data.extend(message.data)
+
+    async def wait_for(self, words: str, since: int = 0, within_s: float = 60.0) -> int:
+        """Wait until ``words`` are drawn after byte ``since``; returns the new position."""
+        deadline = time.monotonic() + within_s
+        while True:
+            drawn = ESCAPES.sub(b"", bytes(self.data[since:])).decode("utf-8", "replace")
+            if words in drawn:
+                return len(self.data)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{words!r} was never drawn; the screen read:\n{drawn}")
+            await asyncio.sleep(0.1)
+
+
+async def drive_declare(ws: aiohttp.ClientWebSocketResponse, screen: Screen) -> None:
+    """Send the keystrokes that declare an incident from the Duty screen, as a browser would,
+    each once the screen it goes to is drawn."""
     await ws.send_json(["resize", {"width": 120, "height": 40}])
-    await asyncio.sleep(pause * 2)  # the console starts and draws Duty
-    for key in DECLARE_KEYS:
+    seen = await screen.wait_for("Duty")
+    await ws.send_json(["stdin", "n"])
+    seen = await screen.wait_for("Declare a major incident", since=seen)
+    await asyncio.sleep(0.5)  # the title field takes the focus once the dialog is mounted
+    for key in DECLARE_KEYS[1:-2]:
         await ws.send_json(["stdin", key])
-        await asyncio.sleep(pause if key in ("n", "\x13") else 0.05)
-    await asyncio.sleep(pause)
+    seen = await screen.wait_for("Payments down", since=seen)
+    await ws.send_json(["stdin", "\x13"])
+    await screen.wait_for("[y]", since=seen)
+    await ws.send_json(["stdin", "y"])
+    await asyncio.sleep(1.0)

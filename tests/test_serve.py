@@ -216,8 +216,9 @@ async def try_to_declare(
             async with session.ws_connect(
                 f"{srv.base}/ws?width=120&height=40{query}", headers=headers
             ) as ws:
-                reading = asyncio.create_task(_drain(ws))
-                await served.drive_declare(ws)
+                screen = served.Screen()
+                reading = asyncio.create_task(screen.read(ws))
+                await served.drive_declare(ws, screen)
                 deadline = time.monotonic() + keep_open_s
                 while not until() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a file
                     await asyncio.sleep(0.5)
@@ -226,11 +227,6 @@ async def try_to_declare(
                 return None
         except aiohttp.WSServerHandshakeError as refused:
             return refused.status
-
-
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    async for _ in ws:
-        pass
 
 
 async def test_foreign_origin_or_no_cookie_cannot_open_the_console(
