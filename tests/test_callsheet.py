@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mim_console.cli import main
 from mim_console.config import BridgeSettings, EscalationSettings, Settings
 from mim_console.data.directory import Directory
-from mim_console.domain.callsheet import CallSheet, call_order, render
+from mim_console.domain.callsheet import CallSheet, Section, render
 from mim_console.domain.incident import IllegalTransition, State, can_move
 from mim_console.errors import UserError
 from mim_console.services import callsheet
@@ -31,6 +31,11 @@ from tests.conftest import FROZEN_NOW
 from tests.incident_seed import FakeClock, mobile, seed
 
 SECOND_PHONE = "+358500000099"
+
+
+def call_order(sections: tuple[Section, ...]) -> list[str]:
+    """Names in the order a caller works through the sheet."""
+    return [entry.name for section in sections for entry in section.entries]
 
 
 def _settings(db_path: Path) -> Settings:

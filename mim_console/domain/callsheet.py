@@ -6,7 +6,6 @@ goes through the literal-text helpers, so a name can never inject markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +38,6 @@ class CallSheet:
     script: str
     sections: tuple[Section, ...]
     exercise: bool = False
-
-    @property
-    def people_count(self) -> int:
-        return sum(len(s.entries) for s in self.sections)
 
 
 def _bridge_lines(sheet: CallSheet) -> list[str]:
@@ -149,8 +144,3 @@ def render_html(sheet: CallSheet) -> str:
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def call_order(sections: Sequence[Section]) -> list[str]:
-    """Names in the order a caller works through the sheet (for tests and the console)."""
-    return [entry.name for section in sections for entry in section.entries]

@@ -89,13 +89,6 @@ class ChatWebhook:
     kind: str  # slack | teams | mattermost
     url: str
 
-    @property
-    def shown_url(self) -> str:
-        """The URL with its secret path hidden: incoming-webhook URLs are credentials."""
-        scheme, _, rest = self.url.partition("://")
-        host = rest.split("/", 1)[0]
-        return f"{scheme}://{host}/…" if host else "…"
-
 
 @dataclass(frozen=True)
 class TemplateInfo:
