@@ -62,10 +62,19 @@ class ModemSnapshot:
     ok: bool | None  # None before the first health check
     health: str
     sent: int  # sent by this process
+    twilio: bool = True  # Twilio is configured beside the modem
 
     @property
-    def queue_text(self) -> str:
-        return policy.queue_text(self.waiting, self.per_minute)
+    def banner_text(self) -> str:
+        """``modem: 14 waiting, ~2 min``, or what is wrong with it."""
+        if self.ok is False:
+            return f"modem ✖ {self.health}"
+        doubt = f", {self.in_doubt} in doubt" if self.in_doubt else ""
+        if self.waiting:
+            return policy.queue_text(self.waiting, self.per_minute) + doubt
+        if self.ok is None:
+            return "modem: not checked yet" + doubt
+        return ("modem: sending SMS" if self.active else "modem ready") + doubt
 
 
 class ModemRoute:
@@ -137,6 +146,7 @@ class ModemRoute:
             ok=None if health is None else health.ok,
             health="not checked yet" if health is None else health.summary(),
             sent=self.sent,
+            twilio=not self.twilio_blocked(),
         )
 
     async def run(self) -> None:

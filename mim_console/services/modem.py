@@ -189,6 +189,16 @@ def send_by_modem(
     return ModemHandover(assigned=len(assigned), anyway=len(doubtful), in_doubt_left=left)
 
 
+def handover_text(handed: ModemHandover) -> str:
+    """What "send by modem now" did, in one line."""
+    parts = [f"{handed.assigned} waiting alert(s) handed to the GSM modem"]
+    if handed.anyway:
+        parts.append(f"{handed.anyway} sent anyway (may arrive twice)")
+    if handed.in_doubt_left:
+        parts.append(f"{handed.in_doubt_left} may have reached Twilio and wait for it")
+    return "; ".join(parts)
+
+
 HEALTH_STALE_S = 300.0  # a dispatcher reports the modem's health every minute
 
 

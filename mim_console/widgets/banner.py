@@ -22,6 +22,7 @@ class OutboxState:
     site: str = ""  # replication's words (two sites: docs/sites.md), or the standby's
     site_ok: bool = True
     standby: bool = False  # a read-only standby copy: no dispatcher here, the primary's queue
+    modem: str = ""  # the GSM modem route's part ("modem: 14 waiting, ~2 min"), if configured
 
 
 class OutboxChanged(Message):
@@ -32,17 +33,21 @@ class OutboxChanged(Message):
         self.state = state
 
 
-def describe(state: OutboxState, sheet_key: str | None = None) -> tuple[str, str]:
+def describe(
+    state: OutboxState, sheet_key: str | None = None, modem_key: str | None = None
+) -> tuple[str, str]:
     """The banner's words and its CSS class; the words alone must carry the meaning.
 
     ``sheet_key``: the key that writes the call sheet on this screen, named when Twilio is
-    unreachable (the way forward: phone people by hand). A standby names whose copy it shows
-    and how far behind; replication in trouble comes first, replication well comes last.
+    unreachable (the way forward: phone people by hand); ``modem_key`` likewise the key that
+    sends the waiting alerts by the GSM modem, where one is configured. A standby names whose
+    copy it shows and how far behind; replication in trouble comes first, replication well
+    comes last.
     """
     if state.standby:
         counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
         return f"{state.site} · {counts}", "-warn"
-    words, css = _outbox_words(state, sheet_key)
+    words, css = _outbox_words(state, sheet_key, modem_key)
     if not state.site:
         return words, css
     if not state.site_ok:
@@ -50,13 +55,21 @@ def describe(state: OutboxState, sheet_key: str | None = None) -> tuple[str, str
     return f"{words} · {state.site}", css
 
 
-def _outbox_words(state: OutboxState, sheet_key: str | None) -> tuple[str, str]:
+def _outbox_words(
+    state: OutboxState, sheet_key: str | None, modem_key: str | None
+) -> tuple[str, str]:
     counts = f"{state.queued} queued · {state.in_flight} sending · {state.failed} failed"
+    if state.modem:
+        counts = f"{state.modem} · {counts}"
     if not state.configured:
+        if state.modem:
+            return f"⚠ Twilio NOT CONFIGURED, SMS by modem · {counts}", "-warn"
         return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
     if state.reachable is False:
         tail = f" ({state.detail})" if state.detail else ""
         offer = f" · {sheet_key}: call sheet" if sheet_key else ""
+        if state.modem and modem_key:
+            offer += f" · {modem_key}: send by modem"
         return f"✖ Twilio UNREACHABLE: alerts kept, retrying{offer} · {counts}{tail}", "-bad"
     if state.failed:
         return f"⚠ Twilio reachable · {counts}", "-warn"
@@ -86,6 +99,7 @@ class OutboxBanner(Static):
     ) -> None:
         super().__init__(id=id)
         self.sheet_key = sheet_key
+        self.modem_key: str | None = None
         self.state = OutboxState(reachable=None)
         self._show(self.state)
 
@@ -96,8 +110,9 @@ class OutboxBanner(Static):
         for active in self.screen.active_bindings.values():
             if active.binding.action == "call_sheet":
                 self.sheet_key = self.app.get_key_display(active.binding)
-                self._show(self.state)
-                return
+            elif active.binding.action == "send_by_modem":
+                self.modem_key = self.app.get_key_display(active.binding)
+        self._show(self.state)
 
     def show_state(self, state: OutboxState) -> None:
         if state != self.state:
@@ -105,6 +120,6 @@ class OutboxBanner(Static):
             self._show(state)
 
     def _show(self, state: OutboxState) -> None:
-        words, css = describe(state, self.sheet_key)
+        words, css = describe(state, self.sheet_key, self.modem_key)
         self.set_classes(css) if css else self.set_classes("")
         self.update(Content(words))

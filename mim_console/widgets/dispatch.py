@@ -26,13 +26,15 @@ def outbox_state(snapshot: DispatcherSnapshot) -> OutboxState:
         detail = str(snapshot.blocked)
     elif not snapshot.holder:
         detail = "another mim-console process is sending"
+    modem = snapshot.modem
     return OutboxState(
         queued=int(counts.get("queued", 0)),
         in_flight=int(snapshot.in_flight) + int(counts.get("sending", 0)),
         failed=int(counts.get("failed", 0)),
         reachable=snapshot.reachable,
-        configured=snapshot.blocked is None,
+        configured=snapshot.blocked is None and (modem is None or modem.twilio),
         detail=detail,
+        modem="" if modem is None else modem.banner_text,
     )
 
 
