@@ -154,7 +154,11 @@ def test_twilio_unreachable_every_alert_once_by_modem_deciders_first_and_a_1_joi
         stop(proc, db_path)
     assert dummy.recipients() == [mobile(n) for n in DECIDERS + SPECIALISTS]
     status = json.loads(cli(db_path, env, "status", code, "--json"))
-    assert status  # the roll call reads as usual
+    joined = {p["name"] for p in status["participants"] if p["state"] == "joined"}
+    assert joined == {"Frank Comms"}
+    assert {a["route"] for a in status["alerts"] if a["purpose"] == "alert"} == {"modem"}
+    report = cli(db_path, env, "report", code)
+    assert "| Sent by the GSM modem | 6 |" in report and "sms alert by GSM modem" in report
     alerts = rows(db_path, "SELECT status, route, provider_sid FROM alert WHERE purpose = 'alert'")
     assert {(a["status"], a["route"]) for a in alerts} == {("sent", "modem")}
     outbox_json = json.loads(cli(db_path, env, "outbox", "--json"))

@@ -127,6 +127,25 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
     )
 
 
+def _alerts_json(ctx: Context, code: str) -> list[dict[str, Any]]:
+    """Each alert of the incident with the route that carried it (twilio, modem)."""
+    from mim_console.services.dispatching import outbox_listing
+
+    _, alerts = outbox_listing(ctx, code)
+    return [
+        {
+            "id": a.id,
+            "person_id": a.person_id,
+            "channel": a.channel,
+            "purpose": a.purpose,
+            "status": a.status,
+            "route": a.route,
+            "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+        }
+        for a in reversed(alerts)
+    ]
+
+
 @main.command()
 @click.argument("incident")
 @click.option("--phones", is_flag=True, help="Show each person's mobile number.")
@@ -136,7 +155,9 @@ def status(ctx: Context, incident: str, phones: bool, as_json: bool) -> None:
     """The roll call: who is alerted, joined, unable, on standby; quorum per party."""
     rc = IncidentService(ctx).roll_call(incident)
     if as_json:
-        emit_json(roll_call_json(rc, ctx.clock()))
+        data = roll_call_json(rc, ctx.clock())
+        data["alerts"] = _alerts_json(ctx, rc.incident.code)
+        emit_json(data)
     else:
         console().print(roll_call_renderable(rc, ctx.clock(), phones=phones))
 

@@ -53,6 +53,9 @@ def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
         ("Unreachable", str(f.counts["unreachable"])),
         ("Released to standby", str(f.counts["standby"])),
     ]
+    by_modem = sum(1 for a in data.alerts if a.route == "modem" and a.provider_sid)
+    if by_modem:
+        figures.append(("Sent by the GSM modem", str(by_modem)))
     quorum = [
         (data.roll_call.party_names.get(pid, f"party {pid}"), format_duration(after))
         for pid, after in f.party_quorum_after.items()
@@ -108,7 +111,7 @@ def message_rows(data: ReportData) -> list[tuple[str, str, str, str, str]]:
         (
             f"{a.created_at:%Y-%m-%d %H:%M:%S}",
             data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
-            f"{a.channel} {a.purpose}",
+            f"{a.channel} {a.purpose}" + (" by GSM modem" if a.route == "modem" else ""),
             str(a.status),
             a.body if a.channel != "voice" else "(voice call)",
         )
