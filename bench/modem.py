@@ -53,6 +53,12 @@ async def one_round(alerts: int) -> tuple[float, float]:
         lease = Lease(store, holder="bench", ttl_s=600)
         assert lease.try_acquire()
         settings = ModemSettings(gammurc=gammurc(folder), use="always")
+        done = asyncio.Event()
+
+        def changed() -> None:
+            if route.sent >= alerts:
+                done.set()
+
         route = ModemRoute(
             store,
             GammuModem(settings),
@@ -61,6 +67,7 @@ async def one_round(alerts: int) -> tuple[float, float]:
             lease_held=lambda: True,
             twilio_silent_for=lambda: None,
             config=ModemRouteConfig(idle_s=0.01, inbox_poll_s=3600, health_every_s=3600),
+            on_change=changed,
         )
         drafts = [
             AlertDraft(f"+3584{i:08d}", Channel.SMS, Purpose.ALERT, TEXT) for i in range(alerts)
@@ -69,8 +76,7 @@ async def one_round(alerts: int) -> tuple[float, float]:
             outbox.enqueue(db, drafts, utcnow())
         task = asyncio.create_task(route.run())
         wall, cpu = time.perf_counter(), time.process_time()
-        while route.sent < alerts:
-            await asyncio.sleep(0.005)
+        await done.wait()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         route.stop()
         await task
