@@ -208,3 +208,33 @@ def test_contact_card_card_is_stable_for_reimport(tmp_path: Path) -> None:
     first = vobject.readOne(contact_card(settings, now))
     later = vobject.readOne(contact_card(settings, now + timedelta(days=3)))
     assert first.uid.value == later.uid.value  # the phone updates the contact, no duplicate
+
+
+def test_verify_with_numbers_names_them_in_the_contact_check(tmp_path: Path, db_path: Path) -> None:
+    from mim_console.clock import utcnow
+    from tests.incident_seed import seed
+
+    store = Store(db_path)
+    seed(store, utcnow())
+    store.close()
+    config = config_file(tmp_path, '[modem]\nnumber = "+358409999999"\n')
+    env = {"MIM_TWILIO_FROM": "+358401111111"}
+    result = run(
+        db_path, "verify", "--person", "Alice Ops", "--with-numbers", config=config, env=env
+    )
+    assert result.exit_code == 0, result.output
+    store = Store(db_path)
+    try:
+        (body,) = [r["body"] for r in store.query("SELECT body FROM alert")]
+    finally:
+        store.close()
+    assert "Save +358401111111, +358409999999 as 'MIM alerts'" in body
+    assert "http" not in body
+    plain = run(db_path, "verify", "--person", "Bob Ops", config=config, env=env)
+    assert plain.exit_code == 0
+    store = Store(db_path)
+    try:
+        bodies = [r["body"] for r in store.query("SELECT body FROM alert ORDER BY id")]
+    finally:
+        store.close()
+    assert "MIM alerts" not in bodies[1]

@@ -102,6 +102,11 @@ def readiness(ctx: Context, as_json: bool) -> None:
 @click.option("--status", is_flag=True, help="List the checks of the last --days instead.")
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True)
 @click.option("--yes", is_flag=True, help="Send to several people without asking.")
+@click.option(
+    "--with-numbers",
+    is_flag=True,
+    help="Also name the numbers alerts come from, to save as 'MIM alerts' (see contact-card).",
+)
 @json_option
 @pass_context
 def verify(
@@ -113,6 +118,7 @@ def verify(
     status: bool,
     days: int,
     yes: bool,
+    with_numbers: bool,
     as_json: bool,
 ) -> None:
     """Send a contact check (a test SMS with its own code); a reply marks the person verified.
@@ -139,7 +145,7 @@ def verify(
             f"Send a test SMS to {len(plan.people)} people?",
             "nothing sent (--yes sends without asking)",
         )
-    sent = service.send(plan.people)
+    sent = service.send(plan.people, with_numbers=with_numbers)
     if as_json:
         emit_json(
             {

@@ -81,3 +81,12 @@ def vcard(numbers: list[SourceNumber], *, organisation: str, now: datetime) -> s
 
 def _labels(numbers: list[SourceNumber]) -> str:
     return ", ".join(f"{n.label} {n.number}" for n in numbers)
+
+
+def numbers_text(numbers: list[SourceNumber]) -> str:
+    """A link-free line naming the numbers, for a contact check (no attachment, no URL)."""
+    shown = ", ".join(dict.fromkeys(n.number for n in numbers))
+    return (
+        f"Save {shown} as '{CARD_NAME}' and let it through Do Not Disturb: major incident "
+        "alerts come from there."
+    )

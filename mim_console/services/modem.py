@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mim_console.config import Settings
 from mim_console.data import lease
-from mim_console.domain.contact_card import SourceNumber, vcard
+from mim_console.domain.contact_card import SourceNumber, numbers_text, vcard
 from mim_console.domain.modem import ModemHealth
 from mim_console.domain.phones import PhoneError, normalize_phone
 from mim_console.domain.readiness import Finding
@@ -127,6 +127,11 @@ def contact_numbers(settings: Settings) -> list[SourceNumber]:
             f"sender_numbers, or [modem] number{hint}"
         )
     return found
+
+
+def numbers_sms(settings: Settings) -> str:
+    """The contact card as a line of text: for `verify --with-numbers`."""
+    return numbers_text(contact_numbers(settings))
 
 
 def contact_card(settings: Settings, now: datetime) -> str:

@@ -110,8 +110,14 @@ class VerificationService:
                 people.append(person)
         return Plan(tuple(people), tuple(skipped))
 
-    def send(self, people: Sequence[Person]) -> list[SentCheck]:
-        """Queue one check per person, all in one transaction (all or none)."""
+    def send(self, people: Sequence[Person], *, with_numbers: bool = False) -> list[SentCheck]:
+        """Queue one check per person, all in one transaction (all or none); ``with_numbers``:
+        the check also names the numbers alerts come from (the contact card, link-free)."""
+        extra = ""
+        if with_numbers:
+            from mim_console.services.modem import numbers_sms
+
+            extra = " " + numbers_sms(self.ctx.settings)
         now = self.ctx.clock()
         sent: list[SentCheck] = []
         with self.ctx.store.write() as db:
@@ -127,6 +133,7 @@ class VerificationService:
                         "reply_help": reply_help(code),
                     },
                 )
+                body += extra
                 alert_id = repo.queue_check(db, person, body, code, now, self.ctx.actor)
                 sent.append(SentCheck(person.id, person.name, person.mobile, code, alert_id, body))
         return sent
