@@ -282,3 +282,19 @@ def test_readiness_shows_the_dispatchers_view_of_the_modem(
     (gone,) = modem_findings(missing, now)
     assert not gone.ok and "nope.rc does not exist" in gone.message
     assert modem_findings(ctx, now) == []  # no modem configured: nothing to say
+
+
+async def test_a_claim_made_as_the_lease_is_lost_is_handed_back_unsent(
+    ctx: Context, dummy: DummyModem
+) -> None:
+    declare(ctx)
+    answers = iter([True])  # holds the lease for the turn, has lost it once the claim is in
+    h = Harness(ctx, dummy, use="always")
+    h.route.lease_held = lambda: next(answers, False)
+    async with h:
+        await asyncio.sleep(0.3)
+    assert dummy.recipients() == []
+    rows = ctx.store.query("SELECT status, route, attempts, uncertain FROM alert")
+    assert {(r["status"], r["route"], r["attempts"], r["uncertain"]) for r in rows} == {
+        ("queued", None, 0, 0)
+    }

@@ -81,6 +81,16 @@ def claim_next(
     return (claimed[0], row[1] == MODEM) if claimed else None
 
 
+def release(db: Database, alert_id: int, holder: str, *, route: str | None) -> None:
+    """Claimed by ``holder`` but certainly not sent (the lease was lost first): as it was."""
+    db.execute(
+        "UPDATE alert SET status = 'queued', attempts = MAX(attempts - 1, 0), claimed_at = NULL, "
+        "claimed_by = NULL, route = ? WHERE id = ? AND status = 'sending' AND claimed_by = ? "
+        "AND provider_sid IS NULL",
+        [route, alert_id, holder],
+    )
+
+
 def mark_sent(db: Database, alert_id: int, sid: str, now: datetime) -> None:
     """The modem submitted it: from here on it is never sent again."""
     db.execute(

@@ -216,7 +216,11 @@ class ModemRoute:
             return False
         alert, assigned = claimed
         self._changed()
-        if not self.lease_held():  # lost while claiming: the next holder settles it
+        if not self.lease_held():  # lost while claiming: never sent, so handed back as it was
+            with contextlib.suppress(UserError), self.store.write() as db:
+                modem_queue.release(
+                    db, alert.id, self.holder, route=modem_queue.MODEM if assigned else None
+                )
             return False
         keep = assigned or self.settings.use == "always"
         try:
