@@ -398,36 +398,9 @@ class RollCallScreen(MimScreen):
         offer_call_sheet(self, self.incident_ref)
 
     def action_send_by_modem(self) -> None:
-        """The waiting alerts by the GSM modem now; those perhaps at Twilio only when asked."""
-        from mim_console.services.modem import handover_text, send_by_modem
+        from mim_console.screens.modem_handover import send_by_modem
 
-        code = self.incident_ref
-
-        def run() -> str:
-            handed = send_by_modem(self.context, code)
-            if handed.assigned == 0 and handed.in_doubt_left:
-                self.app.call_from_thread(self._offer_anyway, handed.in_doubt_left)
-            return handover_text(handed)
-
-        self.act(run)
-
-    def _offer_anyway(self, count: int) -> None:
-        from mim_console.services.modem import handover_text, send_by_modem
-
-        code = self.incident_ref
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(lambda: handover_text(send_by_modem(self.context, code, anyway=True)))
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"{count} alert(s) may have reached Twilio already (its answer never came).\n"
-                "Send them by the GSM modem anyway? They may arrive twice; the timeline says so.",
-                yes="Send anyway",
-            ),
-            answered,
-        )
+        send_by_modem(self, self.incident_ref)
 
     def action_spokesperson(self) -> None:
         seat = self._one()
