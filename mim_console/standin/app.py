@@ -11,7 +11,9 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from mim_console.standin import calls, control, listing, messages
+from mim_console.standin import calls, conference_api, control, listing, messages
+from mim_console.standin.bridge import PLAN_KINDS, Bridges, Plan, conference_json
+from mim_console.standin.bridge import participant_json as bridge_participant
 from mim_console.standin.faults import Fault, Faults, Handler
 from mim_console.standin.responders import Responders
 from mim_console.standin.responses import error, not_found
@@ -68,6 +70,7 @@ class StandIn:
         self._credentials: dict[str, str] = {account_sid: auth_token}
         self._faults = Faults(self._lock)
         self._responders = Responders(self.state)
+        self.bridges = Bridges(self.state)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._up_handle: asyncio.TimerHandle | None = None
@@ -114,6 +117,15 @@ class StandIn:
         app.router.add_post(account + "Calls.json", self._api(self._create_call))
         app.router.add_get(account + "Calls.json", self._api(self._list_calls))
         app.router.add_get(account + "Calls/{sid}.json", self._api(self._fetch_call))
+        app.router.add_post(account + "Calls/{sid}.json", self._api(self._update_call))
+        conference = account + "Conferences/{conference}"
+        participant = conference + "/Participants/{call}.json"
+        app.router.add_get(account + "Conferences.json", self._api(self._list_conferences))
+        app.router.add_get(conference + ".json", self._api(self._fetch_conference))
+        app.router.add_get(conference + "/Participants.json", self._api(self._list_participants))
+        app.router.add_get(participant, self._api(self._fetch_participant))
+        app.router.add_post(participant, self._api(self._update_participant))
+        app.router.add_delete(participant, self._api(self._delete_participant))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -272,6 +284,58 @@ class StandIn:
         """What demo mode does for ``number``: (reply or None for never, delay in seconds)."""
         return self._responders.plan(number)
 
+    def bridge_plan(
+        self, number: str, kind: str, after: float | None = None, stay: float | None = None
+    ) -> None:
+        """Bridge calls to ``number``: ``join`` (``after`` s after answering, for ``stay`` s or
+        until removed), ``voicemail`` (a machine answers), ``decline`` or ``no-answer``."""
+        if kind not in PLAN_KINDS:
+            raise ValueError(f"unknown bridge plan {kind!r} (one of {', '.join(PLAN_KINDS)})")
+        with self._lock:
+            self.bridges.plans[number] = Plan(kind, after, stay)
+
+    def hang_up(self, number: str) -> list[str]:
+        """``number`` hangs up every call it has on a bridge now; their SIDs."""
+        sids = self.bridges.on_bridge(number)
+        for sid in sids:
+            self.bridges.end_leg(sid, message_s=0.0)
+        return sids
+
+    def dial_in(self, number: str, conference: str) -> str:
+        """``number`` calls in to the bridge ``conference`` itself (an inbound call, no
+        label): on it now, until it hangs up. Returns the call's SID."""
+        with self._lock:
+            self.bridges.materialize()
+            record = self.state.new_record("call", self.sender, number, "", "inbound", prefix="CA")
+            self.bridges.dial_in(record, conference)
+            self.bridges.materialize()
+            return record.sid
+
+    def set_conference_limit(self, participants: int) -> None:
+        """Participants a conference takes (Twilio: 250); beyond it calls get 16020."""
+        with self._lock:
+            self.bridges.limit = max(1, int(participants))
+
+    def set_calls_per_second(self, rate: float | None) -> None:
+        """Calls started per second (Twilio's default is 1); the rest wait ``queued``."""
+        with self._lock:
+            self.state.calls_per_second = None if not rate else float(rate)
+
+    def on_bridge(self, conference: str) -> list[dict[str, Any]]:
+        """Who is in the conference of this name now: its participants' JSON plus the
+        ``number`` of each caller (for assertions)."""
+        with self._lock:
+            self.bridges.materialize()
+            live = self.bridges.live(conference)
+            if live is None:
+                return []
+            found = []
+            for leg in sorted(live.participants.values(), key=lambda leg: leg.seq):
+                record = self.state.records[leg.call_sid]
+                number = record.from_ if record.direction == "inbound" else record.to
+                found.append({**bridge_participant(self.state, leg), "number": number})
+            return found
+
     def request_log(self) -> list[LoggedRequest]:
         with self._lock:
             return list(self.state.log)
@@ -298,6 +362,7 @@ class StandIn:
             self.state.reset()
             self._faults.clear()
             self._responders.clear()
+            self.bridges.clear()
 
     # ------------------------------------------------------------------ HTTP layer
     @web.middleware
@@ -371,8 +436,29 @@ class StandIn:
 
     async def _create_call(self, request: web.Request) -> web.Response:
         return await calls.create_call(
-            request, self.state, self._responders, self.spawn, self.auth_token
+            request, self.state, self._responders, self.bridges, self.spawn, self.auth_token
         )
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        return await conference_api.update_call(request, self.state, self.bridges)
+
+    async def _list_conferences(self, request: web.Request) -> web.Response:
+        return conference_api.list_conferences(request, self.state, self.bridges)
+
+    async def _fetch_conference(self, request: web.Request) -> web.Response:
+        return conference_api.fetch_conference(request, self.state, self.bridges)
+
+    async def _list_participants(self, request: web.Request) -> web.Response:
+        return conference_api.list_participants(request, self.state, self.bridges)
+
+    async def _fetch_participant(self, request: web.Request) -> web.Response:
+        return conference_api.fetch_participant(request, self.state, self.bridges)
+
+    async def _update_participant(self, request: web.Request) -> web.Response:
+        return await conference_api.update_participant(request, self.state, self.bridges)
+
+    async def _delete_participant(self, request: web.Request) -> web.Response:
+        return conference_api.delete_participant(request, self.state, self.bridges)
 
     async def _fetch_message(self, request: web.Request) -> web.Response:
         self._responders.materialize()
@@ -380,6 +466,7 @@ class StandIn:
 
     async def _fetch_call(self, request: web.Request) -> web.Response:
         self._responders.materialize()
+        self.bridges.materialize()
         return listing.fetch(request, self.state, CALLS)
 
     async def _list_messages(self, request: web.Request) -> web.Response:
@@ -388,6 +475,7 @@ class StandIn:
 
     async def _list_calls(self, request: web.Request) -> web.Response:
         self._responders.materialize()
+        self.bridges.materialize()
         return listing.page(request, self.state, CALLS)
 
     async def _control(self, request: web.Request) -> web.Response:
@@ -397,9 +485,19 @@ class StandIn:
         """Messages and calls as the API shows them now (``GET /_standin/state``)."""
         with self._lock:
             self._responders.materialize()
+            self.bridges.materialize()
             now = self.now()
             return {
                 "now": now.isoformat(),
                 "messages": [messages.message_json(self.state, r, now) for r in self.messages()],
                 "calls": [calls.call_json(self.state, r, now) for r in self.calls()],
+                "conferences": [
+                    {
+                        **conference_json(self.state, c),
+                        "participants": [
+                            bridge_participant(self.state, leg) for leg in c.participants.values()
+                        ],
+                    }
+                    for c in sorted(self.bridges.conferences.values(), key=lambda c: c.seq)
+                ],
             }

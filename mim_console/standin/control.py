@@ -27,6 +27,12 @@ def _actions(standin: StandIn) -> dict[str, Callable[..., Any]]:
         "script_keypress": standin.script_keypress,
         "inject_inbound": standin.inject_inbound,
         "responders": standin.responders,
+        "bridge_plan": standin.bridge_plan,
+        "hang_up": standin.hang_up,
+        "dial_in": standin.dial_in,
+        "conference_limit": standin.set_conference_limit,
+        "calls_per_second": standin.set_calls_per_second,
+        "on_bridge": standin.on_bridge,
         "reset": standin.reset,
         "clear_log": standin.clear_log,
     }

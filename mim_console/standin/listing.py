@@ -138,6 +138,30 @@ def page(request: web.Request, state: State, kind: Kind) -> web.Response:
     if isinstance(query, web.Response):
         return query
     chosen, seqs = _select(state, kind, q, query)
+    return _page_payload(request, kind.key, query, chosen, seqs)
+
+
+def page_of(
+    request: web.Request, key: str, items: list[tuple[int, dict[str, Any]]], date_field: str = ""
+) -> web.Response:
+    """A page of ``items`` (sequence number, JSON), already filtered and newest first: the
+    paging of conferences and participants."""
+    query = _parse(request.query, date_field or "DateCreated")
+    if isinstance(query, web.Response):
+        return query
+    kept = [(s, item) for s, item in items if query.after_seq is None or s < query.after_seq]
+    kept = kept[: query.page_size + 1]
+    return _page_payload(request, key, query, [i for _, i in kept], [s for s, _ in kept])
+
+
+def _page_payload(
+    request: web.Request,
+    key: str,
+    query: _Query,
+    chosen: list[dict[str, Any]],
+    seqs: list[int],
+) -> web.Response:
+    q = request.query
     page_size, number = query.page_size, query.page
     has_more = len(chosen) > page_size
     chosen = chosen[:page_size]
@@ -151,7 +175,7 @@ def page(request: web.Request, state: State, kind: Kind) -> web.Response:
         next_uri = uri({"Page": str(number + 1), "PageToken": f"PA{seqs[page_size - 1]}"})
     start = number * page_size
     payload = {
-        kind.key: chosen,
+        key: chosen,
         "end": start + max(len(chosen) - 1, 0),
         "first_page_uri": uri({"Page": "0"}),
         "next_page_uri": next_uri,

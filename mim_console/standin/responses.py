@@ -18,6 +18,8 @@ REFUSAL_TEXT = {
     "number via SMS.",
     21217: "Phone number does not appear to be valid",
     21216: "Call blocked by Twilio blocklist",
+    16020: "Conference is full",
+    16021: "Maximum number of concurrent calls reached",
 }
 
 

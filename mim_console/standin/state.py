@@ -35,6 +35,9 @@ class Timing:
     call_answered: float = 3.0
     call_completed: float = 20.0
     call_gave_up: float = 25.0  # no-answer / busy / failed become final here
+    bridge_join: float = 2.0  # after the answer: the spoken alert, then into the conference
+    voicemail_s: float = 30.0  # a voicemail box that reached a conference records this long
+    message_s: float = 4.0  # a call given new TwiML (a short message) ends after this
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ class Record:
     error_code: int | None = None
     error_message: str | None = None
     twiml: str = ""
+    # Calls only. ``start_at``: when the call left Twilio's queue (calls per second);
+    # ``ended_at``: when it ends, when known (a bridge call stays up until its caller leaves).
+    start_at: datetime | None = None
+    answered_by: str | None = None  # with MachineDetection: human | machine_start
+    ended_at: datetime | None = None
+    stays: bool = False  # in progress until ``ended_at`` (on a conference), not call_completed
 
 
 @dataclass
@@ -116,6 +125,18 @@ class State:
         self.rules = Rules()
         self.log: list[LoggedRequest] = []
         self.keypress_log: list[KeypressAttempt] = []
+        self.calls_per_second: float | None = 1.0  # Twilio's default; None: no queueing
+        self.next_call_slot: datetime | None = None
+
+    def call_slot(self, now: datetime) -> datetime:
+        """When a call created ``now`` leaves the queue: Twilio starts calls at the account's
+        calls-per-second rate and holds the rest ``queued``."""
+        with self.lock:
+            if not self.calls_per_second:
+                return now
+            slot = now if self.next_call_slot is None else max(now, self.next_call_slot)
+            self.next_call_slot = slot + timedelta(seconds=1.0 / self.calls_per_second)
+            return slot
 
     def now(self) -> datetime:
         """The real clock plus the offset :meth:`advance` moved."""
@@ -168,11 +189,17 @@ class State:
             if age < t.sms_delivered:
                 return "sent"
             return record.outcome
+        if record.start_at is not None:
+            age = (now - record.start_at).total_seconds()
         if age < t.call_ringing:
             return "queued"
         if record.outcome == "completed":
             if age < t.call_answered:
                 return "ringing"
+            if record.ended_at is not None and now >= record.ended_at:
+                return "completed"
+            if record.stays or record.ended_at is not None:
+                return "in-progress"
             return "in-progress" if age < t.call_completed else "completed"
         if record.outcome == "failed":
             return "failed"
@@ -186,3 +213,4 @@ class State:
             self.keypress_log.clear()
             self.log.clear()
             self.offset = timedelta()
+            self.next_call_slot = None
