@@ -53,6 +53,7 @@ class TwilioSettings:
     callback_url: str = ""  # public URL for voice keypress webhooks, if there is one
     # The numbers a Messaging Service sends from (its sender pool): listed on the contact card
     sender_numbers: tuple[str, ...] = ()
+    calls_per_second: float = 1.0  # the account's outbound call rate (Twilio's default: 1)
 
     @property
     def configured(self) -> bool:
@@ -71,15 +72,41 @@ class TwilioSettings:
         return needed
 
 
+BRIDGE_MODES = ("number", "twilio")
+
+
 @dataclass(frozen=True)
 class BridgeSettings:
+    """The conference bridge: an external ``number``/``pin``/``url`` people dial (mode
+    ``number``), or a Twilio conference per incident that bridge calls bring people onto
+    (mode ``twilio``, docs/twilio.md)."""
+
     number: str = ""
     pin: str = ""
     url: str = ""
+    mode: str = "number"
+    joined_after_s: float = 10.0  # on the Twilio bridge this long: counts as joined
+    quorum_on_bridge: bool = False  # quorum needs the deciders on the bridge, not only "1"
 
     @property
     def configured(self) -> bool:
-        return bool(self.number or self.url)
+        return self.twilio or bool(self.number or self.url)
+
+    @property
+    def twilio(self) -> bool:
+        return self.mode == "twilio"
+
+
+def _check_bridge(bridge: BridgeSettings, twilio: TwilioSettings, source: Path) -> None:
+    if bridge.mode not in BRIDGE_MODES:
+        raise UserError(
+            f"{source} [bridge]: mode must be one of {', '.join(BRIDGE_MODES)}, not {bridge.mode!r}"
+        )
+    if twilio.calls_per_second <= 0:
+        raise UserError(
+            f"{source} [twilio]: calls_per_second must be more than 0 (Twilio's default is 1), "
+            f"not {twilio.calls_per_second!r}"
+        )
 
 
 MODEM_USES = ("fallback", "always", "never")
@@ -379,10 +406,13 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     settings: Settings = _build(Settings, top, str(source))
     _check_backup_settings(settings, source)
     defaults = Settings().escalation
+    twilio_settings: TwilioSettings = _build(TwilioSettings, twilio, f"{source} [twilio]")
+    bridge_settings: BridgeSettings = _build(BridgeSettings, bridge, f"{source} [bridge]")
+    _check_bridge(bridge_settings, twilio_settings, source)
     return replace(
         settings,
-        twilio=_build(TwilioSettings, twilio, f"{source} [twilio]"),
-        bridge=_build(BridgeSettings, bridge, f"{source} [bridge]"),
+        twilio=twilio_settings,
+        bridge=bridge_settings,
         modem=modem,
         replica=replica,
         escalation={**defaults, **escalation},

@@ -23,6 +23,12 @@ from typing import Any
 import pytest
 
 from mim_console.config import TwilioSettings
+from mim_console.domain.bridge import (
+    bridge_twiml,
+    conference_name,
+    participant_label,
+    voicemail_twiml,
+)
 from mim_console.domain.voice import alert_twiml
 from mim_console.notifiers.base import PermanentSendError
 from mim_console.notifiers.twilio import TwilioNotifier
@@ -171,6 +177,43 @@ async def test_notifier_speaks_twilios_published_api(prism: Prism) -> None:
 
         sent = await notifier.sent_to(TO, datetime(2000, 1, 1, tzinfo=UTC), "sms", limit=2)
         assert sent and all(r.sid.startswith("SM") for r in sent)
+    finally:
+        await notifier.aclose()
+    _assert_no_rejections(prism)
+
+
+CONFERENCE = "CF" + "ab" * 16
+CALL = "CA" + "cd" * 16
+
+
+async def test_bridge_requests_speak_twilios_published_api(prism: Prism) -> None:
+    """Every request of the incident bridge: the call into the conference (inline TwiML and
+    machine detection), the conference by name and status, its participants, mute and hold,
+    removal, the call's answer and the voicemail redirect."""
+    prism.log_start = prism.log.stat().st_size
+    notifier = TwilioNotifier(_settings(prism), timeout=10)
+    try:
+        name = conference_name("MI-2026-007", exercise=True)
+        twiml = bridge_twiml("MI-2026-007 payments down", name, label=participant_label(12))
+        call = await notifier.place_bridge_call(TO, twiml)
+        assert call.sid.startswith("CA")
+        keyed = bridge_twiml("MI-2026-007", name, callback_url="https://mim.example.org/voice")
+        assert (await notifier.place_bridge_call(TO, keyed)).sid.startswith("CA")
+
+        found = await notifier.find_conference(name)
+        assert found is None or found.sid.startswith("CF")
+        listed = await notifier.participants(CONFERENCE)
+        assert all(p.call_sid.startswith("CA") for p in listed)
+        muted = await notifier.update_participant(CONFERENCE, CALL, muted=True)
+        assert muted.call_sid.startswith("CA")
+        held = await notifier.update_participant(CONFERENCE, participant_label(12), hold=False)
+        assert held.call_sid.startswith("CA")
+        await notifier.remove_participant(CONFERENCE, CALL)
+
+        info = await notifier.call_info(CALL)
+        assert info.sid.startswith("CA")
+        redirected = await notifier.redirect_call(CALL, voicemail_twiml("MI-2026-007"))
+        assert redirected.sid.startswith("CA")
     finally:
         await notifier.aclose()
     _assert_no_rejections(prism)

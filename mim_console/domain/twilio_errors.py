@@ -67,6 +67,9 @@ _KNOWN: dict[int, tuple[str, bool, bool]] = {
     21617: _p("the message is longer than 1600 characters"),
     21205: _p("the call had no instructions (TwiML) to play"),
     13520: _p("the spoken text is too long for a call"),
+    # The incident's own bridge (a Twilio conference): retry, it may have room again soon.
+    16020: _t("the bridge is full (250 people is Twilio's limit per conference)"),
+    16021: _t("too many calls at once on the Twilio account (its concurrency limit)"),
     # Delivery outcomes reported on a message after it was accepted.
     30001: _t("Twilio's queue overflowed; the message was not sent"),
     30002: _p("the Twilio account is suspended", True),
