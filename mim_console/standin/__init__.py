@@ -8,14 +8,19 @@ service or the stateless Prism mock offers.
 Serves, under ``/2010-04-01/Accounts/{AccountSid}/``: ``Messages.json`` (POST create, GET list
 with ``To``, ``From``, ``DateSent``/``DateSent<``/``DateSent>``, ``PageSize``, ``PageToken``),
 ``Messages/{Sid}.json`` (GET), ``Calls.json`` (POST, GET with ``To``, ``From``, ``Status``,
-``StartTime``…), ``Calls/{Sid}.json`` (GET). HTTP basic auth, form-encoded bodies, Twilio-shaped
+``StartTime``…), ``Calls/{Sid}.json`` (GET, POST new TwiML), ``Conferences.json`` (GET by
+``FriendlyName`` and ``Status``), ``Conferences/{Sid}.json``, ``Participants.json`` and
+``Participants/{CallSid or label}.json`` (GET, POST ``Muted``/``Hold``, DELETE): a call whose
+TwiML dials a ``<Conference>`` puts its simulated callee on it (``bridge``), calls leave a
+calls-per-second queue (Twilio's default 1). HTTP basic auth, form-encoded bodies, Twilio-shaped
 JSON and Twilio-shaped errors. Controls are plain methods on :class:`StandIn` (thread-safe) and a
 JSON endpoint under ``/_standin/`` for tests in another process. Its "now" is the real clock plus
 an offset that :meth:`StandIn.advance` moves, so tests can skip ahead without sleeping.
 
 Modules: ``app`` (server, routes, controls), ``state`` (records, rules, clock, request log),
 ``messages``, ``calls``, ``listing`` (fetch and paged lists), ``faults`` (fault injection),
-``responders`` (scripted and simulated replies), ``control`` (the JSON control endpoint),
+``responders`` (scripted and simulated replies), ``bridge`` and ``conference_api``
+(conferences, their participants, voicemail boxes), ``control`` (the JSON control endpoint),
 ``threaded`` (a stand-in on its own thread). It depends on nothing else of the console, so the
 demo can ship it and the console cannot come to depend on it.
 

@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay on every request")
     parser.add_argument("--responders", action="store_true", help="simulate people answering")
     parser.add_argument("--seed", type=int, default=7, help="seed for --responders")
+    parser.add_argument(
+        "--calls-per-second", type=float, default=1.0, help="call rate (0: no queue)"
+    )
     parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
     parser.add_argument("--sender", default=DEFAULT_SENDER)
@@ -36,6 +39,7 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     if args.responders:
         standin.responders(args.seed)
+    standin.set_calls_per_second(args.calls_per_second)
     try:
         await standin.start()
     except OSError as exc:

@@ -118,14 +118,7 @@ class StandIn:
         app.router.add_get(account + "Calls.json", self._api(self._list_calls))
         app.router.add_get(account + "Calls/{sid}.json", self._api(self._fetch_call))
         app.router.add_post(account + "Calls/{sid}.json", self._api(self._update_call))
-        conference = account + "Conferences/{conference}"
-        participant = conference + "/Participants/{call}.json"
-        app.router.add_get(account + "Conferences.json", self._api(self._list_conferences))
-        app.router.add_get(conference + ".json", self._api(self._fetch_conference))
-        app.router.add_get(conference + "/Participants.json", self._api(self._list_participants))
-        app.router.add_get(participant, self._api(self._fetch_participant))
-        app.router.add_post(participant, self._api(self._update_participant))
-        app.router.add_delete(participant, self._api(self._delete_participant))
+        conference_api.add_routes(app, account, self._api, self.state, self.bridges)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -441,24 +434,6 @@ class StandIn:
 
     async def _update_call(self, request: web.Request) -> web.Response:
         return await conference_api.update_call(request, self.state, self.bridges)
-
-    async def _list_conferences(self, request: web.Request) -> web.Response:
-        return conference_api.list_conferences(request, self.state, self.bridges)
-
-    async def _fetch_conference(self, request: web.Request) -> web.Response:
-        return conference_api.fetch_conference(request, self.state, self.bridges)
-
-    async def _list_participants(self, request: web.Request) -> web.Response:
-        return conference_api.list_participants(request, self.state, self.bridges)
-
-    async def _fetch_participant(self, request: web.Request) -> web.Response:
-        return conference_api.fetch_participant(request, self.state, self.bridges)
-
-    async def _update_participant(self, request: web.Request) -> web.Response:
-        return await conference_api.update_participant(request, self.state, self.bridges)
-
-    async def _delete_participant(self, request: web.Request) -> web.Response:
-        return conference_api.delete_participant(request, self.state, self.bridges)
 
     async def _fetch_message(self, request: web.Request) -> web.Response:
         self._responders.materialize()

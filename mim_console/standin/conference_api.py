@@ -5,6 +5,8 @@ and ``POST Calls/{Sid}.json`` (new ``Twiml``, or ``Status=completed``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from mim_console.standin import listing
@@ -14,6 +16,31 @@ from mim_console.standin.responses import error, not_found
 from mim_console.standin.state import State
 
 _STATUSES = ("init", "in-progress", "completed")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Guard = Callable[[Callable[[web.Request], Awaitable[web.Response]]], Handler]
+
+
+def add_routes(
+    app: web.Application, account: str, guard: Guard, state: State, bridges: Bridges
+) -> None:
+    """The conference routes under ``account`` (``…/Accounts/{account}/``), each behind
+    ``guard`` (basic auth)."""
+    conference = account + "Conferences/{conference}"
+    participant = conference + "/Participants/{call}.json"
+
+    def bound(handler: Callable[..., Awaitable[web.Response] | web.Response]) -> Handler:
+        async def run(request: web.Request) -> web.Response:
+            answer = handler(request, state, bridges)
+            return await answer if isinstance(answer, Awaitable) else answer
+
+        return guard(run)
+
+    app.router.add_get(account + "Conferences.json", bound(list_conferences))
+    app.router.add_get(conference + ".json", bound(fetch_conference))
+    app.router.add_get(conference + "/Participants.json", bound(list_participants))
+    app.router.add_get(participant, bound(fetch_participant))
+    app.router.add_post(participant, bound(update_participant))
+    app.router.add_delete(participant, bound(delete_participant))
 
 
 def _flag(value: str) -> bool | None:
