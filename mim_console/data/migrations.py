@@ -393,3 +393,62 @@ CREATE TABLE setting (
 def sites(db: Database) -> None:
     for statement in _split(SCHEMA_SITES):
         db.execute(statement)
+
+
+@migrations(name="0004_bridge")
+def bridge(db: Database) -> None:
+    """Bridge calls (alert channel ``bridge``) and who is on each incident's bridge."""
+    _rebuild_with(
+        db,
+        "alert",
+        "CHECK (channel IN ('sms', 'voice', 'chat'))",
+        "CHECK (channel IN ('sms', 'voice', 'chat', 'bridge'))",
+    )
+    for statement in _split(BRIDGE_PRESENCE):
+        db.execute(statement)
+
+
+BRIDGE_PRESENCE = """
+-- Who is on the incident's Twilio bridge, per participant, as the last poll saw it. Joins and
+-- leaves are also timeline events (kind 'bridge'); this row is the current view.
+CREATE TABLE bridge_presence (
+    participant_id INTEGER PRIMARY KEY REFERENCES participant(id) ON DELETE CASCADE,
+    incident_id INTEGER NOT NULL REFERENCES incident(id) ON DELETE CASCADE,
+    state TEXT NOT NULL CHECK (state IN ('connected', 'left', 'voicemail')),
+    since TEXT NOT NULL,                    -- when this state began
+    muted INTEGER NOT NULL DEFAULT 0 CHECK (muted IN (0, 1)),
+    call_sid TEXT,                          -- the call on the bridge (or the one voicemail took)
+    connected_s REAL NOT NULL DEFAULT 0,    -- seconds on the bridge before the current stay
+    joins INTEGER NOT NULL DEFAULT 0,
+    first_at TEXT                           -- the first time on the bridge
+);
+CREATE INDEX bridge_presence_incident ON bridge_presence(incident_id, state);
+"""
+
+
+def _rebuild_with(db: Database, table: str, old: str, new: str) -> None:
+    """Change a constraint of ``table`` the way SQLite allows: a new table from its own
+    CREATE statement with ``old`` replaced by ``new``, the rows copied, its indexes and
+    triggers made again. Whatever columns earlier migrations added are kept."""
+    conn = db.conn
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()[0]
+    if old not in sql:
+        raise RuntimeError(f"migration: {table} has no {old!r} to change")
+    extras = [
+        row[0]
+        for row in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL ORDER BY type, name",
+            [table],
+        )
+    ]
+    staged = f"{table}_rebuilt"
+    created = sql.replace(old, new).replace(f"CREATE TABLE {table}", f"CREATE TABLE {staged}", 1)
+    conn.execute(created)
+    conn.execute(f"INSERT INTO {staged} SELECT * FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {staged} RENAME TO {table}")
+    for statement in extras:
+        conn.execute(statement)

@@ -18,6 +18,7 @@ class Channel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
     CHAT = "chat"
+    BRIDGE = "bridge"  # a call into the incident's Twilio conference (domain/bridge.py)
 
 
 class Purpose(StrEnum):

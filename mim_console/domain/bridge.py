@@ -24,7 +24,6 @@ CONNECTING = (
 )
 KEY_PROMPT = "If you cannot join, press 2 now. Otherwise stay on the line."
 LABEL_PREFIX = "mim-"  # a participant's label on the bridge: mim-<participant id>
-MODES = ("number", "twilio")
 MACHINE_ANSWERS = frozenset(
     {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
 )
@@ -228,14 +227,6 @@ def counts_as_joined(presence: Presence, now: datetime, joined_after_s: float) -
     return (now - presence.since).total_seconds() >= joined_after_s
 
 
-def attended_s(presence: Presence, now: datetime) -> float:
-    """Seconds on the bridge in all, the current stay included."""
-    total = presence.connected_s
-    if presence.state is BridgeState.CONNECTED and presence.since is not None:
-        total += max(0.0, (now - presence.since).total_seconds())
-    return total
-
-
 def on_bridge_count(presences: Iterable[Presence]) -> int:
     return sum(1 for p in presences if p.state is BridgeState.CONNECTED)
 
@@ -250,3 +241,94 @@ def bridge_mark(presence: Presence | None, now: datetime, local: str = "") -> st
     if presence.state is BridgeState.VOICEMAIL:
         return "voicemail"
     return f"left {local}".rstrip()
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """One person's time on the bridge, from the timeline's ``bridge`` events."""
+
+    participant_id: int
+    joins: int
+    first_at: datetime | None
+    last_left_at: datetime | None
+    seconds: float
+    on_now: bool
+
+
+@dataclass(frozen=True)
+class BridgeFigures:
+    first_on_after: timedelta | None  # declaration -> the first person on the bridge
+    party_quorum_after: Mapping[int, timedelta | None]  # a decider of each party on it
+    quorum_after: timedelta | None  # every party with a decider on it at once
+    attendance: Mapping[int, Attendance]
+
+
+def _stays(
+    changes: Iterable[tuple[datetime, int, str]], until: datetime
+) -> dict[int, list[tuple[datetime, datetime | None]]]:
+    """Participant id -> (joined, left or None while still on) from (when, who, change)."""
+    stays: dict[int, list[tuple[datetime, datetime | None]]] = {}
+    for at, pid, change in sorted(changes, key=lambda c: c[0]):
+        mine = stays.setdefault(pid, [])
+        if change == "joined" and (not mine or mine[-1][1] is not None):
+            mine.append((at, None))
+        elif change == "left" and mine and mine[-1][1] is None:
+            mine[-1] = (mine[-1][0], at)
+    return stays
+
+
+def bridge_figures(
+    declared_at: datetime,
+    changes: Iterable[tuple[datetime, int, str]],
+    deciders: Mapping[int, Iterable[int]],
+    now: datetime,
+) -> BridgeFigures:
+    """Time to the first person on the bridge, to each party's decider on it and to a quorum
+    on it (every party with a decider there at the same moment), and who attended how long.
+    ``changes``: (when, participant id, joined | left); ``deciders``: party id -> the
+    participant ids who decide for it."""
+    stays = _stays(list(changes), now)
+    attendance = {
+        pid: Attendance(
+            participant_id=pid,
+            joins=len(spans),
+            first_at=spans[0][0] if spans else None,
+            last_left_at=next((e for _, e in reversed(spans) if e is not None), None),
+            seconds=sum(((e or now) - s).total_seconds() for s, e in spans),
+            on_now=bool(spans) and spans[-1][1] is None,
+        )
+        for pid, spans in stays.items()
+    }
+    firsts = [a.first_at for a in attendance.values() if a.first_at is not None]
+    first = min(firsts) - declared_at if firsts else None
+    party_after: dict[int, timedelta | None] = {}
+    for party, members in sorted(deciders.items()):
+        starts = [s for pid in members for s, _ in stays.get(pid, [])]
+        party_after[party] = min(starts) - declared_at if starts else None
+    return BridgeFigures(first, party_after, _quorum_on(stays, deciders, declared_at), attendance)
+
+
+def _quorum_on(
+    stays: Mapping[int, list[tuple[datetime, datetime | None]]],
+    deciders: Mapping[int, Iterable[int]],
+    declared_at: datetime,
+) -> timedelta | None:
+    """The first moment every party had a decider on the bridge together."""
+    parties = {party: set(members) for party, members in deciders.items()}
+    if not parties:
+        return None
+    moments = sorted({s for spans in stays.values() for s, _ in spans})
+    for moment in moments:
+        if all(
+            any(
+                s <= moment and (e is None or e > moment)
+                for pid in members
+                for s, e in stays.get(pid, [])
+            )
+            for members in parties.values()
+        ):
+            return moment - declared_at
+    return None

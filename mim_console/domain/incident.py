@@ -25,6 +25,7 @@ class State(StrEnum):
     STANDBY = "standby"
     RECALLED = "recalled"
     STOOD_DOWN = "stood_down"
+    VOICEMAIL = "voicemail"  # a voicemail box answered the bridge call: the deputy is paged
 
 
 class Role(StrEnum):
@@ -42,13 +43,18 @@ class IncidentStatus(StrEnum):
 # The roll call's legal moves. A late answer still counts: someone escalated, unreachable or
 # unable may join after all. Everyone but the stood-down can be stood down at close.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
-    State.ALERTED: frozenset({State.JOINED, State.UNABLE, State.ESCALATED, State.STOOD_DOWN}),
-    State.ESCALATED: frozenset({State.JOINED, State.UNABLE, State.UNREACHABLE, State.STOOD_DOWN}),
-    State.UNREACHABLE: frozenset({State.JOINED, State.UNABLE, State.STOOD_DOWN}),
+    State.ALERTED: frozenset(
+        {State.JOINED, State.UNABLE, State.ESCALATED, State.VOICEMAIL, State.STOOD_DOWN}
+    ),
+    State.ESCALATED: frozenset(
+        {State.JOINED, State.UNABLE, State.UNREACHABLE, State.VOICEMAIL, State.STOOD_DOWN}
+    ),
+    State.UNREACHABLE: frozenset({State.JOINED, State.UNABLE, State.VOICEMAIL, State.STOOD_DOWN}),
     State.UNABLE: frozenset({State.JOINED, State.STOOD_DOWN}),
     State.JOINED: frozenset({State.STANDBY, State.STOOD_DOWN}),
     State.STANDBY: frozenset({State.RECALLED, State.STOOD_DOWN}),
-    State.RECALLED: frozenset({State.JOINED, State.UNABLE, State.STOOD_DOWN}),
+    State.RECALLED: frozenset({State.JOINED, State.UNABLE, State.VOICEMAIL, State.STOOD_DOWN}),
+    State.VOICEMAIL: frozenset({State.JOINED, State.UNABLE, State.STOOD_DOWN}),
     State.STOOD_DOWN: frozenset(),
 }
 
@@ -57,6 +63,7 @@ _HINTS: Mapping[tuple[State, State], str] = {
     (State.ESCALATED, State.STANDBY): "only someone who joined can be released",
     (State.UNREACHABLE, State.STANDBY): "only someone who joined can be released",
     (State.UNABLE, State.STANDBY): "only someone who joined can be released",
+    (State.VOICEMAIL, State.STANDBY): "only someone who joined can be released",
     (State.RECALLED, State.STANDBY): "they have not re-joined since the recall",
     (State.JOINED, State.RECALLED): "only someone on standby can be recalled",
     (State.ALERTED, State.RECALLED): "only someone on standby can be recalled",
@@ -72,6 +79,7 @@ _VERB: Mapping[State, str] = {
     State.RECALLED: "recall",
     State.STOOD_DOWN: "stand down",
     State.ALERTED: "alert again",
+    State.VOICEMAIL: "mark as reached by voicemail",
 }
 
 

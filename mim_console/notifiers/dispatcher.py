@@ -30,6 +30,7 @@ from mim_console.data.store import Store
 from mim_console.domain.alerts import Channel
 from mim_console.errors import UserError
 from mim_console.notifiers.base import Lane, ReplyReceiver
+from mim_console.notifiers.bridge import BridgeWatcher, PresenceReceiver
 from mim_console.notifiers.inbound import InboundPoller
 from mim_console.notifiers.logmask import masked_logger
 from mim_console.notifiers.modem_route import ModemRoute, ModemSnapshot
@@ -70,6 +71,7 @@ class Dispatcher:
         routes: Routes | None,
         *,
         receiver: ReplyReceiver | None = None,
+        presence: PresenceReceiver | None = None,
         config: DispatcherConfig | None = None,
         clock: Clock = utcnow,
         holder: str | None = None,
@@ -117,6 +119,12 @@ class Dispatcher:
         self.lanes: list[Lane] = []
         self.modem: ModemRoute | None = None
         self._lane_tasks: list[asyncio.Task[None]] = []
+        # Who is on the incident bridges (notifiers/bridge.py), when bridge calls can be made.
+        self.bridge: BridgeWatcher | None = None
+        if presence is not None and active.bridge is not None:
+            self.bridge = BridgeWatcher(active.bridge, presence, clock, self.reach)
+        self._bridge_task: asyncio.Task[None] | None = None
+        self._next_bridge = 0.0
 
     def add_lane(self, lane: Lane) -> None:
         """A route with a loop of its own (the modem), run beside the send loop; call before
@@ -214,6 +222,9 @@ class Dispatcher:
                     if mono >= next_inbound and self._inbound_task is None and self.pollers:
                         next_inbound = mono + self.config.inbound_poll_s
                         self._inbound_task = asyncio.create_task(self._poll_inbound())
+                    if self.bridge is not None and self._bridge_task is None:
+                        if mono >= self._next_bridge:
+                            self._bridge_task = asyncio.create_task(self._watch_bridge())
                 timeout = self.config.idle_poll_s if self._holding else self.config.heartbeat_s
                 if not self._wake.is_set():
                     with contextlib.suppress(TimeoutError):
@@ -256,6 +267,18 @@ class Dispatcher:
         finally:
             self._inbound_task = None
 
+    async def _watch_bridge(self) -> None:
+        """One presence poll; the next is scheduled after this one finished."""
+        assert self.bridge is not None
+        try:
+            if await self.bridge.poll():
+                self._poke()  # a join or a voicemail may have queued alerts (a deputy's page)
+                self._notify()
+        finally:
+            self._next_bridge = time.monotonic() + self.bridge.interval
+            self._bridge_task = None
+            self._wake.set()
+
     # ----------------------------------------------------------------- misc
     def _tick(self, now: datetime) -> None:
         if self.on_tick is None:
@@ -285,8 +308,9 @@ class Dispatcher:
     async def _shutdown(self) -> None:
         """Let requests already sent finish (so their SIDs are stored), then hand over."""
         pending = [*self.out.pending(), *self.tracker.polls.values()]
-        if self._inbound_task is not None and not self._inbound_task.done():
-            pending.append(self._inbound_task)
+        for task in (self._inbound_task, self._bridge_task):
+            if task is not None and not task.done():
+                pending.append(task)
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.config.drain_s)
             for task in late:

@@ -7,6 +7,7 @@ conference, a GSM modem) is one more sender registered here, not a branch in the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +22,9 @@ from mim_console.notifiers.base import (
     SendResult,
     SentRecord,
 )
+from mim_console.notifiers.bridge import BridgeClient, CallPacer, TwilioBridge
+
+PACE_AHEAD_S = 2.0  # paced calls claimed at most this far ahead of their turn
 
 
 class _Closeable(Protocol):
@@ -92,6 +96,8 @@ class Routes:
         inbound: Sequence[InboundSource] = (),
         *,
         owns: Sequence[_Closeable] = (),
+        pacers: Mapping[Channel, CallPacer] | None = None,
+        bridge: BridgeClient | None = None,
     ) -> None:
         by_channel: dict[Channel, Sender] = {}
         for sender in senders:
@@ -101,10 +107,38 @@ class Routes:
         self.senders: Mapping[Channel, Sender] = by_channel
         self.inbound = tuple(inbound)
         self._owns = tuple(owns)
+        self.pacers: Mapping[Channel, CallPacer] = dict(pacers or {})
+        self.bridge = bridge  # the conference's client, for the presence poll
 
     @property
     def channels(self) -> tuple[Channel, ...]:
         return tuple(self.senders)
+
+    def claim_batches(self, limit: int) -> list[tuple[tuple[Channel, ...], int]]:
+        """What to claim now, as (channels, how many): the unpaced channels up to ``limit``;
+        paced calls only as many as get a turn within ``PACE_AHEAD_S`` (claimed all at once,
+        they would wait in the pacer holding every send slot, SMS stuck behind them)."""
+        batches: list[tuple[tuple[Channel, ...], int]] = []
+        free = tuple(c for c in self.senders if c not in self.pacers)
+        if free:
+            batches.append((free, limit))
+        by_pacer: dict[int, tuple[CallPacer, list[Channel]]] = {}
+        for channel, pacer in self.pacers.items():
+            if channel in self.senders:
+                by_pacer.setdefault(id(pacer), (pacer, []))[1].append(channel)
+        for pacer, channels in by_pacer.values():
+            ahead = math.ceil(PACE_AHEAD_S / pacer.interval)
+            given = math.ceil(pacer.backlog_s() / pacer.interval)
+            room = min(limit, ahead - given)
+            if room > 0:
+                batches.append((tuple(channels), room))
+        return batches
+
+    async def wait_turn(self, channel: Channel) -> None:
+        """A paced channel's send waits here for its turn (before its request's timeout)."""
+        pacer = self.pacers.get(channel)
+        if pacer is not None:
+            await pacer.turn()
 
     def sender(self, channel: Channel) -> Sender | None:
         return self.senders.get(channel)
@@ -121,12 +155,26 @@ class Routes:
             raise errors[0]
 
 
-def twilio_routes(client: Notifier, chat: ClosingSender | None = None) -> Routes:
+def twilio_routes(
+    client: Notifier,
+    chat: ClosingSender | None = None,
+    *,
+    bridge: BridgeClient | None = None,
+    calls_per_second: float | None = None,
+) -> Routes:
     """SMS and voice through ``client``, replies read from it, and optionally a chat sender
-    (a ``notifiers.chat.ChatSender``); the routes close both at the end."""
+    (a ``notifiers.chat.ChatSender``); the routes close both at the end. With ``bridge`` (the
+    same Twilio client) bridge calls too. ``calls_per_second`` paces voice and bridge calls
+    together: the account's rate counts every outbound call."""
     senders: list[Sender] = [TwilioSms(client), TwilioVoice(client)]
     owns: list[_Closeable] = [client]
+    if bridge is not None:
+        senders.append(TwilioBridge(bridge))
     if chat is not None:
         senders.append(chat)
         owns.append(chat)
-    return Routes(senders, [TwilioInbound(client)], owns=owns)
+    pacers: dict[Channel, CallPacer] = {}
+    if calls_per_second:
+        pacer = CallPacer(calls_per_second)
+        pacers = {Channel.VOICE: pacer, Channel.BRIDGE: pacer}
+    return Routes(senders, [TwilioInbound(client)], owns=owns, pacers=pacers, bridge=bridge)

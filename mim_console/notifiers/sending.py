@@ -221,13 +221,21 @@ class Outgoing:
 
     def _claim_sync(self, now: datetime, limit: int) -> tuple[list[Alert], datetime | None]:
         held = self.held_back()
-        channels = [c for c in self.routes.channels if c not in held]
+        # Paced calls only a turn or two ahead; a lane's channels (the modem) not at all.
+        batches = [
+            (kept, most)
+            for batch, most in self.routes.claim_batches(limit)
+            if (kept := tuple(c for c in batch if c not in held))
+        ]
+        channels = [c for batch, _ in batches for c in batch]
         with self.store.read() as db:
             due = outbox.next_due_at(db, channels)
         if due is None or due > now:
             return [], due
         with self.store.write() as db:
-            claimed = outbox.claim_due(db, self.lease.holder, now, limit, channels)
+            claimed = []
+            for batch, most in batches:
+                claimed += outbox.claim_due(db, self.lease.holder, now, most, batch)
             return claimed, outbox.next_due_at(db, channels)
 
     def release_ready(self) -> None:
@@ -268,6 +276,9 @@ class Outgoing:
                     # An unknown SID taken by another alert: fall through and send.
                 if not self.lease.held():
                     return
+            await self.routes.wait_turn(alert.channel)  # calls per second: before the timeout
+            if not self.lease.held():
+                return
             self.requests += 1
             # asyncio.timeout, not wait_for: no extra task per request (measured on the hot path).
             async with asyncio.timeout(self.config.request_timeout_s):

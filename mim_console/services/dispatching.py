@@ -55,7 +55,13 @@ def make_routes(settings: Settings, store: Store | None = None) -> Routes | None
     from mim_console.notifiers.twilio import TwilioNotifier
 
     resolve = store_resolver(store) if store is not None else None
-    return twilio_routes(TwilioNotifier(settings.twilio), ChatSender(resolve=resolve))
+    client = TwilioNotifier(settings.twilio)
+    return twilio_routes(
+        client,
+        ChatSender(resolve=resolve),
+        bridge=client if settings.bridge.twilio else None,
+        calls_per_second=settings.twilio.calls_per_second,
+    )
 
 
 def for_context(
@@ -71,12 +77,14 @@ def for_context(
     escalation timers tick, unless ``receiver`` / ``on_tick`` say otherwise. Without
     credentials it says why and waits."""
     settings = ctx.settings
-    if receiver is None or on_tick is None:
+    presence = None
+    if receiver is None or on_tick is None or settings.bridge.twilio:
         from mim_console.services.incidents import IncidentService
 
         service = IncidentService(ctx)
         receiver = receiver or service
         on_tick = on_tick or service.tick
+        presence = service if settings.bridge.twilio else None
     missing = settings.twilio.missing()
     routes = None if missing else make_routes(settings, ctx.store)
     blocked = None
@@ -89,6 +97,7 @@ def for_context(
         ctx.store,
         routes,
         receiver=receiver,
+        presence=presence,
         config=config or settings_config(settings),
         blocked=blocked,
         on_tick=on_tick,

@@ -62,6 +62,9 @@ class Escalation(IncidentCore):
             enqueue(db, [self._sms(db, inc, person, "recall", Purpose.RECALL)], now)
         elif target is State.UNABLE:
             self._escalate_deputy(db, inc, after, person, now, reason="answered unable")
+        elif target is State.VOICEMAIL:
+            reason = "a voicemail box answered the bridge call"
+            self._escalate_deputy(db, inc, after, person, now, reason=reason)
         return after
 
     def escalate(self, ref: str, person_ref: str) -> str:
@@ -101,7 +104,7 @@ class Escalation(IncidentCore):
             text=f"{person.name}: voice call ({why})",
             data={"participant": p.id, "from": p.state.value, "to": "escalated", "via": "voice"},
         )
-        enqueue(db, [self._voice(db, inc, person, Purpose.ESCALATION)], now)
+        enqueue(db, [self._escalation_call(db, inc, person, after, Purpose.ESCALATION)], now)
 
     def _deputy_now(
         self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
@@ -172,7 +175,7 @@ class Escalation(IncidentCore):
             deputy,
             Recipient(deputy.id, p.role, p.party_id, p.group_id),
             now,
-            channel="sms",
+            channel="bridge" if self._call_channel(db, inc) == "bridge" else "sms",
             purpose=Purpose.ESCALATION,
             deputy_for=p.id,
         )

@@ -14,10 +14,12 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from mim_console.data import bridge as bridge_repo
 from mim_console.data import incidents as repo
 from mim_console.data.directory import Directory
 from mim_console.data.outbox import enqueue
 from mim_console.domain.alerts import AlertDraft, Channel, Purpose
+from mim_console.domain.bridge import call_rank, participant_label
 from mim_console.domain.incident import (
     Incident,
     IncidentStatus,
@@ -30,7 +32,7 @@ from mim_console.errors import UserError
 from mim_console.services import messages
 from mim_console.services.context import Context
 
-CHANNELS = ("sms", "voice", "both")
+CHANNELS = ("sms", "voice", "both", "bridge")
 
 
 class IncidentCore:
@@ -51,7 +53,10 @@ class IncidentCore:
         channel: str,
         purpose: Purpose,
         deputy_for: int | None = None,
+        calls: list[tuple[int, AlertDraft]] | None = None,
     ) -> Participant:
+        """Page ``person``: participant row, timeline event, alerts. A bridge call goes to
+        ``calls`` (rank, draft) when given, for the caller to queue deciders first."""
         p = repo.insert_participant(
             db,
             incident_id=inc.id,
@@ -73,10 +78,17 @@ class IncidentCore:
             data={"participant": p.id, "from": None, "to": State.ALERTED.value, "via": channel},
         )
         drafts = []
-        if channel in ("sms", "both"):
+        if channel in ("sms", "both", "bridge"):  # a bridge call comes with the SMS
             drafts.append(self._sms(db, inc, person, "alert", purpose))
         if channel in ("voice", "both"):
             drafts.append(self._voice(db, inc, person, purpose))
+        if channel == "bridge":
+            bridge = self._bridge_draft(db, inc, person, p, purpose)
+            if calls is None:
+                drafts.append(bridge)
+            else:
+                deputy = deputy_for is not None
+                calls.append((call_rank(r.role, person.decision_authority, deputy), bridge))
         enqueue(db, drafts, now)
         return p
 
@@ -124,6 +136,32 @@ class IncidentCore:
             incident_id=inc.id,
             person_id=person.id,
         )
+
+    def _bridge_draft(
+        self, db: Database, inc: Incident, person: Person, p: Participant, purpose: Purpose
+    ) -> AlertDraft:
+        return AlertDraft(
+            to_number=person.mobile,
+            channel=Channel.BRIDGE,
+            purpose=purpose,
+            body=messages.bridge(inc, person, self.ctx.settings, db, participant_label(p.id)),
+            incident_id=inc.id,
+            person_id=person.id,
+        )
+
+    def _call_channel(self, db: Database, inc: Incident) -> str:
+        """How an incident's escalations call and page: onto its bridge when it was paged
+        onto one (and the bridge is still Twilio's), else as before."""
+        if self.ctx.settings.bridge.twilio and bridge_repo.has_bridge_calls(db, inc.id):
+            return "bridge"
+        return "voice"
+
+    def _escalation_call(
+        self, db: Database, inc: Incident, person: Person, p: Participant, purpose: Purpose
+    ) -> AlertDraft:
+        if self._call_channel(db, inc) == "bridge":
+            return self._bridge_draft(db, inc, person, p, purpose)
+        return self._voice(db, inc, person, purpose)
 
     def _voice(self, db: Database, inc: Incident, person: Person, purpose: Purpose) -> AlertDraft:
         return AlertDraft(

@@ -14,12 +14,14 @@ inside the transaction (which then rolls back).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from mim_console.data import incidents as repo
 from mim_console.data import outbox
-from mim_console.domain.alerts import Purpose
+from mim_console.data.outbox import enqueue
+from mim_console.domain.alerts import AlertDraft, Purpose
+from mim_console.domain.bridge import BridgeState
 from mim_console.domain.incident import (
     Event,
     Incident,
@@ -36,6 +38,7 @@ from mim_console.domain.incident import (
 )
 from mim_console.domain.people import Person, SpecialistGroup
 from mim_console.errors import UserError
+from mim_console.services.bridge import BridgeSide, BridgeView
 from mim_console.services.closing import Closing
 from mim_console.services.incident_core import CHANNELS as CHANNELS
 from mim_console.services.replies import CALL_OUTCOMES as CALL_OUTCOMES
@@ -60,6 +63,7 @@ class RollCall:
     party_names: dict[int, str]
     spokesperson: Person | None
     standby: Sequence[Seat]
+    bridge: BridgeView = field(default_factory=lambda: BridgeView(enabled=False))
 
     def status_due(self, now: datetime) -> bool:
         """The spokesperson's promised status is late (before that, nobody nags the experts)."""
@@ -67,7 +71,7 @@ class RollCall:
         return due is not None and now >= due
 
 
-class IncidentService(Replies, Closing):
+class IncidentService(Replies, Closing, BridgeSide):
     # --- lookups ----------------------------------------------------------------------
 
     def incident(self, ref: str) -> Incident:
@@ -116,7 +120,8 @@ class IncidentService(Replies, Closing):
                 deputy_for = people[by_id[p.deputy_for].person_id].name
             seats.append(Seat(p, people[p.person_id], unit, deputy_for))
         authority = {pid for pid, person in people.items() if person.decision_authority}
-        q = quorum(parts, authority)
+        bridge = self.bridge_view(inc.id)
+        q = quorum(self._quorum_view(parts, bridge), authority)
         standby_ids = {p.id for p in on_standby(parts)}
         standby = sorted(
             (s for s in seats if s.participant.id in standby_ids),
@@ -125,7 +130,15 @@ class IncidentService(Replies, Closing):
         spokesperson = people.get(inc.spokesperson_id) if inc.spokesperson_id else None
         if inc.spokesperson_id and spokesperson is None:
             spokesperson = self.directory.person(inc.spokesperson_id)
-        return RollCall(inc, seats, q, parties, spokesperson, standby)
+        return RollCall(inc, seats, q, parties, spokesperson, standby, bridge)
+
+    def _quorum_view(self, parts: Sequence[Participant], bridge: BridgeView) -> list[Participant]:
+        """With ``[bridge] quorum_on_bridge``, a decider counts for quorum only while on the
+        bridge (a "1" by SMS is not enough)."""
+        if not (bridge.enabled and self.ctx.settings.bridge.quorum_on_bridge):
+            return list(parts)
+        on = {pid for pid, p in bridge.presence.items() if p.state is BridgeState.CONNECTED}
+        return [p if p.id in on else replace(p, state=State.ALERTED) for p in parts]
 
     # --- declare ----------------------------------------------------------------------
 
@@ -162,6 +175,8 @@ class IncidentService(Replies, Closing):
             raise UserError("the incident needs a title")
         if channel not in CHANNELS:
             raise UserError(f'channel "{channel}" is not one of {", ".join(CHANNELS)}')
+        if channel == "bridge":
+            self._need_bridge()
         severity = severity.strip() or "SEV2"
         cats = tuple(dict.fromkeys(c.strip() for c in categories if c.strip()))
         now = self.ctx.clock()
@@ -198,10 +213,20 @@ class IncidentService(Replies, Closing):
                 text=f"{'EXERCISE ' if exercise else ''}{severity} {title}",
                 data={"categories": list(cats), "channel": channel, "exercise": exercise},
             )
+            calls: list[tuple[int, AlertDraft]] = []
             for r in recipients:
                 self._page(
-                    db, inc, people[r.person_id], r, now, channel=channel, purpose=Purpose.ALERT
+                    db,
+                    inc,
+                    people[r.person_id],
+                    r,
+                    now,
+                    channel=channel,
+                    purpose=Purpose.ALERT,
+                    calls=calls,
                 )
+            # Bridge calls leave one a second: queued after every SMS, deciders first.
+            enqueue(db, [draft for _, draft in sorted(calls, key=lambda c: c[0])], now)
         return inc
 
     # --- roll call --------------------------------------------------------------------

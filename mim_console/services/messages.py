@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from mim_console.config import Settings
 from mim_console.data import comms as comms_repo
 from mim_console.domain import templates
+from mim_console.domain.bridge import bridge_twiml, conference_name
 from mim_console.domain.incident import Incident
 from mim_console.domain.people import Person
 from mim_console.domain.voice import alert_twiml
@@ -30,19 +31,29 @@ TEMPLATE = {
 
 
 def values(inc: Incident, person: Person, settings: Settings) -> dict[str, Any]:
-    b = settings.bridge
     return {
         "incident_code": inc.code,
         "reply_code": inc.reply_code,
         "title": inc.title,
         "severity": inc.severity,
-        "bridge": templates.bridge_text(b.number, b.pin, b.url),
+        "bridge": _bridge_words(settings),
         "person_name": person.name,
         "organisation": settings.organisation,
         "next_update": inc.next_update_at.strftime("%H:%M UTC") if inc.next_update_at else "",
         "status": inc.status.value,
         "exercise": inc.exercise,
     }
+
+
+BRIDGE_CALL = "We are calling you onto the bridge."
+
+
+def _bridge_words(settings: Settings) -> str:
+    """The ``{bridge}`` value: the number to dial, or, on the Twilio bridge without one, that
+    a call brings them onto it."""
+    b = settings.bridge
+    words = templates.bridge_text(b.number, b.pin, b.url)
+    return words or (BRIDGE_CALL if b.twilio else "")
 
 
 def _custom(db: Database | None, name: str) -> str | None:
@@ -65,3 +76,24 @@ def voice(inc: Incident, person: Person, settings: Settings, db: Database | None
         "voice", _custom(db, "voice"), values(inc, person, settings), exercise=inc.exercise
     )
     return alert_twiml(script, settings.twilio.callback_url or None)
+
+
+def bridge(
+    inc: Incident,
+    person: Person,
+    settings: Settings,
+    db: Database | None = None,
+    label: str | None = None,
+) -> str:
+    """TwiML of a bridge call: the voice script read once, then into the incident's conference
+    (a keypress still counts where a public callback URL exists)."""
+    script = templates.render(
+        "voice", _custom(db, "voice"), values(inc, person, settings), exercise=inc.exercise
+    )
+    script = script.replace(BRIDGE_CALL, "").strip()  # the call says it itself
+    return bridge_twiml(
+        script,
+        conference_name(inc.code, inc.exercise),
+        label=label,
+        callback_url=settings.twilio.callback_url or None,
+    )
