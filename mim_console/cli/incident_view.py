@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mim_console.cli.output import literal
+from mim_console.domain.bridge import BridgeState, Presence
 from mim_console.domain.incident import Event, Incident, Role
 from mim_console.services.incidents import RollCall
 
@@ -72,9 +73,21 @@ def roll_call_json(rc: RollCall, now: datetime) -> dict[str, Any]:
                 "standby_since": _iso(s.participant.standby_since),
                 "state_changed_at": _iso(s.participant.state_changed_at),
                 "escalation_step": s.participant.escalation_step,
+                "bridge": bridge_json(rc.bridge.presence.get(s.participant.id)),
             }
             for s in rc.seats
         ],
+    }
+
+
+def bridge_json(presence: Presence | None) -> dict[str, Any]:
+    """On the incident's Twilio bridge: connected or left since when, muted; state null when
+    never on it (or only a voicemail box answered: the participant's state says so)."""
+    on = presence is not None and presence.state in (BridgeState.CONNECTED, BridgeState.LEFT)
+    return {
+        "state": presence.state.value if on and presence and presence.state else None,
+        "since": _iso(presence.since) if on and presence else None,
+        "muted": bool(on and presence and presence.muted),
     }
 
 

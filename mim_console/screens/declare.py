@@ -29,7 +29,12 @@ from mim_console.widgets.literal import lit_block
 from mim_console.widgets.ticks import TickBox, TickList
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3")
-CHANNELS = (("SMS", "sms"), ("voice call", "voice"), ("SMS and call", "both"))
+CHANNELS = (
+    ("SMS", "sms"),
+    ("voice call", "voice"),
+    ("SMS and call", "both"),
+    ("SMS and bridge call", "bridge"),  # the incident's Twilio bridge ([bridge] mode = "twilio")
+)
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,13 @@ class DeclareScreen(MimModal[str | None]):
                     compact=True,
                 )
                 yield Static(Content(" Channel "), classes="label-inline")
+                on_bridge = self.context.settings.bridge.twilio
                 yield Select(
-                    list(CHANNELS), value="sms", id="channel", allow_blank=False, compact=True
+                    [c for c in CHANNELS if on_bridge or c[1] != "bridge"],
+                    value="bridge" if on_bridge else "sms",
+                    id="channel",
+                    allow_blank=False,
+                    compact=True,
                 )
                 yield TickBox("Exercise (drill)", id="exercise", compact=True)
             with Horizontal(classes="field"):

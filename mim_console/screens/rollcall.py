@@ -21,9 +21,10 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from mim_console.domain.incident import State
 from mim_console.domain.text import names_list
-from mim_console.screens.base import ActionDone, MimScreen
+from mim_console.screens.base import ActionDone
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
+from mim_console.screens.rollcall_bridge import BridgeKeys
 from mim_console.screens.rollcall_view import RollCallView, SeatView, displayed, load_view
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
@@ -33,7 +34,7 @@ COLUMNS = ("mark", "unit", "name", "state", "delivery", "since", "joined", "phon
 WIDTHS = (1, 16, 20, 12, 12, 5, 6, 13)
 
 
-class RollCallScreen(MimScreen):
+class RollCallScreen(BridgeKeys):
     RELOAD_ON_OUTBOX = True
     HELP_TITLE = "Roll call"
     HELP_TEXT = (
@@ -197,6 +198,7 @@ class RollCallScreen(MimScreen):
         self.query_one("#rc-curve", Sparkline).data = view.curve
         self._fill(view.seats)
         self._show_detail()
+        self.refresh_bindings()  # the bridge keys follow the view
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:

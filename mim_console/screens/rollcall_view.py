@@ -16,6 +16,7 @@ from typing import Any
 from rich.text import Text
 
 from mim_console.domain.alerts import Alert
+from mim_console.domain.bridge import BridgeState, bridge_mark, queue_eta
 from mim_console.domain.incident import Incident, IncidentStatus, Role, State
 from mim_console.services.attendance import roll_call_with_alerts
 from mim_console.services.context import Context
@@ -31,6 +32,7 @@ STATE_WORDS: dict[State, str] = {
     State.STANDBY: "◌ standby",
     State.RECALLED: "↻ recalled",
     State.STOOD_DOWN: "– stood down",
+    State.VOICEMAIL: "✉ voicemail",
 }
 STATE_STYLE: dict[State, str] = {
     State.JOINED: "bold green",
@@ -39,6 +41,7 @@ STATE_STYLE: dict[State, str] = {
     State.UNREACHABLE: "bold red",
     State.RECALLED: "yellow",
     State.STOOD_DOWN: "dim",
+    State.VOICEMAIL: "bold yellow",
 }
 DELIVERY_WORDS = {
     "queued": "· queued",
@@ -63,6 +66,7 @@ COUNT_ORDER = (
     State.ESCALATED,
     State.UNABLE,
     State.UNREACHABLE,
+    State.VOICEMAIL,
     State.STANDBY,
     State.RECALLED,
     State.STOOD_DOWN,
@@ -95,6 +99,8 @@ class SeatView:
     state: State
     cells: tuple[Text, ...]  # without the mark column
     group: tuple[int, str]  # sort key: role order, unit name
+    on_bridge: bool = False
+    muted: bool = False
 
 
 RowKey = tuple[Any, ...]
@@ -112,6 +118,7 @@ class RollCallView:
     seats: list[SeatView] = field(default_factory=list)
     standby_refs: list[str] = field(default_factory=list)
     rows: Mapping[RowKey, SeatView] = field(default_factory=dict)
+    bridge: bool = False  # the incident has its own (Twilio) bridge
 
     @cached_property
     def by_participant(self) -> dict[int, SeatView]:
@@ -147,6 +154,35 @@ def deliveries(alerts: Sequence[Alert]) -> dict[int, str]:
     return out
 
 
+def bridge_words(rc: RollCall, now: datetime) -> dict[int, str]:
+    """Person id → their place on the bridge, shown in the delivery column: ``● on bridge``,
+    ``left 05:12``, ``voicemail``, or their bridge call's place in the queue."""
+    if not rc.bridge.enabled:
+        return {}
+    by_participant = {s.participant.id: s.person.id for s in rc.seats}
+    out: dict[int, str] = {}
+    for pid, presence in rc.bridge.presence.items():
+        person_id = by_participant.get(pid)
+        if person_id is not None:
+            out[person_id] = bridge_mark(presence, now, local_hm(presence.since))
+    for position, person_id in enumerate(rc.bridge.queue):
+        eta = int(queue_eta(position, rc.bridge.calls_per_second).total_seconds())
+        out.setdefault(person_id, f"☎ queue {position + 1} ~{eta}s")
+    return out
+
+
+def bridge_line(rc: RollCall) -> str:
+    """The header's bridge count and call queue (empty without the incident bridge)."""
+    if not rc.bridge.enabled:
+        return ""
+    line = f"☎ {rc.bridge.on_bridge} on bridge"
+    waiting = len(rc.bridge.queue)
+    if waiting:
+        eta = int(queue_eta(waiting, rc.bridge.calls_per_second).total_seconds())
+        line += f" · {waiting} call{'s' if waiting != 1 else ''} queued (~{eta}s)"
+    return line
+
+
 class _SeatRows:
     """Builds one ``SeatView`` per seat, reusing the previous load's unchanged rows."""
 
@@ -159,7 +195,7 @@ class _SeatRows:
     ) -> None:
         self.rc = rc
         self.now = now
-        self.delivery = delivery
+        self.delivery = {**delivery, **bridge_words(rc, now)}
         self.previous = previous or {}
         self.party_of_name = {name: pid for pid, name in rc.party_names.items()}
         self.cache: dict[RowKey, SeatView] = {}
@@ -184,7 +220,10 @@ class _SeatRows:
         unit, name = self.unit(seat), self.name(seat)
         since = ago(self.now, p.alerted_at) if p.state is not State.STOOD_DOWN else ""
         words = self.delivery.get(seat.person.id, "")
-        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile)
+        presence = self.rc.bridge.presence.get(p.id)
+        on = presence is not None and presence.state is BridgeState.CONNECTED
+        muted = bool(on and presence is not None and presence.muted)
+        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile, muted)
         view = self.previous.get(key)
         if view is None:  # unchanged rows keep their cells: a reload builds only what moved
             cells = (
@@ -203,6 +242,8 @@ class _SeatRows:
                 state=p.state,
                 cells=cells,
                 group=(ROLE_ORDER.get(p.role, 9), seat.unit.casefold()),
+                on_bridge=on,
+                muted=muted,
             )
         self.cache[key] = view
         return view
@@ -249,7 +290,9 @@ def counts_words(rc: RollCall) -> str:
     line = " · ".join(
         f"{counts[s]} {s.value.replace('_', ' ')}" for s in COUNT_ORDER if counts.get(s)
     )
-    return line or "nobody paged"
+    line = line or "nobody paged"
+    bridge = bridge_line(rc)
+    return f"{bridge} · {line}" if bridge else line
 
 
 def header_words(inc: Incident, now: datetime) -> str:
@@ -291,6 +334,7 @@ def build_view(
         seats=seats,
         standby_refs=[str(s.person.id) for s in rc.standby],
         rows=rows.cache,
+        bridge=rc.bridge.enabled,
     )
 
 

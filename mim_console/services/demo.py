@@ -19,8 +19,9 @@ def seed(ctx: Context) -> DemoSummary | int:
     return seed_demo(ctx.store, ctx.clock())
 
 
+# The demo brings people onto its own (stand-in) Twilio bridge; the number is for dialling in.
 DEMO_BRIDGE = BridgeSettings(
-    number="+1 212 555 0100", pin="4242", url="https://meet.example.org/mim"
+    number="+1 212 555 0100", pin="4242", url="https://meet.example.org/mim", mode="twilio"
 )
 DEMO_ORGANISATION = "Fabrikam Bank"
 DEMO_CRITERIA = (
