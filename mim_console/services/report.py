@@ -19,8 +19,9 @@ from mim_console.data import comms as comms_repo
 from mim_console.data import incidents as repo
 from mim_console.data import outbox
 from mim_console.data.outbox import Alert
+from mim_console.domain.bridge import BridgeFigures, bridge_figures
 from mim_console.domain.comms import Draft
-from mim_console.domain.incident import Event, Incident
+from mim_console.domain.incident import Event, Incident, Role
 from mim_console.domain.report import (
     Assembly,
     Figures,
@@ -49,6 +50,7 @@ class ReportData:
     generated_at: datetime
     statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
     assembly: Assembly | None = None  # from the first alert: the drill's figures
+    bridge: BridgeFigures | None = None  # the incident's own bridge, when it had one
 
     def state_at_close(self, participant_id: int) -> str:
         """What someone was when the incident closed ("joined", "on standby"…), not just
@@ -99,8 +101,40 @@ def build(ctx: Context, ref: str) -> ReportData:
     people = {s.person.id: s.person.name for s in rc.seats}
     drill = assembly(figures, [s.participant for s in rc.seats], moves)
     return ReportData(
-        inc, rc, events, figures, names, people, alerts, ctx.clock(), statements, drill
+        inc,
+        rc,
+        events,
+        figures,
+        names,
+        people,
+        alerts,
+        ctx.clock(),
+        statements,
+        drill,
+        _bridge(rc, events, alerts, ctx.clock()),
     )
+
+
+def _bridge(
+    rc: RollCall, events: Sequence[Event], alerts: Sequence[Alert], now: datetime
+) -> BridgeFigures | None:
+    """Who was on the bridge and when, from the timeline (None: no bridge calls, no joins)."""
+    changes = [
+        (e.at, int(str(e.data["participant"])), str(e.data.get("change")))
+        for e in events
+        if e.kind == "bridge" and e.data.get("change") in ("joined", "left")
+    ]
+    if not changes and not any(a.channel == "bridge" for a in alerts):
+        return None
+    deciders: dict[int, list[int]] = {}
+    for seat in rc.seats:
+        p = seat.participant
+        if p.party_id is not None and p.role is Role.MRT:
+            members = deciders.setdefault(p.party_id, [])
+            if seat.person.decision_authority:
+                members.append(p.id)
+    end = rc.incident.closed_at or now
+    return bridge_figures(rc.incident.declared_at, changes, deciders, end)
 
 
 def as_json(data: ReportData) -> dict[str, Any]:
@@ -137,6 +171,7 @@ def as_json(data: ReportData) -> dict[str, Any]:
                 for pid, after in f.party_quorum_after.items()
             ],
         },
+        "bridge": _bridge_json(data),
         "drill": None
         if a is None
         else {
@@ -160,6 +195,37 @@ def as_json(data: ReportData) -> dict[str, Any]:
                 if pid in by_id
             ],
         },
+    }
+
+
+def _bridge_json(data: ReportData) -> dict[str, Any] | None:
+    b = data.bridge
+    if b is None:
+        return None
+
+    def secs(delta: timedelta | None) -> float | None:
+        return None if delta is None else delta.total_seconds()
+
+    by_id = {s.participant.id: s for s in data.roll_call.seats}
+    return {
+        "first_on_bridge_after_s": secs(b.first_on_after),
+        "quorum_on_bridge_after_s": secs(b.quorum_after),
+        "party_on_bridge_after_s": [
+            {"party": data.roll_call.party_names.get(pid, f"party {pid}"), "after_s": secs(after)}
+            for pid, after in b.party_quorum_after.items()
+        ],
+        "attendance": [
+            {
+                "person": by_id[pid].person.name,
+                "joins": a.joins,
+                "first_joined_at": a.first_at.isoformat() if a.first_at else None,
+                "last_left_at": a.last_left_at.isoformat() if a.last_left_at else None,
+                "minutes": round(a.seconds / 60, 1),
+                "on_bridge": a.on_now,
+            }
+            for pid, a in sorted(b.attendance.items())
+            if pid in by_id
+        ],
     }
 
 

@@ -11,6 +11,7 @@ from mim_console.domain.report import CurvePoint, format_duration
 from mim_console.domain.text import html_escape, one_line
 from mim_console.services.report_rows import (
     TO_FILL,
+    bridge_rows,
     drill_rows,
     events_of,
     final_state,
@@ -108,6 +109,14 @@ def _figures(data: ReportData, out: list[str]) -> None:
         _table(out, ("Party", "Quorum after"), rows["quorum"])
     else:
         out.append("<p>No party was seated.</p>")
+    figures, people = bridge_rows(data)
+    if figures:
+        out.append("<h3>The incident bridge</h3>")
+        _table(out, ("Figure", "Value"), figures)
+        if people:
+            _table(out, ("Person", "Times on", "First on", "Last left", "Minutes"), people)
+        else:
+            out.append("<p>Nobody reached the bridge.</p>")
     out.append("<h3>Standby periods</h3>")
     if rows["standby"]:
         _table(out, ("Person", "Period"), rows["standby"])

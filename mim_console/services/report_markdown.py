@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mim_console.domain.text import md_escape
 from mim_console.services.report_rows import (
     TO_FILL,
+    bridge_rows,
     drill_rows,
     events_of,
     final_state,
@@ -52,6 +54,7 @@ def markdown(data: ReportData) -> str:
         table(("Party", "Quorum after"), rows["quorum"])
     else:
         out += ["No party was seated.", ""]
+    _bridge_md(data, out, table)
     out += ["### Standby periods", ""]
     if rows["standby"]:
         table(("Person", "Period"), rows["standby"])
@@ -97,6 +100,23 @@ def markdown(data: ReportData) -> str:
     out += ["## What went well", "", _para_md(inc.went_well), ""]
     out += ["## What to improve", "", _para_md(inc.to_improve), ""]
     return "\n".join(out)
+
+
+def _bridge_md(
+    data: ReportData,
+    out: list[str],
+    table: Callable[[tuple[str, str], list[tuple[str, str]]], None],
+) -> None:
+    figures, people = bridge_rows(data)
+    if not figures:
+        return
+    out += ["### The incident bridge", ""]
+    table(("Figure", "Value"), figures)
+    out += ["| Person | Times on | First on | Last left | Minutes |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in people]
+    if not people:
+        out.append("| Nobody reached the bridge. | | | | |")
+    out.append("")
 
 
 def _drill_md(data: ReportData, out: list[str]) -> None:

@@ -113,10 +113,40 @@ def message_rows(data: ReportData) -> list[tuple[str, str, str, str, str]]:
             data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
             f"{a.channel} {a.purpose}" + (" by GSM modem" if a.route == "modem" else ""),
             str(a.status),
-            a.body if a.channel != "voice" else "(voice call)",
+            a.body if a.channel not in ("voice", "bridge") else f"({a.channel} call)",
         )
         for a in data.alerts
     ]
+
+
+def bridge_rows(
+    data: ReportData,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str, str, str]]]:
+    """The incident bridge: (figure, value) rows and (person, joins, first on, last left,
+    minutes) rows; empty when the incident had no bridge of its own."""
+    b = data.bridge
+    if b is None:
+        return [], []
+    figures = [
+        ("Time to the first person on the bridge", format_duration(b.first_on_after)),
+        ("Time to quorum on the bridge", format_duration(b.quorum_after)),
+    ]
+    for pid, after in b.party_quorum_after.items():
+        name = data.roll_call.party_names.get(pid, f"party {pid}")
+        figures.append((f"A decider of {name} on the bridge", format_duration(after)))
+    by_id = {s.participant.id: s for s in data.roll_call.seats}
+    people = [
+        (
+            by_id[pid].person.name,
+            str(a.joins),
+            stamp(a.first_at),
+            "still on" if a.on_now else stamp(a.last_left_at),
+            f"{a.seconds / 60:.1f}",
+        )
+        for pid, a in sorted(b.attendance.items())
+        if pid in by_id
+    ]
+    return figures, people
 
 
 def statement_rows(data: ReportData) -> list[tuple[str, str, str]]:
