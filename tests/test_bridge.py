@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -20,6 +21,7 @@ from mim_console.config import BridgeSettings, EscalationSettings, Settings, Twi
 from mim_console.domain.bridge import BridgeState, conference_name
 from mim_console.domain.incident import State
 from mim_console.errors import UserError
+from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.screens.rollcall_view import load_view
 from mim_console.services import dispatching, report
 from mim_console.services.context import Context
@@ -267,3 +269,35 @@ def test_cli_declare_with_bridge_and_status_json(tmp_path: Path, db_path: Path) 
         "SELECT channel, COUNT(*) AS n FROM alert GROUP BY channel ORDER BY channel"
     )
     assert {r["channel"]: r["n"] for r in rows} == {"bridge": 3, "sms": 3}
+
+
+async def test_with_a_callback_url_pressing_2_before_the_bridge_counts(
+    db_path: Path, bridge_standin: StandIn
+) -> None:
+    standin = bridge_standin
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public = f"http://127.0.0.1:{port}/voice"
+    settings = bridge_settings(db_path, standin)
+    settings = replace(settings, twilio=replace(settings.twilio, callback_url=public))
+    ctx = Context(settings=settings, actor="duty manager")
+    seed(ctx.store, FROZEN_NOW)
+    svc = IncidentService(ctx)
+
+    def pressed(call_sid: str, digit: str) -> None:
+        svc.apply_keypress(call_sid, digit)
+
+    receiver = KeypressReceiver.from_settings(settings.twilio, pressed, port=port)
+    await receiver.start()
+    standin.script_keypress(mobile("Dan Biz"), "2", after=0.1)
+    try:
+        async with Running(ctx):
+            code = svc.declare(title="Payments down", severity="SEV1", channel="bridge").code
+            await until(lambda: _state(ctx, code, "Dan Biz") is State.UNABLE, "Dan unable")
+            await until(lambda: _state(ctx, code, "Alice Ops") is State.JOINED, "Alice joined")
+    finally:
+        await receiver.stop()
+    assert _presence(ctx, code, "Dan Biz") is None  # he never reached the bridge
+    [attempt] = standin.keypress_log
+    assert attempt.status == 200

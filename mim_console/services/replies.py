@@ -148,7 +148,11 @@ class Replies(Escalation):
         meaning = meaning_of_digit(digit) or "unrecognised"
         now = self.ctx.clock()
         with self.store.write() as db:
-            call = outbox.by_sid(db, call_sid, Channel.VOICE)
+            call = outbox.by_sid(db, call_sid, Channel.VOICE) or outbox.by_sid(
+                db,
+                call_sid,
+                Channel.BRIDGE,  # "press 2" before reaching the bridge
+            )
             if call is None or call.incident_id is None or call.person_id is None:
                 return "unknown call"
             return self._answer(

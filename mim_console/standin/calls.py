@@ -148,6 +148,8 @@ async def create_call(
         action = gather_action(twiml)
         if dialled is not None:
             plan = _bridge_plan(state, responders, bridges, to)
+            if pressed is not None and action is not None:  # the Gather's answer ends the call
+                plan = Plan("decline", after=pressed[1] + 1.0)
             bridges.place(record, plan, *dialled)
             if detect and plan.kind != "no-answer":
                 record.answered_by = "machine_start" if plan.kind == "voicemail" else "human"
