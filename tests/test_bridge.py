@@ -301,3 +301,46 @@ async def test_with_a_callback_url_pressing_2_before_the_bridge_counts(
     assert _presence(ctx, code, "Dan Biz") is None  # he never reached the bridge
     [attempt] = standin.keypress_log
     assert attempt.status == 200
+
+
+async def test_roll_call_bridge_keys_show_only_with_the_twilio_bridge(db_path: Path) -> None:
+    from mim_console.app import make_app
+    from mim_console.screens.rollcall import RollCallScreen
+    from tests.ui_data import seed_small
+
+    settings = Settings(db_path=db_path, bridge=BridgeSettings(mode="twilio"))
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, actor="duty manager")
+    seed_small(ctx.store, FROZEN_NOW)
+    code = IncidentService(ctx).declare(title="Bridge keys", severity="SEV1", channel="bridge").code
+    app = make_app(ctx, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        screen = app.screen
+        assert isinstance(screen, RollCallScreen)
+        roll: RollCallScreen = screen
+        await until(lambda: roll.view is not None, "the roll call")
+        assert roll.check_action("mute", ()) and roll.check_action("call_me", ())
+        assert roll.view is not None and roll.view.counts_line.startswith("☎ 0 on bridge")
+        await pilot.press("v")  # nobody is on the bridge yet
+        await pilot.pause()
+        assert any("is not on the bridge" in n.message for n in app._notifications)
+        before = len(ctx.store.query("SELECT id FROM alert WHERE channel = 'bridge'"))
+        await pilot.press("o")
+        await until(
+            lambda: (
+                len(ctx.store.query("SELECT id FROM alert WHERE channel = 'bridge'")) == before + 1
+            ),
+            "the duty manager's bridge call",
+        )
+    plain = Context(settings=Settings(db_path=db_path), clock=lambda: FROZEN_NOW)
+    app = make_app(plain, dispatch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        screen = app.screen
+        assert isinstance(screen, RollCallScreen)
+        second: RollCallScreen = screen
+        await until(lambda: second.view is not None, "the roll call")
+        assert not second.check_action("mute", ())  # no Twilio bridge: the keys are hidden
+    assert code
