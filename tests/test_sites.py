@@ -270,6 +270,8 @@ def test_standby_follows_live_and_refuses_writes(two_sites: tuple[Site, Site]) -
         )
         shown = b.cli("people", "--json")
         assert shown.returncode == 0 and "Live Person" in shown.stdout
+        sheet = b.cli("callsheet", "--json")  # the call sheet works from the copy too
+        assert sheet.returncode == 0, sheet.stderr
         # Every write at B is refused in the same words, and nothing reaches the copy.
         for args in (
             ("person", "add", "Nope", "--mobile", "+358401000010"),
