@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from mim_console.cli import main
 from mim_console.clock import to_iso, utcnow
 from mim_console.config import ReplicaSettings, Settings, load_settings
-from mim_console.data import outbox, replica, sites, standby
+from mim_console.data import outbox, replica, replicator, sites, standby
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
 from mim_console.domain.alerts import Channel, Purpose
@@ -203,7 +203,7 @@ def test_generated_config_is_private_and_names_no_secret(tmp_path: Path) -> None
 def test_replicator_restarts_litestream_that_dies(tmp_path: Path) -> None:
     store = Store(tmp_path / "mim.db")
     url = (tmp_path / "replica").as_uri()
-    rep = replica.Replicator(
+    rep = replicator.Replicator(
         store, url, site="A", binary=replica.litestream_binary(), beat_s=0.2, check_s=0.5
     ).start()
     try:
@@ -228,10 +228,10 @@ def test_second_replicator_waits_for_the_lease(tmp_path: Path) -> None:
     url = (tmp_path / "replica").as_uri()
     one, two = Store(tmp_path / "mim.db"), Store(tmp_path / "mim.db")
     exe = replica.litestream_binary()
-    a = replica.Replicator(one, url, site="A", binary=exe, beat_s=0.2).start()
+    a = replicator.Replicator(one, url, site="A", binary=exe, beat_s=0.2).start()
     try:
         wait_for(lambda: a.pid is not None, 10, "the first litestream")
-        b = replica.Replicator(two, url, site="A", binary=exe, beat_s=0.2).start()
+        b = replicator.Replicator(two, url, site="A", binary=exe, beat_s=0.2).start()
         time.sleep(1.0)
         assert b.pid is None and not b.status().holder
         b.stop()

@@ -21,7 +21,8 @@ from typing import Any
 from mim_console.clock import utcnow
 from mim_console.data import replica, sites, standby
 from mim_console.data.lease import new_holder_id
-from mim_console.data.replica import ReplicaPosition, ReplicationStatus, Replicator
+from mim_console.data.replica import ReplicaPosition
+from mim_console.data.replicator import ReplicationStatus, Replicator
 from mim_console.data.standby import FollowerStore
 from mim_console.data.store import Store
 from mim_console.errors import UserError
