@@ -204,14 +204,23 @@ class Settings:
 
 def _check_backup_settings(settings: Settings, source: Path) -> None:
     every = settings.backup_every_hours
-    if isinstance(every, bool) or not isinstance(every, int | float) or every < 0:
+    if (
+        isinstance(every, bool)
+        or not isinstance(every, int | float)
+        or _bound_problem("backup_every_hours", every)
+    ):
+        high = BOUNDS["backup_every_hours"][1]
         raise UserError(
-            f"{source}: backup_every_hours must be a number of hours, 0 or more (0 = off), "
-            f"not {every!r}"
+            f"{source}: backup_every_hours must be a number of hours, 0 or more (0 = off) "
+            f"and at most {high:g}, not {every!r}"
         )
     keep = settings.backup_keep
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise UserError(f"{source}: backup_keep must be a whole number, 1 or more, not {keep!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or _bound_problem("backup_keep", keep):
+        high = BOUNDS["backup_keep"][1]
+        raise UserError(
+            f"{source}: backup_keep must be a whole number, 1 or more and at most {high:g}, "
+            f"not {keep!r}"
+        )
 
 
 _ENV_TWILIO = {
@@ -259,6 +268,33 @@ def _fits(value: Any, hint: Any) -> bool:
 _CHECKED_BELOW = {"backup_every_hours", "backup_keep"}  # _check_backup_settings says more
 _KINDS = {str: "text in quotes", float: "a number, 0 or more", int: "a whole number, 0 or more"}
 
+#: The range of every number in the config file (README, "Configuration"): a value past it is
+#: refused at start with the key and the bound. ``1e308`` hours or ``1e300`` minutes pass as
+#: finite floats but overflow every ``timedelta`` built from them: escalation silently stopped.
+#: Keys of settings added later (``[twilio] validity_s``, lease TTLs) belong here too.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "max_in_flight": (1, 1000, ""),
+    "retry_max_age_min": (0, 10_080, "minutes"),
+    "verify_within_days": (1, 3_660, "days"),
+    "backup_keep": (1, 10_000, ""),
+    "backup_every_hours": (0, 8_760, "hours"),
+    "voice_after_min": (0, 1_440, "minutes"),
+    "deputy_after_min": (0, 1_440, "minutes"),
+    "validity_s": (1, 36_000, "seconds"),
+    "lease_ttl_s": (0.5, 300, "seconds"),
+}
+
+
+def _bound_problem(key: str, value: Any) -> str | None:
+    """Why a number is past its key's bound (None when it is within, or has none)."""
+    bound = BOUNDS.get(key)
+    if bound is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    low, high, unit = bound
+    if math.isfinite(value) and low <= value <= high:
+        return None
+    return f"{key} in the config file must be {low:g}..{high:g}{' ' + unit if unit else ''}"
+
 
 def _check_types(cls: type[Any], values: Mapping[str, Any], where: str) -> None:
     """A value of the wrong kind is named here, not met later as a crash (or, worse, as
@@ -273,6 +309,9 @@ def _check_types(cls: type[Any], values: Mapping[str, Any], where: str) -> None:
             wanted = _KINDS.get(hint, "a path" if Path in typing.get_args(hint) else str(hint))
             shown = "" if key in secret else f", not {value!r}"  # a secret is never echoed
             raise UserError(f"{where}: {key} in the config file must be {wanted}{shown}")
+        past = _bound_problem(key, value)
+        if past:
+            raise UserError(f"{where}: {past}, not {value!r}")
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:

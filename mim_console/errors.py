@@ -15,3 +15,8 @@ class NotFound(UserError):
 
 class StorageError(UserError):
     """The database could not be opened, read or written (disk full, read-only, damaged, newer)."""
+
+
+class OutOfRange(UserError):
+    """A value outside the bounds the console accepts (a date beyond its window, a length or
+    count too large); the message names the bound. On the command line it is a usage error."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ import click
 from mim_console import __version__
 from mim_console.config import load_settings
 from mim_console.domain.text import printable
-from mim_console.errors import UserError
+from mim_console.errors import OutOfRange, UserError
 from mim_console.services.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +64,9 @@ class MimGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OutOfRange as exc:
+            # A value past a documented bound: a usage error (exit 2), as click's own are.
+            raise click.UsageError(printable(str(exc))) from exc
         except UserError as exc:
             raise click.ClickException(printable(str(exc))) from exc
         except OSError as exc:
@@ -129,3 +133,20 @@ json_option = click.option(
 #: A version or id typed as a number: whole, positive, and small enough for SQLite's INTEGER
 #: (a larger one reached the query as an OverflowError).
 ROW_NUMBER = click.IntRange(min=1, max=10**15)
+
+
+class FiniteRange(click.FloatRange):
+    """A number in ``[min, max]``, never NaN or infinity: ``FloatRange`` lets NaN through
+    (every comparison with it is false), and ``dispatch --lease-ttl nan`` crashed later."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            low = "" if self.min is None else f"{self.min:g}"
+            high = "" if self.max is None else f"{self.max:g}"
+            self.fail(f"{value!r} is not a number from {low or '…'} to {high or '…'}", param, ctx)
+        return number
+
+
+#: How many rows a listing prints at most.
+ROW_LIMIT = click.IntRange(min=1, max=100_000)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import click
 
-from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.base import ROW_LIMIT, FiniteRange, json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say, warn
 from mim_console.clock import utcnow
 from mim_console.domain.alerts import Alert
@@ -23,7 +23,7 @@ from mim_console.services.context import Context
 @click.option("--verbose", "-v", is_flag=True, help="Log every lease change and reconcile.")
 @click.option(
     "--lease-ttl",
-    type=click.FloatRange(min=0.5, max=300),
+    type=FiniteRange(min=0.5, max=300),
     default=5.0,
     show_default=True,
     help="Seconds a silent holder keeps the lease before a standby takes over.",
@@ -150,7 +150,7 @@ def _age(alert: Alert, now: datetime) -> str:
 
 @main.command(name="outbox")
 @click.option("--incident", "incident_code", help="Only this incident's alerts (its code).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=ROW_LIMIT, default=200, show_default=True)
 @json_option
 @pass_context
 def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: bool) -> None:

@@ -16,7 +16,7 @@ import click
 from rich.live import Live
 from rich.text import Text
 
-from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.base import FiniteRange, json_option, main, pass_context
 from mim_console.cli.incident_view import (
     event_json,
     incident_json,
@@ -35,6 +35,7 @@ from mim_console.cli.output import (
 )
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.duty import stored_rotation_problems
 from mim_console.services.incidents import CHANNELS, IncidentService
 
 # --- commands -----------------------------------------------------------------------------
@@ -87,6 +88,8 @@ def declare(
         emit_json(roll_call_json(rc, ctx.clock()))
     else:
         click.echo(inc.code)
+    for problem in stored_rotation_problems(ctx.store):  # paged without them: say so
+        warn(f"warning: {problem}")
     missing = ctx.settings.twilio.missing()
     if missing:
         warn(
@@ -363,7 +366,7 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
 @click.argument("incident")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=FiniteRange(min=0.1, max=3600),
     default=2.0,
     show_default=True,
     help="Redraw at least every S seconds; a change anyone commits shows within 0.2 s.",

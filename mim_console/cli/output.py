@@ -53,9 +53,11 @@ def literal(value: object) -> Text:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    table = Table(title=title, title_justify="left", show_lines=False)
+    """A table whose title, headings and cells are all shown literally: a title names stored
+    things (a person, a rotation), and Rich would read ``[bold red]`` in it as markup."""
+    table = Table(title=literal(title), title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(literal(column))
     for row in rows:
         table.add_row(*(literal("" if cell is None else cell) for cell in row))
     console().print(table)

@@ -20,13 +20,15 @@ from mim_console.domain.rotation import (
     Rotation,
     RotationRole,
     ShiftUnit,
+    check_date,
     parse_handoff_time,
     parse_instant,
     parse_weekday,
     parse_zone,
+    shift_length_problem,
 )
 from mim_console.domain.text import countdown
-from mim_console.errors import UserError
+from mim_console.errors import OutOfRange, UserError
 from mim_console.services import duty as duty_service
 from mim_console.services import rota as rota_service
 from mim_console.services.context import Context
@@ -186,7 +188,10 @@ cast(MimGroup, rota).lazy.update(
 
 
 def rotation_of(ctx: Context, ref: str) -> Rotation:
-    return rota_service.find_rotation(ctx, ref)
+    found = rota_service.find_rotation(ctx, ref)
+    for problem in found.problems:  # a stored row that cannot be used: named, never a crash
+        warn(f"warning: {problem}")
+    return found
 
 
 def _rotation_json(rotation: Rotation, people: dict[int, Person]) -> dict[str, Any]:
@@ -243,7 +248,13 @@ def rota_list(ctx: Context, as_json: bool) -> None:
     show_default=True,
     help="Shift length unit (days are calendar days).",
 )
-@click.option("--length", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--length",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Shift length: 1..87600 hours, 1..3650 days or 1..520 weeks.",
+)
 @click.option("--handoff", "handoff", default="09:00", show_default=True, metavar="HH:MM")
 @click.option("--weekday", default=None, help="Handoff weekday for weekly shifts (monday…).")
 @click.option("--tz", "timezone", required=True, help="IANA zone, e.g. Europe/Helsinki.")
@@ -268,6 +279,9 @@ def rota_create(
     """Create a rotation: the duty managers' (default) or a party's seat (--party)."""
     zone = parse_zone(timezone)
     shift_unit = ShiftUnit(unit)
+    too_long = shift_length_problem(unit, length, "--length")
+    if too_long:
+        raise OutOfRange(too_long)
     weekday_number = parse_weekday(weekday)
     if start is None:
         start_date = ctx.clock().astimezone(zone).date()
@@ -276,6 +290,7 @@ def rota_create(
             start_date = date.fromisoformat(start)
         except ValueError as exc:
             raise UserError(f'--start "{start}" is not a date like 2026-03-02') from exc
+        check_date(start_date, "--start")
     if shift_unit == ShiftUnit.WEEKS and weekday_number is None:
         weekday_number = start_date.weekday()
     directory = ctx.directory()
@@ -328,3 +343,21 @@ def rota_members(ctx: Context, rotation_ref: str, people: tuple[str, ...], as_js
         for i, m in enumerate(rotation.members)
     ]
     print_table(f"{rotation.name}: members in order", ["#", "name", "mobile", ""], rows)
+
+
+@rota.command("delete")
+@click.argument("rotation_ref", metavar="ROTATION")
+@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
+@pass_context
+def rota_delete(ctx: Context, rotation_ref: str, yes: bool) -> None:
+    """Delete a rotation with its members and overrides (e.g. a broken one, to create anew)."""
+    from mim_console.cli.output import confirm
+
+    rotation = rotation_of(ctx, rotation_ref)
+    if not yes:
+        confirm(
+            f"Delete rotation {rotation.name} with its {len(rotation.overrides)} override(s)?",
+            "not deleted (--yes deletes without asking)",
+        )
+    rota_service.delete_rotation(ctx, rotation.id)
+    say(f"deleted rotation {rotation.name} (id {rotation.id})")

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Component, Event, vCalAddress
 
 from mim_console.domain.people import Person
-from mim_console.domain.rotation import Piece, Rotation
+from mim_console.domain.rotation import LATEST, Piece, Rotation, instant_problem
 
 PRODID = "-//mim-console//duty rotation//EN"
 UID_DOMAIN = "mim-console"
@@ -217,8 +217,14 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
             else:
                 problem("the event has neither DTEND nor DURATION")
                 continue
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             problem(f"unreadable time: {exc}")
+            continue
+        far = instant_problem(starts_at, "its start") or (
+            None if ends_at == LATEST else instant_problem(ends_at, "its end")
+        )
+        if far:
+            problem(far)
             continue
         if ends_at <= starts_at:
             problem(f"it ends ({ends_at.isoformat()}) before it starts ({starts_at.isoformat()})")

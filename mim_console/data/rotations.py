@@ -19,11 +19,14 @@ from mim_console.clock import from_iso, to_iso
 from mim_console.data.store import as_row_id
 from mim_console.domain.people import clean_name, clean_text
 from mim_console.domain.rotation import (
+    EARLIEST,
+    LATEST,
     Override,
     Rotation,
     RotationRole,
     ShiftUnit,
     parse_handoff_time,
+    parse_zone,
 )
 from mim_console.errors import NotFound, UserError
 
@@ -43,22 +46,94 @@ def _override(row: Mapping[str, Any]) -> Override:
     )
 
 
+#: What reading a stored row written around the console's checks (by hand, by an older
+#: version, by another tool) can raise: it becomes a warning naming the row, never a crash.
+_UNREADABLE = (UserError, ValueError, TypeError, OverflowError, KeyError)
+
+
+def _loaded_override(row: Mapping[str, Any]) -> Override | str:
+    """The override, or why it cannot be used (it is left out of the rotation, with a warning
+    naming it, so that a single bad row never stops `declare` or the duty board)."""
+    try:
+        return _override(row)
+    except _UNREADABLE as exc:
+        why = _reason(exc, f"override {row['id']}: ")
+        return (
+            f"override {row['id']} of rotation {row['rotation_id']} is ignored "
+            f"({row['starts_at']!s:.40} – {row['ends_at']!s:.40}): "
+            f"{why}; remove it "
+            f"with `mim-console rota override remove {row['rotation_id']} {row['id']}`"
+        )
+
+
+def _reason(exc: BaseException, prefix: str) -> str:
+    text = str(exc)
+    return text[len(prefix) :] if text.startswith(prefix) else text or type(exc).__name__
+
+
 def _rotation(
-    row: Mapping[str, Any], members: Sequence[int], overrides: Sequence[Override]
+    row: Mapping[str, Any],
+    members: Sequence[int],
+    overrides: Sequence[Override],
+    ignored: Sequence[str] = (),
 ) -> Rotation:
+    try:
+        return Rotation(
+            id=row["id"],
+            name=row["name"],
+            role=RotationRole(row["role"]),
+            party_id=row["party_id"],
+            shift_unit=ShiftUnit(row["shift_unit"]),
+            shift_length=row["shift_length"],
+            handoff_time=parse_handoff_time(row["handoff_time"]),
+            handoff_weekday=row["handoff_weekday"],
+            timezone=row["timezone"],
+            start_date=date.fromisoformat(row["start_date"]),
+            members=tuple(members),
+            overrides=tuple(overrides),
+            ignored=tuple(ignored),
+        )
+    except _UNREADABLE as exc:
+        return _broken_rotation(row, members, overrides, ignored, exc)
+
+
+def _broken_rotation(
+    row: Mapping[str, Any],
+    members: Sequence[int],
+    overrides: Sequence[Override],
+    ignored: Sequence[str],
+    exc: BaseException,
+) -> Rotation:
+    """A stored rule that cannot be used: kept (so it can be seen, fixed or deleted) with safe
+    stand-ins for its values; it never starts, so nobody is on duty from it."""
+    try:
+        role = RotationRole(row["role"])
+    except ValueError:
+        role = RotationRole.PARTY if row["party_id"] is not None else RotationRole.DUTY_MANAGER
+    unit = row["shift_unit"] if row["shift_unit"] in set(ShiftUnit) else ShiftUnit.DAYS
+    try:
+        parse_zone(str(row["timezone"]))
+        timezone = str(row["timezone"])
+    except UserError:
+        timezone = "UTC"
+    reason = _reason(exc, f"rotation {row['name']}: ")
+    stored = f"{row['shift_length']!s:.30} {row['shift_unit']!s:.10} from {row['start_date']!s:.30}"
     return Rotation(
         id=row["id"],
-        name=row["name"],
-        role=RotationRole(row["role"]),
+        name=str(row["name"]),
+        role=role,
         party_id=row["party_id"],
-        shift_unit=ShiftUnit(row["shift_unit"]),
-        shift_length=row["shift_length"],
-        handoff_time=parse_handoff_time(row["handoff_time"]),
-        handoff_weekday=row["handoff_weekday"],
-        timezone=row["timezone"],
-        start_date=date.fromisoformat(row["start_date"]),
+        shift_unit=ShiftUnit(unit),
+        shift_length=1,
+        handoff_time=time(0, 0),
+        handoff_weekday=None,
+        timezone=timezone,
+        start_date=LATEST.date(),
         members=tuple(members),
         overrides=tuple(overrides),
+        broken=f"{reason} (stored: {stored}); delete it "
+        f"with `mim-console rota delete {row['id']}` and create it again",
+        ignored=tuple(ignored),
     )
 
 
@@ -82,7 +157,10 @@ Window = tuple[datetime, datetime]
 
 
 def _overrides(
-    db: Database, rotation_ids: Iterable[int], window: Window | None = None
+    db: Database,
+    rotation_ids: Iterable[int],
+    window: Window | None = None,
+    ignored: dict[int, list[str]] | None = None,
 ) -> dict[int, list[Override]]:
     ids = list(rotation_ids)
     found: dict[int, list[Override]] = {i: [] for i in ids}
@@ -100,7 +178,11 @@ def _overrides(
         "ORDER BY starts_at, id",
         params,
     ):
-        found[row["rotation_id"]].append(_override(row))
+        loaded = _loaded_override(row)
+        if isinstance(loaded, Override):
+            found[row["rotation_id"]].append(loaded)
+        elif ignored is not None:
+            ignored.setdefault(row["rotation_id"], []).append(loaded)
     return found
 
 
@@ -109,8 +191,34 @@ def _build(
 ) -> list[Rotation]:
     ids = [r["id"] for r in rows]
     members = _members(db, ids)
-    overrides = _overrides(db, ids, window)
-    return [_rotation(r, members[r["id"]], overrides[r["id"]]) for r in rows]
+    ignored: dict[int, list[str]] = {}
+    overrides = _overrides(db, ids, window, ignored)
+    if window is not None:
+        # A bad row outside the window is still named: it lies in no window (dates too far
+        # out, or text that is not a time), so look for it apart.
+        _bad_overrides(db, ids, ignored)
+    return [
+        _rotation(r, members[r["id"]], overrides[r["id"]], ignored.get(r["id"], ())) for r in rows
+    ]
+
+
+_STORED_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*"
+
+
+def _bad_overrides(db: Database, ids: Sequence[int], ignored: dict[int, list[str]]) -> None:
+    """Overrides whose stored times a window query would skip but which cannot be used: they
+    are warned about on every read (one indexed query)."""
+    marks = ",".join("?" * len(ids))
+    for row in _rows(
+        db,
+        f"SELECT * FROM rotation_override WHERE rotation_id IN ({marks}) "
+        "AND (ends_at > ? OR starts_at < ? OR starts_at NOT GLOB ? OR ends_at NOT GLOB ?) "
+        "ORDER BY id",
+        [*ids, to_iso(LATEST), to_iso(EARLIEST), _STORED_TIME, _STORED_TIME],
+    ):
+        loaded = _loaded_override(row)
+        if isinstance(loaded, str) and loaded not in ignored.get(row["rotation_id"], []):
+            ignored.setdefault(row["rotation_id"], []).append(loaded)
 
 
 # --- reading ---------------------------------------------------------------------------------

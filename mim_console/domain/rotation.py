@@ -36,7 +36,7 @@ from enum import StrEnum
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mim_console.errors import UserError
+from mim_console.errors import OutOfRange, UserError
 
 
 class ShiftUnit(StrEnum):
@@ -53,6 +53,59 @@ class RotationRole(StrEnum):
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 GAP_HORIZON = timedelta(days=30)
 
+#: Every instant the console accepts (the command line, forms, .ics and CSV files) lies in
+#: ``[EARLIEST, LATEST)``; the bounds are documented in docs/rotation.md. Far enough for any
+#: rota, near enough that rotation arithmetic (a shift of the longest length added to any of
+#: them) never leaves what ``datetime`` can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+WINDOW_TEXT = "1970-01-01 … 2200-01-01 (UTC)"
+
+#: The longest shift of each unit: ten years.
+MAX_SHIFT_LENGTH = {"hours": 87_600, "days": 3_650, "weeks": 520}
+
+
+def shift_length_problem(unit: str, length: object, what: str = "shift length") -> str | None:
+    """Why ``length`` is not a shift length of ``unit`` (None when it is one)."""
+    most = MAX_SHIFT_LENGTH.get(str(unit))
+    if most is None:
+        return f"shift unit {unit!r} is not one of hours, days, weeks"
+    if isinstance(length, int) and not isinstance(length, bool) and length < 1:
+        return f"{what} must be at least 1 (1..{most} {unit}), not {length!r}"
+    if isinstance(length, bool) or not isinstance(length, int) or length > most:
+        return f"{what} must be 1..{most} {unit}, not {length!r}"
+    return None
+
+
+def instant_problem(moment: datetime, what: str = "the time") -> str | None:
+    """Why ``moment`` is outside the accepted window (None when it is inside)."""
+    if moment.tzinfo is None:
+        return f"{what} has no time zone"
+    if not EARLIEST <= moment < LATEST:
+        return f"{what} ({_shown(moment)}) is outside {WINDOW_TEXT}"
+    return None
+
+
+def check_instant(moment: datetime, what: str = "the time") -> datetime:
+    """``moment`` if it lies in the accepted window, else a ``UserError`` saying so."""
+    problem = instant_problem(moment, what)
+    if problem:
+        raise OutOfRange(problem)
+    return moment
+
+
+def check_date(day: date, what: str = "the date") -> date:
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise OutOfRange(f"{what} ({day.isoformat()}) is outside {WINDOW_TEXT}")
+    return day
+
+
+def _shown(moment: datetime) -> str:
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except (OverflowError, ValueError):  # year 1 with a positive offset, year 9999 with a negative
+        return moment.isoformat()
+
 
 @dataclass(frozen=True)
 class Override:
@@ -68,6 +121,11 @@ class Override:
     def __post_init__(self) -> None:
         _need_aware(self.starts_at, "an override's start")
         _need_aware(self.ends_at, "an override's end")
+        for moment, what in ((self.starts_at, "its start"), (self.ends_at, "its end")):
+            if not EARLIEST <= moment <= LATEST:
+                raise OutOfRange(
+                    f"override {self.id}: {what} ({_shown(moment)}) is outside {WINDOW_TEXT}"
+                )
         if self.ends_at <= self.starts_at:
             raise UserError(
                 f"override {self.id}: it ends ({self.ends_at.isoformat()}) before it starts "
@@ -185,9 +243,14 @@ def parse_instant(text: str, zone: ZoneInfo, what: str = "time") -> datetime:
         raise UserError(
             f'{what} "{text}" is not ISO 8601 (like 2026-03-29T09:00 or 2026-03-29T06:00Z)'
         ) from exc
-    if moment.tzinfo is None:
-        return resolve_local(moment, zone)
-    return moment.astimezone(UTC)
+    # Years far outside the window are refused before any zone arithmetic, which would
+    # overflow at year 1 or 9999.
+    if not EARLIEST.year - 1 <= moment.year <= LATEST.year:
+        raise OutOfRange(f'{what} "{text}" is outside {WINDOW_TEXT}')
+    exact = resolve_local(moment, zone) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST <= exact < LATEST:
+        raise OutOfRange(f'{what} "{text}" is outside {WINDOW_TEXT}')
+    return exact
 
 
 def _need_aware(moment: datetime, what: str) -> None:
@@ -215,10 +278,19 @@ class Rotation:
     party_id: int | None = None
     handoff_weekday: int | None = None
     overrides: tuple[Override, ...] = field(default=(), compare=False)
+    #: Why the stored rule cannot be used (a row written around the console's checks): a
+    #: broken rotation never starts, so nobody is on duty from it outside its overrides.
+    broken: str = field(default="", compare=False)
+    #: Stored overrides left out because they cannot be used, each in words.
+    ignored: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        if self.shift_length <= 0:
-            raise UserError(f"rotation {self.name}: shift length must be at least 1")
+        if self.broken:
+            return  # the fields are stand-ins for values that could not be read
+        problem = shift_length_problem(self.shift_unit.value, self.shift_length)
+        if problem:
+            raise OutOfRange(f"rotation {self.name}: {problem}")
+        check_date(self.start_date, f"rotation {self.name}: the start date")
         if self.handoff_weekday is not None and not 0 <= self.handoff_weekday <= 6:
             raise UserError(f"rotation {self.name}: weekday must be 0 (Monday) … 6 (Sunday)")
         if (self.role == RotationRole.PARTY) != (self.party_id is not None):
@@ -249,7 +321,17 @@ class Rotation:
 
     @cached_property
     def starts_at(self) -> datetime:
+        if self.broken:
+            return LATEST
         return resolve_local(self.anchor, self.zone)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What a reader of this rotation must be warned about, naming the stored rows."""
+        found = (
+            [f"rotation {self.name} (id {self.id}) is broken: {self.broken}"] if self.broken else []
+        )
+        return (*found, *self.ignored)
 
     def handoff_wall(self, index: int) -> datetime:
         """The local wall time (naive) of base handoff ``index``."""
@@ -276,7 +358,7 @@ class Rotation:
     def shift_index_at(self, at: datetime) -> int | None:
         """The base shift holding ``at``, None before the first handoff."""
         _need_aware(at, "the instant")
-        if at < self.starts_at:
+        if self.broken or at < self.starts_at:
             return None
         index = max(0, math.floor((at - self.starts_at) / self.step))
         # Elapsed time and the wall clock differ by at most the zone's offset change since the
@@ -378,6 +460,8 @@ class Rotation:
         moment = start
         while True:
             piece = self.piece_at(moment)
+            if piece.ends_at <= moment:
+                return  # a broken rotation at the end of the window: nothing comes after
             yield piece
             moment = piece.ends_at
 
@@ -444,11 +528,12 @@ class Rotation:
             if piece.starts_at >= piece.ends_at:
                 continue
             if piece.person_id is None:
-                reason = (
-                    "the rotation has no members"
-                    if piece.shift_index is not None
-                    else ("the rotation has not started")
-                )
+                if self.broken:
+                    reason = f"the rotation is broken: {self.broken.split(' (stored')[0]}"
+                elif piece.shift_index is not None:
+                    reason = "the rotation has no members"
+                else:
+                    reason = "the rotation has not started"
             elif piece.person_id not in active:
                 reason = "the person on duty is inactive"
             else:
@@ -466,6 +551,8 @@ class Rotation:
 
     def describe(self) -> str:
         """``weekly, Monday 09:00 Europe/Helsinki`` — the rule in words."""
+        if self.broken:
+            return f"broken: {self.broken}"
         unit = self.shift_unit.value
         if self.shift_length == 1:
             length = {"hours": "hourly", "days": "daily", "weeks": "weekly"}[unit]

@@ -16,7 +16,7 @@ from mim_console.data.directory import Directory
 from mim_console.data.rotations import ImportCounts, ImportedShift, upsert_imported
 from mim_console.data.store import Store
 from mim_console.domain.people import Party, Person, next_active
-from mim_console.domain.rotation import GAP_HORIZON, Gap, Rotation
+from mim_console.domain.rotation import GAP_HORIZON, LATEST, Gap, Rotation
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 
@@ -106,6 +106,22 @@ def rotation_duty(
 ) -> tuple[OnDuty, OnDuty]:
     """(now, next) for one rotation; ``until`` is the next change of person, not of shift."""
     piece = rotation.piece_at(at)
+    if rotation.broken:
+        # Its rule cannot be used: an override may still hold the duty; nothing comes next.
+        note = "the rotation is broken (see the warnings)"
+        if piece.person_id is None:
+            return OnDuty(None, note=note), OnDuty(None, note=note)
+        until = piece.ends_at if piece.ends_at < LATEST else None
+        holder = _holder(
+            _unique(rotation.members),
+            piece.person_id,
+            people,
+            active,
+            since=piece.starts_at,
+            until=until,
+            override=True,
+        )
+        return holder, OnDuty(None, note=note)
     handoffs = rotation.handoffs(at, 1, within=HANDOFF_HORIZON)
     order = _unique(rotation.members)
     until = handoffs[0].at if handoffs else None
@@ -171,7 +187,7 @@ def build_board(
 ) -> DutyBoard:
     """Everything the home view and ``mim-console duty`` show, from loaded values."""
     active = {p.id for p in people.values() if p.active}
-    warnings: list[str] = []
+    warnings: list[str] = rotation_problems([duty_rotation, *party_rotations.values()])
     gaps: list[RotationGaps] = []
     if duty_rotation is None:
         now = OnDuty(None, note="there is no duty-manager rotation (`mim-console rota create`)")
@@ -211,6 +227,19 @@ def build_board(
     return DutyBoard(
         at, zone, now, upcoming, tuple(seats), tuple(gaps), tuple(warnings), tuple(rotations)
     )
+
+
+def rotation_problems(rotations: Sequence[Rotation | None]) -> list[str]:
+    """Every stored rotation or override that cannot be used, in words naming the row."""
+    return [line for r in rotations if r is not None for line in r.problems]
+
+
+def stored_rotation_problems(store: Store) -> list[str]:
+    """The same, read from the database (for `declare`, which pages without them)."""
+    from mim_console.data import rotations as repo
+
+    with store.read() as db:
+        return rotation_problems(repo.list_rotations(db, window=(LATEST, LATEST)))
 
 
 def load_board(store: Store, at: datetime) -> DutyBoard:

@@ -20,6 +20,7 @@ __all__ = [
     "RotationSpec",
     "add_override",
     "create_rotation",
+    "delete_rotation",
     "duty_rotation",
     "export_ics",
     "find_rotation",
@@ -52,6 +53,11 @@ def list_rotations(ctx: Context) -> list[Rotation]:
 def create_rotation(ctx: Context, spec: RotationSpec, member_ids: Sequence[int]) -> Rotation:
     with ctx.store.write() as db:
         return repo.create_rotation(db, spec, member_ids)
+
+
+def delete_rotation(ctx: Context, rotation_id: int) -> None:
+    with ctx.store.write() as db:
+        repo.delete_rotation(db, rotation_id)
 
 
 def set_members(ctx: Context, rotation_id: int, person_ids: Sequence[int]) -> Rotation:
