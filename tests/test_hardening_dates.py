@@ -288,3 +288,12 @@ async def test_duty_screen_shows_a_broken_rotation(demo_db: Path) -> None:
         shown = " ".join(str(n.message) for n in app._notifications)
         assert "failed" not in shown and "Overflow" not in shown, shown
     ctx.close()
+
+
+def test_the_override_form_refuses_times_outside_the_window() -> None:
+    from mim_console.screens.override import parse_wall
+
+    assert parse_wall("2026-03-02 09:00", HELSINKI, "from").year == 2026
+    for text in ("9999-12-31 23:59", "0001-01-01 00:00", "2200-06-01 00:00"):
+        with pytest.raises(OutOfRange, match="outside 1970-01-01"):
+            parse_wall(text, "America/New_York", "until")

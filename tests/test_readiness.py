@@ -173,6 +173,7 @@ def test_the_demo_organisation_passes(store: Store, db_path: Path) -> None:
         "rotation_gap",
         "bridge",
         "templates",
+        "timeline",
     }
 
 

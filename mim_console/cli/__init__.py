@@ -74,6 +74,7 @@ COMMANDS: dict[str, str] = {
     "unable": "incident",
     "watch": "incident",
     "modem": "modem",
+    "verify-timeline": "integrity",
     "readiness": "readiness",
     "verify": "readiness",
     "duty": "rota",

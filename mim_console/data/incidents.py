@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
+from mim_console.data import timeline
 from mim_console.data.store import as_row_id
 from mim_console.domain.incident import (
     Event,
@@ -340,18 +341,20 @@ def append_event(
     person_id: int | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> int:
+    values = [
+        incident_id,
+        to_iso(at),
+        actor,
+        kind,
+        person_id,
+        text,
+        json.dumps(dict(data or {}), ensure_ascii=False, default=str),
+    ]
+    prev_hash, digest = timeline.link(db, incident_id, values)  # the hash chain
     cursor = db.execute(
-        "INSERT INTO event (incident_id, at, actor, kind, person_id, text, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            incident_id,
-            to_iso(at),
-            actor,
-            kind,
-            person_id,
-            text,
-            json.dumps(dict(data or {}), ensure_ascii=False, default=str),
-        ],
+        "INSERT INTO event (incident_id, at, actor, kind, person_id, text, data, prev_hash, "
+        "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [*values, prev_hash, digest],
     )
     return int(cursor.lastrowid or 0)
 

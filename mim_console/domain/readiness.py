@@ -69,6 +69,8 @@ LABELS = {
     "bridge": "Conference bridge",
     "templates": "Templates",
     "modem": "GSM modem",
+    "timeline": "Timeline hash chain",
+    "stored_rows": "Stored rows the console ignores",
 }
 
 CONFIG_FILE = "the config file (`mim-console config path` prints where)"

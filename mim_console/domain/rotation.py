@@ -243,13 +243,18 @@ def parse_instant(text: str, zone: ZoneInfo, what: str = "time") -> datetime:
         raise UserError(
             f'{what} "{text}" is not ISO 8601 (like 2026-03-29T09:00 or 2026-03-29T06:00Z)'
         ) from exc
-    # Years far outside the window are refused before any zone arithmetic, which would
-    # overflow at year 1 or 9999.
+    return instant_in_window(moment, zone, f'{what} "{text}"')
+
+
+def instant_in_window(moment: datetime, zone: ZoneInfo, what: str) -> datetime:
+    """An aware ``moment`` in UTC, or a naive one read as a wall time in ``zone``; refused
+    (``OutOfRange``, naming ``what``) outside the accepted window. Years far outside it are
+    refused before any zone arithmetic, which would overflow at year 1 or 9999."""
     if not EARLIEST.year - 1 <= moment.year <= LATEST.year:
-        raise OutOfRange(f'{what} "{text}" is outside {WINDOW_TEXT}')
+        raise OutOfRange(f"{what} is outside {WINDOW_TEXT}")
     exact = resolve_local(moment, zone) if moment.tzinfo is None else moment.astimezone(UTC)
     if not EARLIEST <= exact < LATEST:
-        raise OutOfRange(f'{what} "{text}" is outside {WINDOW_TEXT}')
+        raise OutOfRange(f"{what} is outside {WINDOW_TEXT}")
     return exact
 
 

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from mim_console.domain.rotation import parse_zone, resolve_local
+from mim_console.domain.rotation import instant_in_window, parse_zone
 from mim_console.errors import UserError
 
 WALL_FORMAT = "%Y-%m-%d %H:%M"
@@ -34,7 +34,7 @@ def parse_wall(text: str, zone_name: str, what: str) -> datetime:
         wall = datetime.strptime(raw, WALL_FORMAT)  # noqa: DTZ007 - resolved in the zone below
     except ValueError as exc:
         raise UserError(f'{what}: "{raw}" is not a time like 2026-03-02 09:00') from exc
-    return resolve_local(wall, parse_zone(zone_name))
+    return instant_in_window(wall, parse_zone(zone_name), f'{what}: "{raw}"')
 
 
 class OverrideScreen(ModalScreen[OverrideForm | None]):

@@ -180,11 +180,15 @@ def readiness(
     context: Context, now: datetime | None = None, board: duty.DutyBoard | None = None
 ) -> Readiness:
     """Every finding, passing ones included, at ``now`` (default: the context's clock)."""
+    from mim_console.services import integrity
+
     at = now or context.clock()
+    board = board or duty.load_board(context.store, at)
     data = gather(context, at, board)
     found = check(data, at, mobile_checker(context.settings.default_region))
     found.extend(modem_findings(context, at))
     found.extend(_replication(context, at))
+    found += integrity.findings(context, board)  # the hash chain; stored rows ignored
     return Readiness(at, tuple(found))
 
 
