@@ -86,14 +86,6 @@ def instant_problem(moment: datetime, what: str = "the time") -> str | None:
     return None
 
 
-def check_instant(moment: datetime, what: str = "the time") -> datetime:
-    """``moment`` if it lies in the accepted window, else a ``UserError`` saying so."""
-    problem = instant_problem(moment, what)
-    if problem:
-        raise OutOfRange(problem)
-    return moment
-
-
 def check_date(day: date, what: str = "the date") -> date:
     if not EARLIEST.date() <= day < LATEST.date():
         raise OutOfRange(f"{what} ({day.isoformat()}) is outside {WINDOW_TEXT}")
