@@ -47,8 +47,8 @@ def sheet_json(sheet: CallSheet) -> dict[str, object]:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to FILE (whole or not at all); the suffix picks the format.",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write to FILE (whole or not at all; `-`: standard output); the suffix picks the format.",
 )
 @click.option(
     "--format",
@@ -69,6 +69,8 @@ def callsheet_cmd(
     if as_json:
         emit_json(sheet_json(callsheet.build(ctx, incident)))
         return
+    if output is not None and str(output) == "-":
+        output = None
     chosen = callsheet.format_for(output, fmt)
     text = callsheet.render_sheet(ctx, incident, chosen)
     if output is None:

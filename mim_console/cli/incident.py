@@ -34,6 +34,7 @@ from mim_console.cli.output import (
     warn,
 )
 from mim_console.errors import UserError
+from mim_console.services import files
 from mim_console.services.context import Context
 from mim_console.services.duty import stored_rotation_problems
 from mim_console.services.incidents import CHANNELS, IncidentService
@@ -288,6 +289,8 @@ def close(
     if problem_json is not None and not problem_json.parent.is_dir():
         # Checked first: a close that cannot write its export must not happen half-way.
         raise UserError(f"cannot write {problem_json}: {problem_json.parent} is not a folder")
+    if problem_json is not None:
+        files.check_target(problem_json)  # a symlink, FIFO or folder: refused before closing
     service = IncidentService(ctx)
     inc = service.close(
         incident,
@@ -329,7 +332,12 @@ def problem_case(ctx: Context, incident: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write to FILE (whole or not at all; `-`: standard output).",
+)
 @json_option
 @pass_context
 def report(ctx: Context, incident: str, fmt: str, output: Path | None, as_json: bool) -> None:
@@ -337,7 +345,7 @@ def report(ctx: Context, incident: str, fmt: str, output: Path | None, as_json: 
     from mim_console.services.report import render
 
     text = render(ctx, incident, "json" if as_json else fmt)
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
     else:
         _write(output, text)
@@ -471,7 +479,4 @@ def _json_text(data: Any) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
+    files.write_text(path, text)  # a new path or a regular file, whole or not at all

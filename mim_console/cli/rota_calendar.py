@@ -16,6 +16,7 @@ from mim_console.domain.people import Person
 from mim_console.domain.rotation import Piece, Rotation, parse_instant
 from mim_console.errors import UserError
 from mim_console.services import duty as duty_service
+from mim_console.services import files
 from mim_console.services import rota as rota_service
 from mim_console.services.context import Context
 
@@ -100,12 +101,7 @@ def rota_export(
         sys.stdout.flush()
         return
     path = Path(target)
-    temp = path.with_name(path.name + ".part")
-    try:
-        temp.write_bytes(data)
-        temp.replace(path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
+    files.write_bytes(path, data)  # a new path or a regular file, whole or not at all
     events = sum(1 for p in shifts if p.person_id is not None)
     say(f"wrote {events} shifts of {rotation.name} to {path}")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from mim_console.data.files import check_target
 from mim_console.data.migrations import known_names
 from mim_console.data.store import BUSY_TIMEOUT_MS, Store, storage_message
 from mim_console.errors import StorageError, UserError
@@ -118,7 +119,9 @@ def _take(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
-        fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        check_target(target)  # never over a symlink, FIFO or device (data/files.py)
+        _remove_partial(partial)  # a crashed backup's leftover, or a planted link: not followed
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         dest = sqlite3.connect(partial)
         try:

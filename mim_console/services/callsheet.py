@@ -14,8 +14,6 @@ only: a call sheet is a list of personal phone numbers.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -382,26 +380,8 @@ def private_folder(where: Path) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """The whole file or nothing: a temporary file beside it, fsync, then rename over."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UserError(f"cannot write {path}: {folder} is not a folder")
-    data = text.encode("utf-8")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """The whole file or nothing, never through a symlink or over a FIFO or device
+    (``data/files.py``: the console's one way to write a file)."""
+    from mim_console.data.files import write_file
+
+    write_file(path, text.encode("utf-8"))

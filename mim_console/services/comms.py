@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from mim_console.data import comms as repo
 from mim_console.data import incidents as incidents_repo
+from mim_console.data.files import write_file
 from mim_console.domain import templates
 from mim_console.domain.comms import (
     CHAT_KINDS,
@@ -89,7 +90,7 @@ class CommsService(Publishing):
         written = []
         for info in self.templates():
             path = folder / f"{info.name}{TEMPLATE_SUFFIX}"
-            path.write_text(info.text, encoding="utf-8")
+            write_file(path, info.text.encode("utf-8"), mode=0o644)  # never through a link
             written.append(path)
         return written
 
