@@ -499,6 +499,14 @@ def upsert_imported(
     return ImportCounts(added, updated, unchanged, removed)
 
 
+def delete_rotation(db: Database, rotation_id: int) -> None:
+    """With its members and overrides (ON DELETE CASCADE): `rota delete`, e.g. a broken one."""
+    rotation_by_id(db, rotation_id)
+    db.execute("DELETE FROM rotation_member WHERE rotation_id = ?", [rotation_id])
+    db.execute("DELETE FROM rotation_override WHERE rotation_id = ?", [rotation_id])
+    db.execute("DELETE FROM rotation WHERE id = ?", [rotation_id])
+
+
 # --- demo ------------------------------------------------------------------------------------
 
 

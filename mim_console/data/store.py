@@ -51,6 +51,56 @@ class DamagedDatabase(StorageError):
         super().__init__(f"{path} is damaged ({reason}); {advice}")
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_what_is_not_a_database(path: Path) -> None:
+    """A file that exists where the database is expected but holds no SQLite database (zero
+    bytes, or no SQLite header: a truncated copy, a file of something else) is refused, never
+    initialised over: SQLite would silently make an empty schema of it, and the console would
+    show an empty directory and an empty call sheet while the backups sit beside it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new database
+    except IsADirectoryError as exc:
+        raise StorageError(f"cannot open {path}: it is a folder, not a database file") from exc
+    if head == SQLITE_HEADER:
+        return
+    wal = Path(f"{path}-wal")
+    if not head and wal.is_file() and wal.stat().st_size > 0:
+        return  # the database lives in its WAL so far: SQLite reads it from there
+    reason = "the file is empty (0 bytes)" if not head else "the file has no SQLite header"
+    raise DamagedDatabase(
+        path, f"{reason}; it was left as it is, not initialised over as a new database"
+    )
+
+
+def _read_only_mode(path: Path) -> str | None:
+    """How an existing database must be opened when it cannot be written: None (it can), "ro"
+    (the file cannot, its folder can: SQLite keeps its -shm there) or "immutable" (the folder
+    cannot be written either, and there is no -shm to share: nothing else is writing)."""
+    if not path.exists():
+        return None
+    folder = path.parent if str(path.parent) else Path(".")
+    shm = Path(f"{path}-shm")
+    file_ok = os.access(path, os.W_OK)
+    folder_ok = os.access(folder, os.W_OK)
+    if file_ok and (folder_ok or (shm.exists() and os.access(shm, os.W_OK))):
+        return None
+    if folder_ok or (shm.exists() and os.access(shm, os.R_OK)):
+        return "ro"
+    return "immutable"
+
+
+def _read_only_uri(path: Path, mode: str) -> str:
+    from urllib.parse import quote
+
+    extra = "&immutable=1" if mode == "immutable" else ""
+    return f"file:{quote(str(path.resolve()))}?mode=ro{extra}"
+
+
 def _damaged(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text or "corrupt" in text
@@ -101,6 +151,10 @@ class Store:
 
     def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
         self.path = Path(path)
+        #: None: read and write. "ro": the file or its folder cannot be written (a read-only
+        #: file system, a folder without write access), so it is opened ``mode=ro`` and only
+        #: read; "immutable": the same where SQLite could not even keep its -shm file beside it.
+        self.read_only: str | None = None
         self._lock = threading.RLock()
         opened: list[sqlite3.Connection] = []
         try:
@@ -115,22 +169,33 @@ class Store:
     def _open(self, opened: list[sqlite3.Connection], migrate: bool) -> None:
         path = self.path
         try:
+            target: str = str(path)
+            uri = False
             if str(path) != ":memory:":
-                _secure_file(self.path)
+                _refuse_what_is_not_a_database(path)
+                self.read_only = _read_only_mode(path)
+                if self.read_only is None:
+                    _secure_file(self.path)
+                else:
+                    target, uri = _read_only_uri(path, self.read_only), True
             conn = sqlite3.connect(
-                str(self.path),
+                target,
                 check_same_thread=False,
                 isolation_level=None,
                 timeout=BUSY_TIMEOUT_MS / 1000,
+                uri=uri,
             )
             opened.append(conn)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if self.read_only is None:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            else:
+                conn.execute("PRAGMA query_only = ON")  # a write says "read-only", plainly
             self.db = Database(conn, execute_plugins=False)
             self._check_integrity()
-            if migrate:
+            if migrate and self.read_only is None:
                 self._migrate()
         except sqlite3.Error as exc:
             if _damaged(exc):
