@@ -159,11 +159,19 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
         return Feed(
             (), (FeedProblem(line, None, "the file is not UTF-8 text (RFC 5545 requires it)"),)
         )
+    too_long = _overlong_tzid(text)
+    if too_long is not None:  # zoneinfo would look it up as a file: "File name too long"
+        line, length = too_long
+        return Feed(
+            (),
+            (FeedProblem(line, None, f"a TZID of {length:,} characters is not a time zone name"),),
+        )
     try:
         cal = Calendar.from_ical(text)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OSError: a TZID the file system cannot look up
         line = _bad_line(text, str(exc))
-        message = f"the file is not valid iCalendar: {exc}"
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        message = f"the file is not valid iCalendar: {_shorter(str(reason))}"
         return Feed((), (FeedProblem(line, None, message),))
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         return Feed((), (FeedProblem(1, None, "the file is not iCalendar (no VCALENDAR)"),))
@@ -188,7 +196,9 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
         seen[uid] = line
         if event.errors:
             for prop, message in event.errors:
-                problem(f"{prop}: {message}")
+                # The library names no property for a line it could not split at all.
+                where = f"{prop}: " if prop else "a line that is not NAME;PARAMS:VALUE: "
+                problem(f"{where}{_shorter(str(message))}")
             continue
         if str(event.get("status", "")).upper() == "CANCELLED":
             skipped += 1
@@ -202,7 +212,10 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
             continue
         unknown_zone = _unknown_tzid(event)
         if unknown_zone:
-            problem(f'time zone "{unknown_zone}" is neither an IANA name nor defined in the file')
+            problem(
+                f'time zone "{_shorter(unknown_zone, 60)}" is neither an IANA name nor defined '
+                "in the file"
+            )
             continue
         try:
             starts_at = _instant(start_value, zone)
@@ -238,6 +251,25 @@ def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
     if not shifts and not problems:
         problems.append(FeedProblem(0, None, "the file has no events"))
     return Feed(tuple(shifts), tuple(problems), skipped)
+
+
+MAX_TZID = 200  # the longest IANA name is 32 characters; a file-system name ends near 255
+_TZID = re.compile(r"TZID=(\"[^\"]*\"|[^;:\r\n]*)", re.IGNORECASE)
+
+
+def _overlong_tzid(text: str) -> tuple[int, int] | None:
+    """(line, length) of the first TZID parameter too long to be a zone name."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "TZID=" not in line.upper():
+            continue
+        for match in _TZID.finditer(line):
+            if len(match.group(1)) > MAX_TZID:
+                return number, len(match.group(1).strip('"'))
+    return None
+
+
+def _shorter(text: str, most: int = 200) -> str:
+    return text if len(text) <= most else text[:most] + "…"
 
 
 def _value(event: Component, key: str) -> Any:

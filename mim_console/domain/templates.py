@@ -29,10 +29,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mim_console.domain import sms
-from mim_console.errors import UserError
+from mim_console.domain.text import control_characters, outgoing
+from mim_console.errors import OutOfRange, UserError
 
 EXERCISE_PREFIX = "EXERCISE"
 MIN_TITLE = 24  # characters of title an alert keeps, even if that costs a second segment
+
+#: The bounds (docs/cli.md, "Templates"): a rendered SMS never needs more than
+#: ``MAX_SMS_SEGMENTS``; a template's own text is at most ``MAX_TEMPLATE_CHARS`` of its
+#: channel (a 1.6 MB alert template made `declare` take a minute and queue 1.8-million-
+#: character SMS); the voice script then always fits Twilio's 4,000-character TwiML.
+MAX_SMS_SEGMENTS = 10
+MAX_TEMPLATE_CHARS = {"sms": 1_000, "voice": 1_500, "text": 10_000}
 
 INCIDENT = frozenset(
     {
@@ -234,6 +242,19 @@ def validate(name: str, text: str) -> None:
     template = spec(name)
     if not text.strip():
         raise UserError(f"template {name} is empty")
+    most = MAX_TEMPLATE_CHARS[template.channel]
+    if len(text) > most:
+        raise OutOfRange(
+            f"template {name} is {len(text):,} characters: at most {most:,} "
+            f"(a {template.channel} template)"
+        )
+    found = control_characters(text)
+    if found:
+        index, code = found[0]
+        raise UserError(
+            f"template {name}, {_where(text, index)}: control character {code} is not allowed "
+            f"in a template ({len(found)} found); it would go into every message"
+        )
     for piece in _parse(name, text):
         if piece.field and piece.field not in template.placeholders:
             at = _where(text, _field_offset(text, piece.field))
@@ -304,7 +325,7 @@ def render(
             filled_values["reply_help"] = render("reply_help", None, values, exercise=False)
 
     def finish(vals: Mapping[str, object]) -> str:
-        out = _fill(pieces, vals)
+        out = outgoing(_fill(pieces, vals))  # an ESC in a stored name never reaches a phone
         if template.sms:
             out = _one_line(sms.to_gsm7(out, typography_only=True))
         elif template.channel == "voice":
@@ -319,7 +340,7 @@ def render(
     rendered = finish(filled_values)
     title = str(filled_values.get("title") or "")
     if not (template.one_segment and title and sms.analyse(rendered).segments > 1):
-        return rendered
+        return within_segments(rendered) if template.sms else rendered
     # Shorten the title until the whole message fits one segment, but never below MIN_TITLE
     # characters: a readable title is worth more than the segment it would save.
     low, high = min(MIN_TITLE, len(title)), len(title)
@@ -332,7 +353,24 @@ def render(
             low = mid + 1
         else:
             high = mid - 1
-    return best if best is not None else rendered
+    return best if best is not None else within_segments(rendered)
+
+
+def within_segments(text: str, most: int = MAX_SMS_SEGMENTS) -> str:
+    """``text`` cut (at a word boundary where one is near) to at most ``most`` SMS segments:
+    long values (a pasted title, a long bridge URL) never make an alert a 30-part SMS."""
+    if sms.analyse(text).segments <= most:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits
+        middle = (low + high + 1) // 2
+        if sms.analyse(text[:middle]).segments <= most:
+            low = middle
+        else:
+            high = middle - 1
+    cut = text[:low]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > low - 20 else cut).rstrip()
 
 
 def bridge_text(number: str, pin: str = "", url: str = "") -> str:

@@ -67,3 +67,43 @@ def names_list(names: Sequence[str], shown: int = 3) -> str:
     """`Aino, Eve, Bob and 4 more`: who an action touched, in one short line."""
     head = ", ".join(names[:shown])
     return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+# C0 but tab and newline, DEL, C1, and lone surrogates (what a Latin-1 terminal makes of bytes).
+_OUTGOING_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def control_characters(text: str) -> list[tuple[int, str]]:
+    """Where ``text`` holds a character no outgoing message may carry: (index, U+XXXX)."""
+    return [(m.start(), f"U+{ord(m.group()):04X}") for m in _OUTGOING_CONTROL.finditer(text)]
+
+
+def outgoing(text: str) -> str:
+    """Every outgoing body (SMS, TwiML text, chat): control characters and lone surrogates
+    removed, tabs made spaces. An ESC or NUL in a name or a template must never reach a phone:
+    some handsets show it as a box, some gateways refuse the whole message."""
+    return _OUTGOING_CONTROL.sub("", text).replace("\t", " ")
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why ``url`` is no chat webhook to post approved texts to (None when it is one): only
+    ``https://`` with a host carries them; plain ``http://`` only to this machine (loopback,
+    for tests and a local relay) — a webhook URL is a secret, never sent in clear text."""
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() for ch in url) or control_characters(url):
+        return "it holds spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return "it is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host in _LOOPBACK:
+        return None
+    return "it must start with https:// (http:// only to 127.0.0.1 or localhost)"
