@@ -39,6 +39,7 @@ def test_every_reliability_test_is_in_the_table() -> None:
     named = set(named_tests())
     files = [*ROOT.glob("tests/test_reliability_*.py"), ROOT / "tests" / "test_secrets.py"]
     files.append(ROOT / "tests" / "test_concurrency.py")
+    files += [*ROOT.glob("tests/test_hardening_*.py"), ROOT / "tests" / "test_fuzz_cli.py"]
     absent = []
     for source in files:
         if source.name == "test_reliability_docs.py":
