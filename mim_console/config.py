@@ -275,11 +275,11 @@ _KINDS = {str: "text in quotes", float: "a number, 0 or more", int: "a whole num
 BOUNDS: dict[str, tuple[float, float, str]] = {
     "max_in_flight": (1, 1000, ""),
     "retry_max_age_min": (0, 10_080, "minutes"),
-    "verify_within_days": (1, 3_660, "days"),
+    "verify_within_days": (1, 3_650, "days"),  # as `settings set` (services/org_settings.py)
     "backup_keep": (1, 10_000, ""),
     "backup_every_hours": (0, 8_760, "hours"),
-    "voice_after_min": (0, 1_440, "minutes"),
-    "deputy_after_min": (0, 1_440, "minutes"),
+    "voice_after_min": (0, 10_080, "minutes"),
+    "deputy_after_min": (0, 10_080, "minutes"),
     "validity_s": (1, 36_000, "seconds"),
     "lease_ttl_s": (0.5, 300, "seconds"),
 }

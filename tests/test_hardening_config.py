@@ -21,9 +21,9 @@ from mim_console.errors import UserError
         ("backup_every_hours = 1e308\n", "at most 8760, not 1e+308"),
         (
             "[escalation.mrt]\nvoice_after_min = 1e300\n",
-            "voice_after_min in the config file must be 0..1440 minutes",
+            "voice_after_min in the config file must be 0..10080 minutes",
         ),
-        ("[escalation.duty_manager]\ndeputy_after_min = 1441\n", "deputy_after_min"),
+        ("[escalation.duty_manager]\ndeputy_after_min = 10081\n", "deputy_after_min"),
         ("max_in_flight = 100000000000\n", "max_in_flight in the config file must be 1..1000"),
         ("max_in_flight = 0\n", "max_in_flight in the config file must be 1..1000"),
         ("retry_max_age_min = 1e300\n", "retry_max_age_min in the config file must be 0..10080"),
@@ -52,9 +52,11 @@ def test_bounds_are_accepted_at_their_edges(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
         "backup_every_hours = 8760\nmax_in_flight = 1000\n"
-        "[escalation.mrt]\nvoice_after_min = 0\ndeputy_after_min = 1440\n",
+        "[escalation.mrt]\nvoice_after_min = 0\ndeputy_after_min = 10080\n",
         encoding="utf-8",
     )
     settings = load_settings(config, environ={})
-    assert settings.backup_every is not None and settings.escalation["mrt"].deputy_after_min == 1440
+    assert (
+        settings.backup_every is not None and settings.escalation["mrt"].deputy_after_min == 10080
+    )
     assert all(low < high for low, high, _ in BOUNDS.values())
