@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from mim_console.cli.base import json_option, main, pass_context
-from mim_console.cli.output import emit_json, say
+from mim_console.cli.output import emit_json, say, warn
 from mim_console.domain.callsheet import FORMATS, CallSheet
 from mim_console.services import callsheet
 from mim_console.services.context import Context
+from mim_console.services.duty import stored_rotation_problems
 from mim_console.services.incidents import CALL_OUTCOMES, IncidentService
 
 
@@ -73,6 +74,9 @@ def callsheet_cmd(
         output = None
     chosen = callsheet.format_for(output, fmt)
     text = callsheet.render_sheet(ctx, incident, chosen)
+    if incident is None:  # the board leaves out what a broken rotation cannot say: name it
+        for problem in stored_rotation_problems(ctx.store):
+            warn(f"warning: {problem}")
     if output is None:
         click.echo(text, nl=False)
         return
