@@ -176,7 +176,7 @@ def test_new_events_after_an_edit_still_chain_from_the_stored_hash(
 
 def test_the_migration_hashes_a_timeline_written_before_the_chain(db_path: Path) -> None:
     db = Database(db_path)
-    migrations.apply(db, stop_before="0003_tamper_evident_timeline")
+    migrations.apply(db, stop_before="0005_tamper_evident_timeline")
     for n in range(3):
         db.execute(
             "INSERT INTO event (at, actor, kind, text) VALUES (?, 'old', 'note', ?)",

@@ -145,34 +145,37 @@ def _instant(value: object, zone: ZoneInfo) -> datetime:
     raise ValueError(f"not a date or time: {value!r}")
 
 
+def _read_calendar(data: bytes) -> tuple[str, Component] | FeedProblem:
+    """The file's text and its parsed calendar, or the one problem that stops reading it."""
+    if not data.strip():
+        return FeedProblem(0, None, "the file is empty")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return FeedProblem(line, None, "the file is not UTF-8 text (RFC 5545 requires it)")
+    too_long = _overlong_tzid(text)
+    if too_long is not None:  # zoneinfo would look it up as a file: "File name too long"
+        line, length = too_long
+        return FeedProblem(line, None, f"a TZID of {length:,} characters is not a time zone name")
+    try:
+        cal = Calendar.from_ical(text)
+    except (ValueError, OSError) as exc:  # OSError: a TZID the file system cannot look up
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        message = f"the file is not valid iCalendar: {_shorter(str(reason))}"
+        return FeedProblem(_bad_line(text, str(exc)), None, message)
+    return text, cal
+
+
 def parse_feed(data: bytes, zone: ZoneInfo) -> Feed:
     """Every event's times and who it names; problems listed, nothing dropped silently.
 
     ``zone`` reads floating times and all-day dates (the rotation's zone).
     """
-    if not data.strip():
-        return Feed((), (FeedProblem(0, None, "the file is empty"),))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return Feed(
-            (), (FeedProblem(line, None, "the file is not UTF-8 text (RFC 5545 requires it)"),)
-        )
-    too_long = _overlong_tzid(text)
-    if too_long is not None:  # zoneinfo would look it up as a file: "File name too long"
-        line, length = too_long
-        return Feed(
-            (),
-            (FeedProblem(line, None, f"a TZID of {length:,} characters is not a time zone name"),),
-        )
-    try:
-        cal = Calendar.from_ical(text)
-    except (ValueError, OSError) as exc:  # OSError: a TZID the file system cannot look up
-        line = _bad_line(text, str(exc))
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        message = f"the file is not valid iCalendar: {_shorter(str(reason))}"
-        return Feed((), (FeedProblem(line, None, message),))
+    read = _read_calendar(data)
+    if isinstance(read, FeedProblem):
+        return Feed((), (read,))
+    text, cal = read
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         return Feed((), (FeedProblem(1, None, "the file is not iCalendar (no VCALENDAR)"),))
     lines = _event_lines(text)

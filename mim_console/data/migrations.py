@@ -337,47 +337,6 @@ def alert_route(db: Database) -> None:
     )
 
 
-TAMPER_EVIDENT = """
--- INSERT OR REPLACE deletes the row it replaces without firing a DELETE trigger: refuse any
--- insert that names an id already used, on the timeline and on the alert history.
-CREATE TRIGGER event_no_replace BEFORE INSERT ON event
-WHEN EXISTS (SELECT 1 FROM event WHERE id = NEW.id)
-BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: an event cannot be replaced'); END;
-CREATE TRIGGER alert_history_no_replace BEFORE INSERT ON alert_history
-WHEN EXISTS (SELECT 1 FROM alert_history WHERE id = NEW.id)
-BEGIN SELECT RAISE(ABORT, 'the alert history is append-only: it cannot be replaced'); END;
--- What the timeline refers to stays, even from a connection with foreign keys off.
-CREATE TRIGGER incident_keeps_timeline BEFORE DELETE ON incident
-WHEN EXISTS (SELECT 1 FROM event WHERE incident_id = OLD.id)
-BEGIN SELECT RAISE(ABORT, 'an incident with a timeline cannot be deleted'); END;
-CREATE TRIGGER participant_keeps_timeline BEFORE DELETE ON participant
-WHEN EXISTS (SELECT 1 FROM event WHERE incident_id = OLD.incident_id
-             AND (person_id = OLD.person_id OR json_extract(data, '$.participant') = OLD.id))
-BEGIN SELECT RAISE(ABORT, 'a participant named in the timeline cannot be deleted'); END;
-CREATE TRIGGER alert_keeps_history BEFORE DELETE ON alert
-WHEN EXISTS (SELECT 1 FROM alert_history WHERE alert_id = OLD.id)
-BEGIN SELECT RAISE(ABORT, 'an alert with a history cannot be deleted'); END;
-"""
-
-
-@migrations(name="0003_tamper_evident_timeline")
-def tamper_evident(db: Database) -> None:
-    """Triggers that hold from any connection, and the timeline's hash chain
-    (``data/timeline.py``) over the events already there."""
-    from mim_console.data.timeline import backfill
-
-    db.execute("ALTER TABLE event ADD COLUMN prev_hash TEXT")
-    db.execute("ALTER TABLE event ADD COLUMN hash TEXT")
-    db.execute("DROP TRIGGER event_no_update")  # once, to hash what is there
-    backfill(db)
-    db.execute(
-        "CREATE TRIGGER event_no_update BEFORE UPDATE ON event\n"
-        "BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: events cannot be changed'); END"
-    )
-    for statement in _split(TAMPER_EVIDENT):
-        db.execute(statement)
-
-
 def _split(script: str) -> list[str]:
     """Split a schema script into statements (trigger bodies keep their inner semicolons)."""
     statements: list[str] = []
@@ -493,3 +452,44 @@ def _rebuild_with(db: Database, table: str, old: str, new: str) -> None:
     conn.execute(f"ALTER TABLE {staged} RENAME TO {table}")
     for statement in extras:
         conn.execute(statement)
+
+
+TAMPER_EVIDENT = """
+-- INSERT OR REPLACE deletes the row it replaces without firing a DELETE trigger: refuse any
+-- insert that names an id already used, on the timeline and on the alert history.
+CREATE TRIGGER event_no_replace BEFORE INSERT ON event
+WHEN EXISTS (SELECT 1 FROM event WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: an event cannot be replaced'); END;
+CREATE TRIGGER alert_history_no_replace BEFORE INSERT ON alert_history
+WHEN EXISTS (SELECT 1 FROM alert_history WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'the alert history is append-only: it cannot be replaced'); END;
+-- What the timeline refers to stays, even from a connection with foreign keys off.
+CREATE TRIGGER incident_keeps_timeline BEFORE DELETE ON incident
+WHEN EXISTS (SELECT 1 FROM event WHERE incident_id = OLD.id)
+BEGIN SELECT RAISE(ABORT, 'an incident with a timeline cannot be deleted'); END;
+CREATE TRIGGER participant_keeps_timeline BEFORE DELETE ON participant
+WHEN EXISTS (SELECT 1 FROM event WHERE incident_id = OLD.incident_id
+             AND (person_id = OLD.person_id OR json_extract(data, '$.participant') = OLD.id))
+BEGIN SELECT RAISE(ABORT, 'a participant named in the timeline cannot be deleted'); END;
+CREATE TRIGGER alert_keeps_history BEFORE DELETE ON alert
+WHEN EXISTS (SELECT 1 FROM alert_history WHERE alert_id = OLD.id)
+BEGIN SELECT RAISE(ABORT, 'an alert with a history cannot be deleted'); END;
+"""
+
+
+@migrations(name="0005_tamper_evident_timeline")
+def tamper_evident(db: Database) -> None:
+    """Triggers that hold from any connection, and the timeline's hash chain
+    (``data/timeline.py``) over the events already there."""
+    from mim_console.data.timeline import backfill
+
+    db.execute("ALTER TABLE event ADD COLUMN prev_hash TEXT")
+    db.execute("ALTER TABLE event ADD COLUMN hash TEXT")
+    db.execute("DROP TRIGGER event_no_update")  # once, to hash what is there
+    backfill(db)
+    db.execute(
+        "CREATE TRIGGER event_no_update BEFORE UPDATE ON event\n"
+        "BEGIN SELECT RAISE(ABORT, 'the timeline is append-only: events cannot be changed'); END"
+    )
+    for statement in _split(TAMPER_EVIDENT):
+        db.execute(statement)

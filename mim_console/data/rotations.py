@@ -8,218 +8,23 @@ that name the rotation, person or override concerned.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlite_utils import Database
 
-from mim_console.clock import from_iso, to_iso
+from mim_console.clock import to_iso
+from mim_console.data.rotation_rows import Window, build_rotations, override_row, query_rows
 from mim_console.data.store import as_row_id
 from mim_console.domain.people import clean_name, clean_text
 from mim_console.domain.rotation import (
-    EARLIEST,
-    LATEST,
     Override,
     Rotation,
     RotationRole,
     ShiftUnit,
-    parse_handoff_time,
-    parse_zone,
 )
 from mim_console.errors import NotFound, UserError
-
-
-def _rows(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-    return [dict(r) for r in db.query(sql, params)]
-
-
-def _override(row: Mapping[str, Any]) -> Override:
-    return Override(
-        id=row["id"],
-        person_id=row["person_id"],
-        starts_at=from_iso(row["starts_at"]),
-        ends_at=from_iso(row["ends_at"]),
-        reason=row["reason"],
-        source_uid=row["source_uid"],
-    )
-
-
-#: What reading a stored row written around the console's checks (by hand, by an older
-#: version, by another tool) can raise: it becomes a warning naming the row, never a crash.
-_UNREADABLE = (UserError, ValueError, TypeError, OverflowError, KeyError)
-
-
-def _loaded_override(row: Mapping[str, Any]) -> Override | str:
-    """The override, or why it cannot be used (it is left out of the rotation, with a warning
-    naming it, so that a single bad row never stops `declare` or the duty board)."""
-    try:
-        return _override(row)
-    except _UNREADABLE as exc:
-        why = _reason(exc, f"override {row['id']}: ")
-        return (
-            f"override {row['id']} of rotation {row['rotation_id']} is ignored "
-            f"({row['starts_at']!s:.40} – {row['ends_at']!s:.40}): "
-            f"{why}; remove it "
-            f"with `mim-console rota override remove {row['rotation_id']} {row['id']}`"
-        )
-
-
-def _reason(exc: BaseException, prefix: str) -> str:
-    text = str(exc)
-    return text[len(prefix) :] if text.startswith(prefix) else text or type(exc).__name__
-
-
-def _rotation(
-    row: Mapping[str, Any],
-    members: Sequence[int],
-    overrides: Sequence[Override],
-    ignored: Sequence[str] = (),
-) -> Rotation:
-    try:
-        return Rotation(
-            id=row["id"],
-            name=row["name"],
-            role=RotationRole(row["role"]),
-            party_id=row["party_id"],
-            shift_unit=ShiftUnit(row["shift_unit"]),
-            shift_length=row["shift_length"],
-            handoff_time=parse_handoff_time(row["handoff_time"]),
-            handoff_weekday=row["handoff_weekday"],
-            timezone=row["timezone"],
-            start_date=date.fromisoformat(row["start_date"]),
-            members=tuple(members),
-            overrides=tuple(overrides),
-            ignored=tuple(ignored),
-        )
-    except _UNREADABLE as exc:
-        return _broken_rotation(row, members, overrides, ignored, exc)
-
-
-def _broken_rotation(
-    row: Mapping[str, Any],
-    members: Sequence[int],
-    overrides: Sequence[Override],
-    ignored: Sequence[str],
-    exc: BaseException,
-) -> Rotation:
-    """A stored rule that cannot be used: kept (so it can be seen, fixed or deleted) with safe
-    stand-ins for its values; it never starts, so nobody is on duty from it."""
-    try:
-        role = RotationRole(row["role"])
-    except ValueError:
-        role = RotationRole.PARTY if row["party_id"] is not None else RotationRole.DUTY_MANAGER
-    unit = row["shift_unit"] if row["shift_unit"] in set(ShiftUnit) else ShiftUnit.DAYS
-    try:
-        parse_zone(str(row["timezone"]))
-        timezone = str(row["timezone"])
-    except UserError:
-        timezone = "UTC"
-    reason = _reason(exc, f"rotation {row['name']}: ")
-    stored = f"{row['shift_length']!s:.30} {row['shift_unit']!s:.10} from {row['start_date']!s:.30}"
-    return Rotation(
-        id=row["id"],
-        name=str(row["name"]),
-        role=role,
-        party_id=row["party_id"],
-        shift_unit=ShiftUnit(unit),
-        shift_length=1,
-        handoff_time=time(0, 0),
-        handoff_weekday=None,
-        timezone=timezone,
-        start_date=LATEST.date(),
-        members=tuple(members),
-        overrides=tuple(overrides),
-        broken=f"{reason} (stored: {stored}); delete it "
-        f"with `mim-console rota delete {row['id']}` and create it again",
-        ignored=tuple(ignored),
-    )
-
-
-def _members(db: Database, rotation_ids: Iterable[int]) -> dict[int, list[int]]:
-    ids = list(rotation_ids)
-    found: dict[int, list[int]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    marks = ",".join("?" * len(ids))
-    for row in _rows(
-        db,
-        f"SELECT rotation_id, person_id FROM rotation_member WHERE rotation_id IN ({marks}) "
-        "ORDER BY rotation_id, position",
-        ids,
-    ):
-        found[row["rotation_id"]].append(row["person_id"])
-    return found
-
-
-Window = tuple[datetime, datetime]
-
-
-def _overrides(
-    db: Database,
-    rotation_ids: Iterable[int],
-    window: Window | None = None,
-    ignored: dict[int, list[str]] | None = None,
-) -> dict[int, list[Override]]:
-    ids = list(rotation_ids)
-    found: dict[int, list[Override]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    marks = ",".join("?" * len(ids))
-    params: list[Any] = list(ids)
-    where = ""
-    if window is not None:
-        where = " AND ends_at > ? AND starts_at < ?"
-        params += [to_iso(window[0]), to_iso(window[1])]
-    for row in _rows(
-        db,
-        f"SELECT * FROM rotation_override WHERE rotation_id IN ({marks}){where} "
-        "ORDER BY starts_at, id",
-        params,
-    ):
-        loaded = _loaded_override(row)
-        if isinstance(loaded, Override):
-            found[row["rotation_id"]].append(loaded)
-        elif ignored is not None:
-            ignored.setdefault(row["rotation_id"], []).append(loaded)
-    return found
-
-
-def _build(
-    db: Database, rows: list[dict[str, Any]], window: Window | None = None
-) -> list[Rotation]:
-    ids = [r["id"] for r in rows]
-    members = _members(db, ids)
-    ignored: dict[int, list[str]] = {}
-    overrides = _overrides(db, ids, window, ignored)
-    if window is not None:
-        # A bad row outside the window is still named: it lies in no window (dates too far
-        # out, or text that is not a time), so look for it apart.
-        _bad_overrides(db, ids, ignored)
-    return [
-        _rotation(r, members[r["id"]], overrides[r["id"]], ignored.get(r["id"], ())) for r in rows
-    ]
-
-
-_STORED_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*"
-
-
-def _bad_overrides(db: Database, ids: Sequence[int], ignored: dict[int, list[str]]) -> None:
-    """Overrides whose stored times a window query would skip but which cannot be used: they
-    are warned about on every read (one indexed query)."""
-    marks = ",".join("?" * len(ids))
-    for row in _rows(
-        db,
-        f"SELECT * FROM rotation_override WHERE rotation_id IN ({marks}) "
-        "AND (ends_at > ? OR starts_at < ? OR starts_at NOT GLOB ? OR ends_at NOT GLOB ?) "
-        "ORDER BY id",
-        [*ids, to_iso(LATEST), to_iso(EARLIEST), _STORED_TIME, _STORED_TIME],
-    ):
-        loaded = _loaded_override(row)
-        if isinstance(loaded, str) and loaded not in ignored.get(row["rotation_id"], []):
-            ignored.setdefault(row["rotation_id"], []).append(loaded)
-
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -230,41 +35,41 @@ def list_rotations(db: Database, window: Window | None = None) -> list[Rotation]
     ``window`` loads only the overrides that overlap it (years of history need not be read to
     answer "who now").
     """
-    rows = _rows(
+    rows = query_rows(
         db, "SELECT * FROM rotation ORDER BY role = 'duty_manager' DESC, name COLLATE NOCASE"
     )
-    return _build(db, rows, window)
+    return build_rotations(db, rows, window)
 
 
 def rotation_by_id(db: Database, rotation_id: int) -> Rotation:
-    rows = _rows(db, "SELECT * FROM rotation WHERE id = ?", [rotation_id])
+    rows = query_rows(db, "SELECT * FROM rotation WHERE id = ?", [rotation_id])
     if not rows:
         raise NotFound(f"no rotation with id {rotation_id}")
-    return _build(db, rows)[0]
+    return build_rotations(db, rows)[0]
 
 
 def find_rotation(db: Database, ref: str) -> Rotation:
     """By name (any case) or numeric id."""
     text = ref.strip()
-    rows = _rows(db, "SELECT * FROM rotation WHERE name = ? COLLATE NOCASE", [text])
+    rows = query_rows(db, "SELECT * FROM rotation WHERE name = ? COLLATE NOCASE", [text])
     if not rows and as_row_id(text) is not None:
-        rows = _rows(db, "SELECT * FROM rotation WHERE id = ?", [as_row_id(text)])
+        rows = query_rows(db, "SELECT * FROM rotation WHERE id = ?", [as_row_id(text)])
     if not rows:
-        names = [r["name"] for r in _rows(db, "SELECT name FROM rotation ORDER BY name")]
+        names = [r["name"] for r in query_rows(db, "SELECT name FROM rotation ORDER BY name")]
         known = f"; rotations: {', '.join(names)}" if names else "; there are no rotations yet"
         raise NotFound(f'no rotation "{text}"{known}')
-    return _build(db, rows)[0]
+    return build_rotations(db, rows)[0]
 
 
 def duty_manager_rotation(db: Database, window: Window | None = None) -> Rotation | None:
-    rows = _rows(db, "SELECT * FROM rotation WHERE role = 'duty_manager'")
-    return _build(db, rows, window)[0] if rows else None
+    rows = query_rows(db, "SELECT * FROM rotation WHERE role = 'duty_manager'")
+    return build_rotations(db, rows, window)[0] if rows else None
 
 
 def party_rotations(db: Database, window: Window | None = None) -> dict[int, Rotation]:
     """Party id → the rotation holding that party's MRT seat."""
-    rows = _rows(db, "SELECT * FROM rotation WHERE role = 'party'")
-    return {r.party_id: r for r in _build(db, rows, window) if r.party_id is not None}
+    rows = query_rows(db, "SELECT * FROM rotation WHERE role = 'party'")
+    return {r.party_id: r for r in build_rotations(db, rows, window) if r.party_id is not None}
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -309,20 +114,20 @@ class RotationSpec:
 def create_rotation(db: Database, spec: RotationSpec, members: Sequence[int] = ()) -> Rotation:
     spec.check()
     name = spec.name.strip()
-    if _rows(db, "SELECT 1 FROM rotation WHERE name = ? COLLATE NOCASE", [name]):
+    if query_rows(db, "SELECT 1 FROM rotation WHERE name = ? COLLATE NOCASE", [name]):
         raise UserError(f'a rotation named "{name}" already exists')
     if spec.role == RotationRole.DUTY_MANAGER:
-        existing = _rows(db, "SELECT name FROM rotation WHERE role = 'duty_manager'")
+        existing = query_rows(db, "SELECT name FROM rotation WHERE role = 'duty_manager'")
         if existing:
             raise UserError(
                 f'there is already a duty-manager rotation ("{existing[0]["name"]}"); '
                 "there is only one"
             )
     if spec.party_id is not None:
-        party = _rows(db, "SELECT name FROM party WHERE id = ?", [spec.party_id])
+        party = query_rows(db, "SELECT name FROM party WHERE id = ?", [spec.party_id])
         if not party:
             raise NotFound(f"no party with id {spec.party_id}")
-        existing = _rows(db, "SELECT name FROM rotation WHERE party_id = ?", [spec.party_id])
+        existing = query_rows(db, "SELECT name FROM rotation WHERE party_id = ?", [spec.party_id])
         if existing:
             raise UserError(
                 f'party "{party[0]["name"]}" already has a rotation ("{existing[0]["name"]}")'
@@ -353,7 +158,9 @@ def _check_people(db: Database, person_ids: Iterable[int]) -> None:
     if not wanted:
         return
     marks = ",".join("?" * len(wanted))
-    found = {r["id"] for r in _rows(db, f"SELECT id FROM person WHERE id IN ({marks})", wanted)}
+    found = {
+        r["id"] for r in query_rows(db, f"SELECT id FROM person WHERE id IN ({marks})", wanted)
+    }
     missing = [str(i) for i in wanted if i not in found]
     if missing:
         raise NotFound(f"no person with id {', '.join(missing)}")
@@ -397,14 +204,14 @@ def add_override(
 
 
 def override_by_id(db: Database, override_id: int) -> Override:
-    rows = _rows(db, "SELECT * FROM rotation_override WHERE id = ?", [override_id])
+    rows = query_rows(db, "SELECT * FROM rotation_override WHERE id = ?", [override_id])
     if not rows:
         raise NotFound(f"no override with id {override_id}")
-    return _override(rows[0])
+    return override_row(rows[0])
 
 
 def remove_override(db: Database, rotation_id: int, override_id: int) -> Override:
-    rows = _rows(
+    rows = query_rows(
         db,
         "SELECT * FROM rotation_override WHERE id = ? AND rotation_id = ?",
         [override_id, rotation_id],
@@ -412,7 +219,7 @@ def remove_override(db: Database, rotation_id: int, override_id: int) -> Overrid
     if not rows:
         raise NotFound(f"no override {override_id} in this rotation")
     db.execute("DELETE FROM rotation_override WHERE id = ?", [override_id])
-    return _override(rows[0])
+    return override_row(rows[0])
 
 
 @dataclass(frozen=True)
@@ -449,7 +256,7 @@ def upsert_imported(
     added = updated = unchanged = 0
     for shift in shifts:
         Override(0, shift.person_id, shift.starts_at, shift.ends_at)
-        existing = _rows(
+        existing = query_rows(
             db,
             "SELECT * FROM rotation_override WHERE rotation_id = ? AND source_uid = ?",
             [rotation_id, shift.source_uid],
@@ -463,7 +270,7 @@ def upsert_imported(
             )
             added += 1
             continue
-        old = _override(existing[0])
+        old = override_row(existing[0])
         if (old.person_id, old.starts_at, old.ends_at, old.reason) == (
             shift.person_id,
             shift.starts_at,
@@ -485,7 +292,7 @@ def upsert_imported(
         keep = {s.source_uid for s in shifts}
         stale = [
             row["id"]
-            for row in _rows(
+            for row in query_rows(
                 db,
                 "SELECT id, source_uid FROM rotation_override WHERE rotation_id = ? "
                 "AND source_uid IS NOT NULL AND starts_at < ? AND ends_at > ?",
@@ -529,7 +336,7 @@ def seed_demo_rotations(
     zone = ZoneInfo(timezone)
     local_today = now.astimezone(zone).date()
     start = local_today - timedelta(days=28)
-    people = _rows(
+    people = query_rows(
         db, "SELECT id, title, decision_authority FROM person WHERE active = 1 ORDER BY id"
     )
     managers = [p["id"] for p in people if "duty manager" in (p["title"] or "").lower()]
@@ -558,13 +365,13 @@ def seed_demo_rotations(
             add_override(db, duty.id, covering, cover_start, cover_end, reason="swap (demo)")
         created.append(rotation_by_id(db, duty.id))
     seats: dict[int, list[int]] = {}
-    for row in _rows(
+    for row in query_rows(
         db,
         "SELECT m.party_id AS party_id, m.person_id AS person_id FROM party_member m "
         "JOIN person p ON p.id = m.person_id WHERE p.active = 1 ORDER BY m.party_id, m.position",
     ):
         seats.setdefault(row["party_id"], []).append(row["person_id"])
-    names = {r["id"]: r["name"] for r in _rows(db, "SELECT id, name FROM party")}
+    names = {r["id"]: r["name"] for r in query_rows(db, "SELECT id, name FROM party")}
     for party_id, representatives in sorted(seats.items()):
         if len(representatives) < 2:
             continue

@@ -2,7 +2,7 @@
 
 ``append_event`` (data/incidents.py) asks ``link`` for the two values to store with a new
 event; ``verify`` recomputes every chain and reports the first broken link of each. The
-database's triggers (migration 0003) already refuse UPDATE, DELETE and INSERT OR REPLACE from
+database's triggers (migration 0005) already refuse UPDATE, DELETE and INSERT OR REPLACE from
 any connection; the chain is what shows a change made around them (a copy of the file edited
 with the triggers dropped, an event inserted by another tool) — evidence for a lessons-learnt
 report, checkable by anyone with `mim-console verify-timeline`.
