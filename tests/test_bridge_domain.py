@@ -188,7 +188,7 @@ def test_the_bridge_migration_keeps_every_alert_and_its_history(tmp_path: Path) 
     old.conn.close()
     store = Store(path)
     try:
-        assert store.schema_version == "0004_bridge"
+        assert "0004_bridge" in [m.name for m in migrations.applied(store.db)]  # and later ones
         [alert] = store.query("SELECT id, status, body FROM alert")
         assert (alert["status"], alert["body"]) == ("sending", "hi")
         with store.write() as db:
