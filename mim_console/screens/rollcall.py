@@ -25,13 +25,32 @@ from mim_console.screens.base import ActionDone
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
 from mim_console.screens.rollcall_bridge import BridgeKeys
-from mim_console.screens.rollcall_view import RollCallView, SeatView, displayed, load_view
+from mim_console.screens.rollcall_view import (
+    DECIDES,
+    STATE_WIDTH,
+    RollCallView,
+    SeatView,
+    displayed,
+    load_view,
+)
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
 
-COLUMNS = ("mark", "unit", "name", "state", "delivery", "since", "joined", "phone")
-WIDTHS = (1, 16, 20, 12, 12, 5, 6, 13)
+# The layout rule (widgets/fittable.py): at 80 columns phone and delivery move into the detail
+# line below the table; from about 100 every column is shown and unit and name grow.
+COLS = (
+    Col("mark", "✓", 1),
+    Col("unit", "unit", 16, min_width=8, grow=True, detail="{}"),
+    Col("name", "name", 20, min_width=10, grow=True, detail="{}"),
+    Col("state", "state", STATE_WIDTH, detail="{}"),
+    Col("delivery", "delivery", 13, drop=4, detail="last alert {}"),
+    Col("since", "since", 5, drop=2, detail="alerted {} ago"),
+    Col("joined", "joined", 6, drop=3, detail="joined {}"),
+    Col("phone", "phone", 13, drop=5, detail="☎ {}"),
+)
+COLUMNS = tuple(c.key for c in COLS)
 
 
 class RollCallScreen(BridgeKeys):
@@ -39,7 +58,9 @@ class RollCallScreen(BridgeKeys):
     HELP_TITLE = "Roll call"
     HELP_TEXT = (
         "Space marks rows; release, recall, joined and unable act on the marked rows "
-        "(or the row under the cursor when none is marked)."
+        "(or the row under the cursor when none is marked). "
+        f"{DECIDES} after a name: decides for the party, counts for quorum; ★: spokesperson. "
+        "Columns that do not fit the width are in the line below the table."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", id="rollcall.mark", tooltip="Mark / unmark this row"),
@@ -146,8 +167,6 @@ class RollCallScreen(BridgeKeys):
         self.incident_ref = incident_ref
         self.view: RollCallView | None = None
         self.marked: set[int] = set()
-        self._order: list[int] = []
-        self._cells: dict[int, tuple[Text, ...]] = {}
         self._ticks = 0
         self.loads = 0  # views shown so far (benchmarks and tests watch it)
         self._detail = ""  # the line below the table, as last shown
@@ -161,16 +180,12 @@ class RollCallScreen(BridgeKeys):
                 yield Static(Content(""), id="rc-quorum")
                 yield Static(Content(""), id="rc-speaker")
             yield Sparkline([0.0], id="rc-curve", summary_function=max)
-        yield DataTable(id="rc-table", cursor_type="row", zebra_stripes=True)
+        yield FitTable(COLS, id="rc-table")
         yield Static(Content(""), id="rc-detail")  # the row under the cursor, phone included
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#rc-table", DataTable)
-        for name, width in zip(COLUMNS, WIDTHS, strict=True):
-            # Fixed widths: live updates never re-measure 1,000 rows.
-            table.add_column(name if name != "mark" else "✓", key=name, width=width)
-        table.focus()
+        self.query_one("#rc-table", FitTable).focus()
         super().on_mount()
 
     # -- loading -------------------------------------------------------------------------------
@@ -202,48 +217,35 @@ class RollCallScreen(BridgeKeys):
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
-        """At 80 columns the phone and joined columns are off the screen's edge: the row
-        under the cursor is spelled out below the table."""
+        """The row under the cursor, with what the table cannot show at this width: the
+        columns moved out (phone, delivery… at 80) and every shortened cell in full."""
+        table = self.query_one("#rc-table", FitTable)
         pid = self.current_participant()
         seat = self._seat(pid) if pid is not None else None
         line = ""
         if seat is not None:
-            unit, name, state, delivery, since, joined, phone = (c.plain for c in seat.cells)
-            words = [name, unit, f"☎ {phone}", state]
-            words += [f"alerted {since} ago"] if since else []
-            words += [f"joined {joined}"] if joined else []
-            words += [f"last alert: {delivery}"] if delivery else []
-            line = " · ".join(w for w in words if w)
+            words = [seat.cells[1].plain, *table.detail_words(str(pid), skip=("mark", "name"))]
+            if DECIDES in seat.cells[1].plain:
+                words.append(f"{DECIDES} decides: counts for quorum")
+            line = " · ".join(words)
         if line != self._detail:
             self._detail = line
-            # One line of fixed size: no layout pass over a 1,000-row table for it.
-            self.query_one("#rc-detail", Static).update(lit(line), layout=False)
+            self.query_one("#rc-detail", Static).update(lit(line))
 
     def _fill(self, seats: list[SeatView]) -> None:
-        table = self.query_one("#rc-table", DataTable)
-        order = [s.participant_id for s in seats]
+        table = self.query_one("#rc-table", FitTable)
         shown = displayed(seats)
-        live = set(order)
+        live = {s.participant_id for s in seats}
         self.marked &= live
-        if order == self._order:
-            for pid, cells in zip(order, shown, strict=True):
-                old = self._cells.get(pid, ())
-                if old == cells:
-                    continue
-                for column, after in enumerate(cells):
-                    if column >= len(old) or old[column] != after:
-                        table.update_cell(str(pid), COLUMNS[column + 1], after)
-                self._cells[pid] = cells
-            return
-        current = self.current_participant()
-        table.clear()
-        for pid, cells in zip(order, shown, strict=True):
-            mark = Text("●" if pid in self.marked else "")
-            table.add_row(mark, *cells, key=str(pid))
-        self._order = order
-        self._cells = dict(zip(order, shown, strict=True))
-        if current in live:
-            table.move_cursor(row=order.index(current))
+        table.set_rows(
+            [
+                (str(s.participant_id), (self._mark(s.participant_id), *cells))
+                for s, cells in zip(seats, shown, strict=True)
+            ]
+        )
+
+    def _mark(self, pid: int) -> Text:
+        return Text("●" if pid in self.marked else "")
 
     async def _poll(self) -> None:
         # Times ("4m since alert") move on even when nothing is written: redraw every 5 s.
@@ -255,10 +257,7 @@ class RollCallScreen(BridgeKeys):
     # -- selection -----------------------------------------------------------------------------
 
     def current_participant(self) -> int | None:
-        table = self.query_one("#rc-table", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self.query_one("#rc-table", FitTable).cursor_key()
         return int(key) if key and key.isdigit() else None
 
     def _seat(self, participant_id: int) -> SeatView | None:
@@ -275,12 +274,14 @@ class RollCallScreen(BridgeKeys):
         pid = self.current_participant()
         if pid is None:
             return
-        table = self.query_one("#rc-table", DataTable)
+        table = self.query_one("#rc-table", FitTable)
         if pid in self.marked:
             self.marked.discard(pid)
         else:
             self.marked.add(pid)
-        table.update_cell(str(pid), "mark", Text("●" if pid in self.marked else ""))
+        cells = table.full_cells(str(pid))
+        if cells is not None:
+            table.update_row(str(pid), (self._mark(pid), *cells[1:]))
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
 
@@ -297,8 +298,7 @@ class RollCallScreen(BridgeKeys):
         self.mim.wake_dispatcher()
         self.marked.clear()
         self.notify(message.text, markup=False)
-        self._order = []  # redraw marks
-        self.reload()
+        self.reload()  # the marks go with the next load
 
     def _bulk(self, verb: str, method: str) -> None:
         seats = self.chosen()

@@ -23,17 +23,21 @@ from mim_console.services.context import Context
 from mim_console.services.incidents import RollCall, Seat
 from mim_console.widgets.literal import lit
 
+# Short fixed words (at most STATE_WIDTH cells), so the state column is never cut.
 STATE_WORDS: dict[State, str] = {
     State.ALERTED: "… alerted",
     State.JOINED: "✔ joined",
     State.UNABLE: "✖ unable",
     State.ESCALATED: "⚠ escalated",
-    State.UNREACHABLE: "✖ unreachable",
+    State.UNREACHABLE: "✖ unreached",
     State.STANDBY: "◌ standby",
     State.RECALLED: "↻ recalled",
     State.STOOD_DOWN: "– stood down",
     State.VOICEMAIL: "✉ voicemail",
 }
+STATE_WIDTH = 12
+#: After ``name``: this person decides for their party, so their joining counts for quorum.
+DECIDES = "◆"
 STATE_STYLE: dict[State, str] = {
     State.JOINED: "bold green",
     State.UNABLE: "red",
@@ -149,7 +153,7 @@ def deliveries(alerts: Sequence[Alert]) -> dict[int, str]:
         status = str(alert.status)
         words = DELIVERY_WORDS.get(status, status)
         if alert.channel == "voice":
-            words = f"{words} (call)"
+            words = f"☎{words}"  # a call: "☎✔ answered", as short as the SMS words
         out[alert.person_id] = words
     return out
 
@@ -203,16 +207,22 @@ class _SeatRows:
     def unit(self, seat: Seat) -> str:
         if seat.participant.role is not Role.MRT:
             return seat.unit
+        if self.rc.incident.status is IncidentStatus.CLOSED:
+            return f"– {seat.unit}"  # stood down, not failed
         ok = self.rc.quorum.parties.get(self.party_of_name.get(seat.unit, -1))
         return f"{'✔' if ok else '✖'} {seat.unit}"
 
     def name(self, seat: Seat) -> str:
-        name = seat.person.name
-        if seat.deputy_for:
-            name = f"{name} (for {seat.deputy_for})"
+        # The marks first: a narrow column cuts the end of the cell, never them.
+        marks = ""
         speaker = self.rc.spokesperson
         if speaker is not None and speaker.id == seat.person.id:
-            name = f"{name} ★"
+            marks += "★"
+        if seat.participant.role is Role.MRT and seat.person.decision_authority:
+            marks += DECIDES
+        name = f"{marks} {seat.person.name}" if marks else seat.person.name
+        if seat.deputy_for:
+            name = f"{name} (for {seat.deputy_for})"
         return name
 
     def view(self, seat: Seat) -> SeatView:
@@ -258,8 +268,8 @@ def quorum_words(rc: RollCall) -> str:
     if rc.quorum.reached:
         return "✔ QUORUM: every party has a joined decision maker"
     missing = [rc.party_names.get(pid, str(pid)) for pid in rc.quorum.missing]
-    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-    return f"✖ NO QUORUM yet: waiting for {shown}"
+    # Every party, however many: the line wraps rather than hides who is awaited.
+    return f"✖ NO QUORUM yet: waiting for {', '.join(missing)}"
 
 
 def status_lines(rc: RollCall, now: datetime) -> tuple[str, str]:
