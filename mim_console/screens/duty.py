@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,6 +22,7 @@ from mim_console.domain.text import countdown
 from mim_console.screens.base import MimScreen
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxBanner
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
 
 if TYPE_CHECKING:
@@ -29,6 +31,18 @@ if TYPE_CHECKING:
     from mim_console.domain.incident import Incident
     from mim_console.services.duty import OnDuty
 
+INCIDENT_COLS = (
+    Col("code", "incident", 11, detail="{}"),
+    Col("title", "title", 24, min_width=12, grow=True, detail="{}"),
+    Col("severity", "severity", 8, detail="{}"),
+    Col("quorum", "quorum", 12, detail="{}"),
+    Col("joined", "joined", 12, min_width=11, detail="{}"),
+)
+SEAT_COLS = (
+    Col("party", "party", 24, min_width=14, grow=True, detail="{}"),
+    Col("representative", "representative", 22, min_width=14, grow=True, detail="{}"),
+    Col("deputy", "deputy", 22, min_width=14, grow=True, detail="deputy {}"),
+)
 READINESS_EVERY_S = 60.0
 CLOSED_SHOWN = timedelta(days=14)  # closed incidents stay listed this long
 
@@ -218,7 +232,14 @@ class DutyScreen(MimScreen):
             tooltip="Write the duty board's call sheet to the data dir and show it",
             show=False,  # the banner names it when Twilio is unreachable
         ),
-        Binding("ctrl+r", "reload", "Refresh", id="duty.refresh", tooltip="Reload now"),
+        Binding(
+            "ctrl+r",
+            "reload",
+            "Refresh",
+            id="duty.refresh",
+            tooltip="Reload now",
+            show=False,  # it reloads by itself; the footer is full at 80 columns
+        ),
     ]
 
     class Loaded(Message):
@@ -252,27 +273,15 @@ class DutyScreen(MimScreen):
                 ),
                 classes="section-title",
             )
-            yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
+            yield FitTable(INCIDENT_COLS, id="incidents")
+            yield Static(Content(""), id="duty-detail")  # the selected incident, in full
             yield Static(Content("MRT seats"), classes="section-title")
-            yield DataTable(id="seats", cursor_type="row", zebra_stripes=True)
+            yield FitTable(SEAT_COLS, id="seats")
             yield Static(Content(""), id="warnings")
             yield Static(Content(""), id="readiness")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # Fixed widths: the header never lags behind rows measured later, at any size.
-        incidents = self.query_one("#incidents", DataTable)
-        for label, width in (
-            ("incident", 12),
-            ("title", 28),
-            ("severity", 8),
-            ("quorum", 10),
-            ("joined", 11),
-        ):
-            incidents.add_column(label, width=width)
-        seats = self.query_one("#seats", DataTable)
-        for label, width in (("party", 24), ("representative", 24), ("deputy", 24)):
-            seats.add_column(label, width=width)
         super().on_mount()
 
     def reload(self) -> None:
@@ -323,28 +332,25 @@ class DutyScreen(MimScreen):
         self._remind_at(view.next_update_at)
         self.query_one("#duty-now", Static).update(Content(view.now_line))
         self.query_one("#duty-next", Static).update(Content(view.next_line))
-        incidents = self.query_one("#incidents", DataTable)
-        keep = incidents.cursor_row
-        incidents.clear()
+        incidents = self.query_one("#incidents", FitTable)
+        rows: list[tuple[str, tuple[str | Text, ...]]] = []
         for row in view.incidents:
             # At the start of the title: the 12-wide code column would cut a flag after the code.
             title = f"EXERCISE · {row.title}" if row.exercise else row.title
-            incidents.add_row(
-                lit(row.code),
-                lit(title),
-                lit(row.severity),
-                lit(row.quorum),
-                lit(row.joined),
-                key=str(row.id),
+            rows.append(
+                (str(row.id), (lit(row.code), lit(title), row.severity, row.quorum, row.joined))
             )
         if not view.incidents:
-            incidents.add_row(lit("none"), lit("n declares an incident"), lit(""), lit(""), lit(""))
-        elif keep < len(view.incidents):
-            incidents.move_cursor(row=keep)
-        seats = self.query_one("#seats", DataTable)
-        seats.clear()
-        for seat in view.seats:
-            seats.add_row(lit(seat.party), lit(seat.representative), lit(seat.deputy))
+            rows.append(("none", ("none", "n declares an incident", "", "", "")))
+        incidents.set_rows(rows)
+        seats = self.query_one("#seats", FitTable)
+        seats.set_rows(
+            [
+                (str(i), (lit(seat.party), lit(seat.representative), lit(seat.deputy)))
+                for i, seat in enumerate(view.seats)
+            ]
+        )
+        self._show_detail()
         warnings = self.query_one("#warnings", Static)
         if view.warnings:
             shown = view.warnings[:3]
@@ -372,11 +378,19 @@ class DutyScreen(MimScreen):
             self._stale = True  # shown again: reloads
 
     def selected_incident(self) -> int | None:
-        table = self.query_one("#incidents", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self.query_one("#incidents", FitTable).cursor_key()
         return int(key) if key and key.isdigit() else None
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        """What the tables cannot show at this width, for the rows under their cursors."""
+        words = []
+        for table_id in ("#incidents", "#seats"):
+            table = self.query_one(table_id, FitTable)
+            words += table.detail_words(table.cursor_key())
+        detail = self.query_one("#duty-detail", Static)
+        detail.update(lit(" · ".join(words)))
+        detail.display = bool(words)
 
     @on(DataTable.RowSelected, "#incidents")
     def _incident_chosen(self) -> None:
