@@ -6,6 +6,7 @@ and look at the SVGs in ``tests/__snapshots__`` before committing them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from mim_console.data import outbox
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
+from tests.screen_text import screen_lines
 from tests.ui_data import seed_small
 
 # Every snapshot runs by default: skipping one would leave its file unused, which syrupy fails.
@@ -84,8 +86,19 @@ def settle(then: Callable[[Pilot[Any]], Awaitable[None]] | None = None) -> Any:
             if isinstance(widget, Input | TextArea):
                 widget.cursor_blink = False
         await pilot.pause()
+        dump_text(app)
 
     return run_before
+
+
+def dump_text(app: MimConsole) -> None:
+    """With MIM_SNAPSHOT_TEXT=DIR, each snapshot is also written there as plain text, to read
+    a change line by line next to its SVG."""
+    folder = os.environ.get("MIM_SNAPSHOT_TEXT")
+    if not folder:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "snapshot").split("::")[-1].split(" ")[0]
+    Path(folder, f"{test}.txt").write_text("\n".join(screen_lines(app)) + "\n")
 
 
 def keys(*presses: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
