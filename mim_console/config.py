@@ -176,7 +176,7 @@ class Settings:
     retry_max_age_min: float = 30.0
     verify_within_days: int = 90
     declare_criteria: str = ""
-    time_zone: str = ""  # IANA zone times are shown in; "" = the machine's (organisation setting)
+    time_zone: str = ""  # IANA zone times are shown in; "" = the duty-manager rotation's
     reply_help: str = ""  # the help SMS's first sentence; "" = the built-in one
     backup_dir: Path | None = None
     backup_keep: int = 20

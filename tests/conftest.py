@@ -51,7 +51,10 @@ def isolated_env(
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     zone = os.environ.get("TZ")
     yield home
-    # The organisation's time_zone setting sets the process's TZ: never past its own test.
+    # The console makes the organisation's zone the process's local time: never past its test.
+    from mim_console.services import timezone
+
+    timezone.forget()
     if os.environ.get("TZ") != zone:
         if zone is None:
             os.environ.pop("TZ", None)

@@ -76,6 +76,7 @@ COMMANDS: dict[str, str] = {
     "modem": "modem",
     "verify-timeline": "integrity",
     "readiness": "readiness",
+    "replies": "replies",
     "verify": "readiness",
     "duty": "rota",
     "rota": "rota",

@@ -88,6 +88,7 @@ class DutyView:
     warnings: list[str] = field(default_factory=list)
     # The earliest stakeholder update still ahead: the screen reloads then to remind of it.
     next_update_at: datetime | None = None
+    unplaced: int = 0  # replies that named no incident (services/unplaced.py)
 
 
 def _who(duty: OnDuty) -> str:
@@ -147,7 +148,9 @@ def load_duty_view(context: Context) -> DutyView:
         lessons = "lessons ✔" if inc.went_well or inc.to_improve else "lessons due"
         incidents.append(IncidentRow.of(inc, quorum_words, lessons))
     due_lines, ahead = update_rhythm(context, now)
-    return DutyView(now_line, next_line, seats, incidents, [*due_lines, *board.warnings], ahead)
+    unplaced = service.unplaced_count() if active else 0
+    warnings = [*due_lines, *board.warnings]
+    return DutyView(now_line, next_line, seats, incidents, warnings, ahead, unplaced)
 
 
 def update_rhythm(context: Context, now: datetime) -> tuple[list[str], datetime | None]:
@@ -233,6 +236,14 @@ class DutyScreen(MimScreen):
             show=False,  # the banner names it when Twilio is unreachable
         ),
         Binding(
+            "y",
+            "replies",
+            "Replies",
+            id="duty.replies",
+            tooltip="Replies that named no incident: place them on one, or dismiss them",
+            show=False,  # the line naming how many wait says "y"
+        ),
+        Binding(
             "ctrl+r",
             "reload",
             "Refresh",
@@ -264,6 +275,7 @@ class DutyScreen(MimScreen):
         yield Header()
         yield OutboxBanner(id="banner", sheet_key="k")
         with Vertical(id="duty-body"):
+            yield Static(Content(""), id="duty-unplaced", classes="unplaced")
             yield Static(Content("On duty: loading…"), id="duty-now")
             yield Static(Content(""), id="duty-next")
             yield Static(
@@ -330,6 +342,11 @@ class DutyScreen(MimScreen):
                 self._reload_again = False
                 self.reload()
         self._remind_at(view.next_update_at)
+        from mim_console.screens.replies import unplaced_words
+
+        unplaced = self.query_one("#duty-unplaced", Static)
+        unplaced.update(Content(unplaced_words(view.unplaced)))
+        unplaced.display = bool(view.unplaced)
         self.query_one("#duty-now", Static).update(Content(view.now_line))
         self.query_one("#duty-next", Static).update(Content(view.next_line))
         incidents = self.query_one("#incidents", FitTable)
@@ -448,6 +465,11 @@ class DutyScreen(MimScreen):
         code = self._selected_code()
         if code is not None:
             self.mim.go(CommsScreen(code))
+
+    def action_replies(self) -> None:
+        from mim_console.screens.replies import RepliesScreen
+
+        self.mim.go(RepliesScreen())
 
     def action_directory(self) -> None:
         from mim_console.screens.directory import DirectoryScreen

@@ -24,6 +24,7 @@ from mim_console.domain.text import names_list
 from mim_console.screens.base import ActionDone
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
+from mim_console.screens.replies import unplaced_words
 from mim_console.screens.rollcall_bridge import BridgeKeys
 from mim_console.screens.rollcall_view import (
     DECIDES,
@@ -155,6 +156,14 @@ class RollCallScreen(BridgeKeys):
         Binding("t", "timeline", "Timeline", id="rollcall.timeline", tooltip="The timeline"),
         Binding("p", "report", "Report", id="rollcall.report", tooltip="Report preview"),
         Binding("escape", "back", "Back", id="rollcall.back", tooltip="Back to Duty"),
+        Binding(
+            "y",
+            "replies",
+            "Replies",
+            id="rollcall.replies",
+            tooltip="Replies that named no incident: place them on one, or dismiss them",
+            show=False,  # the line naming how many wait says "y"
+        ),
     ]
 
     class Loaded(Message):
@@ -175,6 +184,7 @@ class RollCallScreen(BridgeKeys):
         yield Header()
         yield OutboxBanner(id="banner", sheet_key="k")
         yield Static(Content(f"{self.incident_ref}: loading…"), id="rc-header")
+        yield Static(Content(""), id="rc-unplaced", classes="unplaced")
         with Horizontal(id="rc-summary"):
             with Vertical(id="rc-lines"):
                 yield Static(Content(""), id="rc-quorum")
@@ -206,6 +216,9 @@ class RollCallScreen(BridgeKeys):
         self.incident_ref = view.code
         self.sub_title = view.code
         self.query_one("#rc-header", Static).update(Content(view.header))
+        unplaced = self.query_one("#rc-unplaced", Static)
+        unplaced.update(Content(unplaced_words(view.unplaced)))
+        unplaced.display = bool(view.unplaced)
         self.query_one("#rc-quorum", Static).update(Content(view.quorum_line))
         self.query_one("#rc-speaker", Static).update(
             Content(f"{view.counts_line} · {view.speaker_line}")
@@ -476,3 +489,8 @@ class RollCallScreen(BridgeKeys):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_replies(self) -> None:
+        from mim_console.screens.replies import RepliesScreen
+
+        self.mim.go(RepliesScreen(), stack=True)

@@ -8,7 +8,7 @@ moved.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -123,6 +123,7 @@ class RollCallView:
     standby_refs: list[str] = field(default_factory=list)
     rows: Mapping[RowKey, SeatView] = field(default_factory=dict)
     bridge: bool = False  # the incident has its own (Twilio) bridge
+    unplaced: int = 0  # replies that named no incident (services/unplaced.py)
 
     @cached_property
     def by_participant(self) -> dict[int, SeatView]:
@@ -364,5 +365,10 @@ def displayed(seats: Sequence[SeatView]) -> list[tuple[Text, ...]]:
 def load_view(
     context: Context, ref: str, previous: Mapping[RowKey, SeatView] | None = None
 ) -> RollCallView:
+    from mim_console.services.incidents import IncidentService
+
     found = roll_call_with_alerts(context, ref)
-    return build_view(found.roll_call, found.alerts, context.clock(), previous)
+    view = build_view(found.roll_call, found.alerts, context.clock(), previous)
+    if not view.open:
+        return view
+    return replace(view, unplaced=IncidentService(context).unplaced_count())

@@ -42,7 +42,7 @@ from mim_console.services.bridge import BridgeSide, BridgeView
 from mim_console.services.closing import Closing
 from mim_console.services.incident_core import CHANNELS as CHANNELS
 from mim_console.services.replies import CALL_OUTCOMES as CALL_OUTCOMES
-from mim_console.services.replies import Replies
+from mim_console.services.unplaced import PlacingReplies
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class RollCall:
         return due is not None and now >= due
 
 
-class IncidentService(Replies, Closing, BridgeSide):
+class IncidentService(PlacingReplies, Closing, BridgeSide):
     # --- lookups ----------------------------------------------------------------------
 
     def incident(self, ref: str) -> Incident:

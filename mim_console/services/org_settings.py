@@ -96,7 +96,7 @@ KEYS: dict[str, Key] = {
         Key(
             "time_zone",
             "zone",
-            "the IANA time zone times are shown in (empty: the machine's)",
+            "the IANA time zone times are shown in (empty: the duty-manager rotation's)",
             *_top("time_zone"),
         ),
         Key(

@@ -1,0 +1,69 @@
+"""The organisation's one time zone: every time a person reads is in it, labelled once.
+
+``time_zone`` in the settings (an IANA name); unset, the duty-manager rotation's zone; with no
+such rotation, the machine's. JSON output stays UTC ISO-8601.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mim_console.data import rotations
+from mim_console.services.context import Context
+
+_cache: dict[tuple[str, str], tzinfo] = {}
+
+
+def _named(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def display_zone(context: Context) -> tzinfo:
+    """The zone times are shown in (looked up once per database and setting)."""
+    setting = getattr(context.settings, "time_zone", "") or ""
+    key = (str(context.db_path), setting)
+    zone = _cache.get(key)
+    if zone is not None:
+        return zone
+    zone = _named(setting)
+    if zone is None:
+        with context.store.read() as db:
+            rotation = rotations.duty_manager_rotation(db, (context.clock(), context.clock()))
+        zone = _named(rotation.timezone) if rotation is not None else None
+    if zone is None:
+        zone = datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+    _cache[key] = zone
+    return zone
+
+
+def forget() -> None:
+    """After a setting or the duty rotation's zone changed (tests, the settings command)."""
+    _cache.clear()
+
+
+def zone_label(zone: tzinfo) -> str:
+    """How the zone is named on screen: its IANA name, else its abbreviation."""
+    return str(getattr(zone, "key", None) or datetime.now(zone).tzname() or "local time")
+
+
+def times_in(zone: tzinfo) -> str:
+    """The once-per-screen label."""
+    return f"times in {zone_label(zone)}"
+
+
+def apply_zone(context: Context) -> tzinfo:
+    """Make the organisation's zone the process's local time, so every ``astimezone()`` of a
+    screen, the call sheet or a CLI table shows it. Returns it."""
+    import os
+    import time
+
+    zone = display_zone(context)
+    name = getattr(zone, "key", None)
+    if name and os.environ.get("TZ") != name and hasattr(time, "tzset"):
+        os.environ["TZ"] = name
+        time.tzset()
+    return zone
