@@ -12,6 +12,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -196,6 +197,22 @@ class MimConsole(App[None]):
             self.problem(str(error))
         else:
             self.problem(f"{event.worker.name or 'background work'} failed: {error!r}")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """At most one toast per kind (severity and title) at a time: a new one replaces the
+        last, so toasts never pile up over the state column."""
+        for old in list(self._notifications):
+            if old.severity == severity and old.title == title:
+                self._unnotify(old, refresh=False)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def problem(self, message: str) -> None:
         """A refusal or failure, in words, without stopping anything."""

@@ -395,3 +395,15 @@ def help_sent_since(db: Database, number: str, since: datetime) -> bool:
 def latest_change(db: Database) -> int:
     """The newest ``alert_history`` id: moves whenever any alert changes status."""
     return int(db.execute("SELECT max(id) FROM alert_history").fetchone()[0] or 0)
+
+
+def open_incident_counts(db: Database) -> dict[str, int]:
+    """``counts`` over the alerts of incidents still open: what needs attention now (a closed
+    incident's unanswered calls are history, in `mim-console outbox`)."""
+    result = dict.fromkeys(STATUS_GROUPS, 0)
+    for status, n in db.execute(
+        "SELECT a.status, COUNT(*) FROM alert a JOIN incident i ON i.id = a.incident_id "
+        "WHERE i.status != 'closed' GROUP BY a.status"
+    ).fetchall():
+        result[status_group(status)] += n
+    return result

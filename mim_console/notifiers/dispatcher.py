@@ -176,6 +176,8 @@ class Dispatcher:
     def snapshot(self) -> DispatcherSnapshot:
         with self.store.read() as db:
             counts = outbox.counts(db)
+            # Failed: only open incidents' alerts, what needs attention (history: `outbox`).
+            counts["failed"] = outbox.open_incident_counts(db)["failed"]
         return DispatcherSnapshot(
             holder=self._holding,
             holder_id=self.lease.holder,

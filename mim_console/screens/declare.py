@@ -214,7 +214,9 @@ class DeclareScreen(MimModal[str | None]):
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Checkbox.Changed)
-    def _changed(self) -> None:
+    def _changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+        if isinstance(event, Input.Changed) and event.input.id == "title" and event.value.strip():
+            self._clear_error("title")
         self._refresh_preview()
 
     @on(SelectionList.SelectedChanged)
@@ -261,6 +263,8 @@ class DeclareScreen(MimModal[str | None]):
         self.query_one("#sms-text", Static).update(lit_block(preview.sms_text))
         self.query_one("#sms-count", Static).update(Content(preview.sms_line))
         self.query_one("#recipients", Static).update(Content(recipients_words(preview.recipients)))
+        if preview.form == self.form():
+            self._clear_error("preview")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "go":
@@ -271,18 +275,28 @@ class DeclareScreen(MimModal[str | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    def _error(self, text: str) -> None:
+    def _error(self, text: str, about: str = "") -> None:
+        self._error_about = about
         self.query_one("#declare-error", Static).update(Content(f"✖ {text}"))
+        title = self.query_one("#title", Input)
+        title.set_class(about == "title", "-invalid")
+
+    def _clear_error(self, about: str) -> None:
+        """A shown error goes as soon as what it is about is put right."""
+        if getattr(self, "_error_about", None) == about:
+            self._error_about = ""
+            self.query_one("#declare-error", Static).update(Content(""))
+            self.query_one("#title", Input).set_class(False, "-invalid")
 
     def action_declare(self) -> None:
         form = self.form()
         if not form.title:
-            self._error("the incident needs a title")
+            self._error("Title: the incident needs a title", "title")
             self.query_one("#title", Input).focus()
             return
         preview = self.preview
         if preview is None or preview.form != form:
-            self._error("still working out who would be paged: try again in a moment")
+            self._error("still working out who would be paged: try again in a moment", "preview")
             self._refresh_preview()
             return
         if not preview.total:

@@ -3,7 +3,8 @@ so a remapped key or a new action shows here without anyone remembering to updat
 
 from __future__ import annotations
 
-from typing import ClassVar
+import textwrap
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,32 +14,68 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
+from mim_console.domain.text import one_line
+from mim_console.widgets.fittable import shorten
 from mim_console.widgets.literal import lit
 
 
+def _described(node: object, keymap: Any) -> list[Binding]:
+    """The node's described bindings, with the keymap setting's remapped keys."""
+    bindings = getattr(node, "_bindings", None)
+    if bindings is None:
+        return []
+    bindings = bindings.copy()
+    if keymap:
+        bindings.apply_keymap(keymap)
+    out: list[Binding] = []
+    for found in bindings.key_to_bindings.values():
+        out.extend(b for b in found if b.description)
+    return out
+
+
+def _enabled(node: object, binding: Binding) -> bool:
+    check = getattr(node, "check_action", None)
+    if check is None:
+        return True
+    action = binding.action.split("(", 1)[0].removeprefix("app.")
+    try:
+        return check(action, ()) is not False
+    except Exception:  # a screen's own check failing must not hide its help
+        return True
+
+
 def key_rows(screen: Screen[object]) -> list[tuple[str, str, str, str]]:
-    """(where, key, action, explanation) for each described binding active on ``screen``."""
+    """(where, key, action, explanation) of every key: the screen's own, whatever has the
+    focus, then the ones that work everywhere, then the focused widget's own keys below them
+    (a text field's editing keys). Keys that cannot apply now (``check_action``) are left out."""
     app = screen.app
     rows: list[tuple[int, str, str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if not binding.description:
-            continue
-        if active.node is app or binding.action.startswith("app."):  # e.g. Help on a screen
-            where = "everywhere"
-        elif active.node is screen:
-            where = "this screen"
-        else:
-            where = type(active.node).__name__
+
+    def add(rank: int, where: str, node: object, binding: Binding) -> None:
+        if not _enabled(node, binding):
+            return
         key = app.get_key_display(binding)
         if (key, binding.description) in seen:
-            continue
+            return
         seen.add((key, binding.description))
-        # The console's own actions (they carry an id) first, Textual's generic keys after.
-        rank = (0 if binding.id else 2) + (1 if where == "everywhere" else 0)
-        rows.append((rank, where, key, binding.description, binding.tooltip))
-    rows.sort(key=lambda r: (r[0], r[1] != "this screen", r[3].casefold()))
+        # Textual's generic keys (no id) after the console's own at the same rank.
+        rows.append(
+            (rank + (0 if binding.id else 1), where, key, binding.description, binding.tooltip)
+        )
+
+    keymap = getattr(app, "_keymap", None)
+    for binding in _described(screen, keymap):
+        where = "everywhere" if binding.action.startswith("app.") else "this screen"
+        add(0 if where == "this screen" else 2, where, screen, binding)
+    for binding in _described(app, keymap):
+        add(2, "everywhere", app, binding)
+    node = screen.focused
+    while node is not None and node is not screen:
+        for binding in _described(node, keymap):
+            add(4, type(node).__name__, node, binding)
+        node = node.parent  # type: ignore[assignment]
+    rows.sort(key=lambda r: (r[0], r[3].casefold()))
     return [r[1:] for r in rows]
 
 
@@ -71,8 +108,26 @@ class HelpScreen(ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
+        """As wide as the terminal, the explanations wrapped in their column (never cut)."""
         table = self.query_one(DataTable)
-        table.add_columns("key", "action", "what it does", "where")
-        for where, key, action, tip in key_rows(self.target):
-            table.add_row(Text(key, style="bold"), lit(action), lit(tip), lit(where))
+        rows = key_rows(self.target)
+        # The dialog's border and padding (6) and the table's cell padding (2 per column).
+        inner = max(40, self.app.size.width - 6 - 8 - 1)
+        key_w = min(12, max((len(r[1]) for r in rows), default=3))
+        action_w = min(18, max((len(r[2]) for r in rows), default=6))
+        where_w = min(14, max((len(r[0]) for r in rows), default=5))
+        tip_w = max(16, inner - key_w - action_w - where_w)
+        table.add_column("key", width=key_w)
+        table.add_column("action", width=action_w)
+        table.add_column("what it does", width=tip_w)
+        table.add_column("where", width=where_w)
+        for where, key, action, tip in rows:
+            lines = textwrap.wrap(one_line(tip), tip_w) or [""]
+            table.add_row(
+                shorten(Text(key, style="bold"), key_w),
+                shorten(lit(action), action_w),
+                Text("\n".join(lines)),  # our own tooltips: plain text, never markup
+                shorten(lit(where), where_w),
+                height=len(lines),
+            )
         table.focus()

@@ -44,6 +44,7 @@ class PersonFormScreen(MimModal[Person | None]):
         super().__init__()
         self.person = person
         self.parties = parties
+        self._wrong: str | None = None  # the field the shown error is about
 
     def compose(self) -> ComposeResult:
         p = self.person
@@ -97,10 +98,10 @@ class PersonFormScreen(MimModal[Person | None]):
     def action_save(self) -> None:
         values = self.changes()
         if not values["name"]:
-            self._error("name: required", "name")
+            self._error("Name: required", "name")
             return
         if not values["mobile"]:
-            self._error("mobile: required (the number alerts go to)", "mobile")
+            self._error("Mobile: required (the number alerts go to)", "mobile")
             return
         # The phones are checked here too, to say which of the two is wrong and go to it.
         region = self.context.settings.default_region
@@ -114,9 +115,32 @@ class PersonFormScreen(MimModal[Person | None]):
         self._save(values)
 
     def _error(self, text: str, field: str | None = None) -> None:
-        self.query_one("#pf-error", Static).update(Content(f"✖ {text}"))
+        """The reason with the field's label, the field marked, focused and its text selected
+        (typing replaces it), until that field is changed."""
+        self._wrong = field
+        self.query_one("#pf-error", Static).update(Content(f"✖ {text}" if text else ""))
+        for each in self.query(Input):
+            each.set_class(field is not None and each.id == f"pf-{field}", "-invalid")
         if field is not None:
-            self.query_one(f"#pf-{field}", Input).focus()
+            wrong = self.query_one(f"#pf-{field}", Input)
+            wrong.focus()
+            wrong.select_all()
+
+    @on(Input.Changed)
+    def _corrected(self, event: Input.Changed) -> None:
+        if self._wrong is not None and event.input.id == f"pf-{self._wrong}":
+            self._error("", None)
+
+    def _refusal(self, text: str) -> None:
+        """The directory's refusal, on the field it is about ("email …" → Email)."""
+        lowered = text.casefold()
+        for field, label, _ in FIELDS:
+            for word in (label.casefold(), field):
+                if lowered.startswith(word):
+                    rest = text[len(word) :].lstrip(":").strip()
+                    self._error(f"{label}: {rest}", field)
+                    return
+        self._error(text)
 
     @work(thread=True, exclusive=True, group="person-save", exit_on_error=False)
     def _save(self, values: dict[str, Any]) -> None:
@@ -136,6 +160,6 @@ class PersonFormScreen(MimModal[Person | None]):
     def handle_failure(self, error: BaseException) -> bool:
         """A refusal (bad phone, duplicate email) is shown in the form, which stays open."""
         if isinstance(error, UserError):
-            self._error(str(error))
+            self._refusal(str(error))
             return True
         return False

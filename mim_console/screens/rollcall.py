@@ -198,6 +198,28 @@ class RollCallScreen(BridgeKeys):
         self.query_one("#rc-table", FitTable).focus()
         super().on_mount()
 
+    # Keys that change the roll call: hidden once the incident is closed (the footer tells the
+    # truth; the report, timeline, comms and lessons stay).
+    OPEN_ONLY = frozenset(
+        {
+            "mark",
+            "joined",
+            "unable",
+            "log_call",
+            "release",
+            "recall",
+            "escalate",
+            "spokesperson",
+            "note",
+            "close_incident",
+        }
+    )
+
+    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
+        if action in self.OPEN_ONLY and self.view is not None and not self.view.open:
+            return False
+        return True
+
     # -- loading -------------------------------------------------------------------------------
 
     def reload(self) -> None:
@@ -211,8 +233,11 @@ class RollCallScreen(BridgeKeys):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         view = message.view
+        was_open = self.view.open if self.view is not None else None
         self.view = view
         self.loads += 1
+        if was_open != view.open:
+            self.refresh_bindings()
         self.incident_ref = view.code
         self.sub_title = view.code
         self.query_one("#rc-header", Static).update(Content(view.header))

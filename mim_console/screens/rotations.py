@@ -9,19 +9,31 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.domain.rotation import Rotation
 from mim_console.screens.base import MimScreen
-from mim_console.screens.override import WALL_FORMAT, OverrideForm, OverrideScreen
+from mim_console.screens.override import WALL_FORMAT, OverrideScreen
 from mim_console.services import rota as rota_service
 from mim_console.services.context import Context
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
 
 HORIZON = timedelta(days=14)
+OVERRIDE = "⇄"  # before a name in the shifts: someone covers this stretch (an override)
+LIST_COLS = (
+    Col("rotation", "rotation", 24, min_width=12, grow=True, detail="{}"),
+    Col("role", "role", 14, detail="{}"),
+    Col("zone", "time zone", 16, drop=1, detail="{}"),
+)
+SHIFT_COLS = (
+    Col("from", "from", 15, detail="from {}"),
+    Col("until", "until", 15, detail="until {}"),
+    Col("who", "on duty", 24, min_width=14, grow=True, detail="{}"),
+)
 SHIFT_TIME = "%a %d.%m %H:%M"  # as the Duty screen says it; the list spans two weeks
 
 
@@ -52,7 +64,9 @@ def load_view(context: Context, selected: int | None, now: datetime) -> Rotation
         ShiftRow(
             piece.starts_at.astimezone(zone).strftime(SHIFT_TIME),
             piece.ends_at.astimezone(zone).strftime(SHIFT_TIME),
-            ("⚠ " if piece.person_id is None else "") + rota_service.who_is_on(piece, people),
+            ("⚠ " if piece.person_id is None else "")
+            + (f"{OVERRIDE} " if piece.is_override else "")
+            + rota_service.who_is_on(piece, people),
             "override" if piece.is_override else "",
         )
         for piece in pieces
@@ -66,7 +80,10 @@ def load_view(context: Context, selected: int | None, now: datetime) -> Rotation
 
 class RotationsScreen(MimScreen):
     HELP_TITLE = "Rotations"
-    HELP_TEXT = "Pick a rotation on the left; its shifts for the next 14 days show on the right."
+    HELP_TEXT = (
+        "Pick a rotation in the list; its shifts for the next 14 days show under it. "
+        f"{OVERRIDE} before a name: an override (someone covers that stretch)."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "o",
@@ -83,11 +100,6 @@ class RotationsScreen(MimScreen):
             super().__init__()
             self.view = view
 
-    class Saved(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
     def __init__(self) -> None:
         super().__init__()
         self.view: RotationsView | None = None
@@ -95,19 +107,15 @@ class RotationsScreen(MimScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="rot-body"):
-            yield DataTable(id="rot-list", cursor_type="row")
-            yield DataTable(id="rot-shifts", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="rot-body"):
+            yield FitTable(LIST_COLS, id="rot-list", zebra_stripes=False)
+            yield Static(Content(""), id="rot-heading", classes="section-title")
+            yield FitTable(SHIFT_COLS, id="rot-shifts")
         yield Static(Content(""), id="rot-hint")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # Fixed widths: rows arrive after the first paint and the header must not lag behind.
-        for label, width in (("rotation", 16), ("role", 12)):
-            self.query_one("#rot-list", DataTable).add_column(label, width=width)
-        for label, width in (("from", 15), ("until", 15), ("on duty", 24), ("", 8)):
-            self.query_one("#rot-shifts", DataTable).add_column(label, width=width)
-        self.query_one("#rot-list", DataTable).focus()
+        self.query_one("#rot-list", FitTable).focus()
         super().on_mount()
 
     def reload(self) -> None:
@@ -122,23 +130,25 @@ class RotationsScreen(MimScreen):
         view = message.view
         self.view = view
         self.selected = view.selected
-        listing = self.query_one("#rot-list", DataTable)
-        listing.clear()
-        for rid, name, role, _zone in view.rotations:
-            listing.add_row(lit(name), lit(role), key=str(rid))
+        listing = self.query_one("#rot-list", FitTable)
+        listing.set_rows(
+            [(str(rid), (lit(name), role, zone)) for rid, name, role, zone in view.rotations]
+        )
         ids = [r[0] for r in view.rotations]
         if view.selected in ids:
             listing.move_cursor(row=ids.index(view.selected))
-        shifts = self.query_one("#rot-shifts", DataTable)
-        shifts.clear()
-        for row in view.shifts:
-            shifts.add_row(lit(row.starts), lit(row.ends), lit(row.who), lit(row.note))
+        self.query_one("#rot-shifts", FitTable).set_rows(
+            [(str(i), (row.starts, row.ends, lit(row.who))) for i, row in enumerate(view.shifts)]
+        )
         hint = self.query_one("#rot-hint", Static)
+        heading = self.query_one("#rot-heading", Static)
         if not view.rotations:
+            heading.update(Content(""))
             hint.update(Content("No rotations yet: `mim-console rota create …` makes one."))
         else:
-            zone = next((z for r, _, _, z in view.rotations if r == view.selected), "")
-            hint.update(Content(f"Times in {zone}. o adds an override."))
+            name, zone = next((n, z) for r, n, _, z in view.rotations if r == view.selected)
+            heading.update(lit(f"Shifts of {name}, next {HORIZON.days} days (times in {zone})"))
+            hint.update(Content(f"{OVERRIDE}: an override · o adds one"))
 
     @on(DataTable.RowHighlighted, "#rot-list")
     def _pick(self, event: DataTable.RowHighlighted) -> None:
@@ -160,27 +170,15 @@ class RotationsScreen(MimScreen):
         start = (now + timedelta(hours=1)).replace(minute=0)
         end = start + timedelta(hours=8)
 
-        def saved(form: OverrideForm | None) -> None:
-            if form is not None:
-                self._save(rid, form)
+        def saved(text: str | None) -> None:
+            if text is not None:
+                self.notify(text, markup=False)
+                self.reload()
 
         self.app.push_screen(
-            OverrideScreen(name, zone, start.strftime(WALL_FORMAT), end.strftime(WALL_FORMAT)),
+            OverrideScreen(rid, name, zone, start.strftime(WALL_FORMAT), end.strftime(WALL_FORMAT)),
             saved,
         )
-
-    @work(thread=True, exclusive=True, group="rotations-save", exit_on_error=False)
-    def _save(self, rotation_id: int, form: OverrideForm) -> None:
-        person = self.context.directory().find_person(form.person_ref)
-        rota_service.add_override(
-            self.context, rotation_id, person.id, form.starts_at, form.ends_at, form.reason
-        )
-        self.post_message(self.Saved(f"override added: {person.name}"))
-
-    @on(Saved)
-    def _saved(self, message: Saved) -> None:
-        self.notify(message.text, markup=False)
-        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -7,6 +7,9 @@ from mim_console.services.context import Context
 
 
 def outbox_counts(ctx: Context) -> dict[str, int]:
-    """queued / sending / accepted / failed over every process's alerts."""
+    """queued / sending / accepted over every process's alerts; failed: only those of open
+    incidents (the banner counts what needs attention; the history is in `outbox`)."""
     with ctx.store.read() as db:
-        return outbox.counts(db)
+        counts = outbox.counts(db)
+        counts["failed"] = outbox.open_incident_counts(db)["failed"]
+        return counts
