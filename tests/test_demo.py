@@ -58,3 +58,32 @@ def _people(path: Path) -> int:
         return Directory(store).count_people()
     finally:
         store.close()
+
+
+def test_a_restarted_demo_answers_incidents_left_open(db_path: Path) -> None:
+    """The alerts went to the stand-in of the last run: a new one hears of the people still to
+    answer and answers for them as its plan says."""
+    from mim_console.services.demo import seed, still_to_answer
+    from mim_console.services.incidents import IncidentService
+    from mim_console.standin import StandIn
+
+    ctx = Context(settings=Settings(db_path=db_path))
+    try:
+        seed(ctx)
+        IncidentService(ctx).declare(title="Payments down", severity="SEV1")
+        waiting = still_to_answer(ctx)
+    finally:
+        ctx.close()
+    assert len(waiting) == 10  # the duty manager and nine MRT seats, nobody answered yet
+    standin = StandIn.start_in_thread()
+    try:
+        standin.responders(7)
+        planned = [n for n in waiting if standin.responder_plan(n)[0] is not None]
+        assert standin.resume_responders(waiting) == len(planned) > 0
+        assert standin.resume_responders(waiting) == 0  # already pending: never twice
+        standin.advance(61)
+        replies = standin.messages(direction="inbound")
+        assert sorted(r.from_ for r in replies) == sorted(planned)
+        assert standin.resume_responders(waiting) == 0  # answered already
+    finally:
+        standin.stop()

@@ -79,12 +79,13 @@ def demo_cmd(
 def _open_with_standin(demo: Context, responder_seed: int) -> None:
     from mim_console.app import run
     from mim_console.config import TwilioSettings
-    from mim_console.services.demo import demo_settings
+    from mim_console.services.demo import demo_settings, still_to_answer
     from mim_console.standin import StandIn
 
     standin = StandIn.start_in_thread()
     try:
         standin.responders(responder_seed)
+        standin.resume_responders(still_to_answer(demo))  # incidents left open last time
         demo.settings = demo_settings(demo.settings, TwilioSettings(**standin.connection()))
         run(demo)
     finally:

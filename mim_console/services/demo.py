@@ -42,3 +42,19 @@ def demo_settings(settings: Settings, twilio: TwilioSettings) -> Settings:
         declare_criteria=settings.declare_criteria or DEMO_CRITERIA,
         organisation=settings.organisation or DEMO_ORGANISATION,
     )
+
+
+def still_to_answer(ctx: Context) -> list[str]:
+    """Mobiles of the people alerted by incidents still open who have not answered: the demo's
+    simulated people answer them when it starts again."""
+    from mim_console.domain.incident import State
+    from mim_console.services.incidents import IncidentService
+
+    service = IncidentService(ctx)
+    waiting = (State.ALERTED, State.ESCALATED)
+    numbers: dict[str, None] = {}
+    for inc in service.incidents():
+        for seat in service.roll_call(inc).seats:
+            if seat.participant.state in waiting and seat.person.mobile:
+                numbers[seat.person.mobile] = None
+    return list(numbers)

@@ -273,6 +273,12 @@ class StandIn:
         with self._lock:
             self._responders.seed = seed
 
+    def resume_responders(self, numbers: list[str]) -> int:
+        """Demo mode restarted: the people still to answer open incidents' alerts (sent to an
+        earlier stand-in) answer as planned. How many will answer."""
+        now = self.now()
+        return sum(self._responders.resume(n, self.sender, now) for n in numbers)
+
     def responder_plan(self, number: str) -> tuple[str | None, float]:
         """What demo mode does for ``number``: (reply or None for never, delay in seconds)."""
         return self._responders.plan(number)

@@ -97,6 +97,20 @@ class Responders:
                 appear_at = outbound.created_at + timedelta(seconds=after)
                 self.pending.append(PendingInbound(appear_at, outbound.to, outbound.from_, body))
 
+    def resume(self, number: str, sender: str, now: datetime) -> bool:
+        """Demo mode after a restart: ``number`` was alerted before this stand-in started and
+        has not answered; it answers as its plan says, counted from now. True if it will."""
+        with self._state.lock:
+            if self.seed is None or self._already_answered(number):
+                return False
+            body, after = self.plan(number)
+            if body is None:
+                return False
+            self.pending.append(
+                PendingInbound(now + timedelta(seconds=after), number, sender, body)
+            )
+            return True
+
     def materialize(self) -> None:
         """Replies whose time has come become inbound messages."""
         with self._state.lock:
