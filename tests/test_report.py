@@ -166,3 +166,35 @@ def test_roll_call_shows_the_state_at_close(ctx: Context, clock: FakeClock) -> N
     assert "| Uma Spec | specialist | Payments | standby, stood down |" in md
     assert "| Dan Biz | mrt | Business | unable, stood down |" in md
     assert "| Alice Ops | mrt | IT Operations | joined, stood down |" in md
+
+
+def test_curve_labels_never_overlap_the_legend_with_long_party_names(
+    ctx: Context, clock: FakeClock
+) -> None:
+    long_name = "Contoso Networks (vendor) – managed WAN and data centre interconnect"
+    with ctx.store.write() as db:
+        db.execute("UPDATE party SET name = ? WHERE name = 'Business'", [long_name])
+    code = run_incident(ctx, clock)
+    svg = re.search(r"<svg.*?</svg>", report.render(ctx, code, "html"), re.S)
+    assert svg is not None
+    root = ET.fromstring(svg.group(0))
+    ns = "{http://www.w3.org/2000/svg}"
+    width = float(root.get("width") or 0)
+    plot = root.find(f"{ns}rect")
+    assert plot is not None
+    left, plot_w = float(plot.get("x") or 0), float(plot.get("width") or 0)
+    plot_bottom = float(plot.get("y") or 0) + float(plot.get("height") or 0)
+    texts = {t.text or "": t for t in root.iter(f"{ns}text")}
+    assert long_name in texts  # whole, not clipped
+    axis_y = float(texts["time (UTC)"].get("y") or 0)
+    legend = [texts[n] for n in (long_name, "IT Operations", "Communications", "Payments")]
+    assert all(float(t.get("y") or 0) > axis_y > plot_bottom for t in legend)  # under it all
+    char = 7.5  # a generous glyph width at the default 16px sans-serif
+    for t in legend:
+        assert float(t.get("x") or 0) + char * len(t.text or "") <= width
+    quorum = next(t for name, t in texts.items() if name.startswith("quorum"))
+    qx, extent = float(quorum.get("x") or 0), char * len(quorum.text or "")
+    if quorum.get("text-anchor") == "end":
+        assert left <= qx - extent
+    else:
+        assert qx + extent <= left + plot_w  # inside the plot, clear of everything else

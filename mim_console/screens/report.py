@@ -6,6 +6,7 @@ shows as typed here too.
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from textual import on, work
@@ -21,11 +22,18 @@ from mim_console.services import report
 from mim_console.services.incidents import IncidentService
 
 
+def split_sections(text: str) -> list[str]:
+    """The report cut before each second-level heading (the first piece: title and summary)."""
+    pieces = text.split("\n## ")
+    return [pieces[0] + "\n", *(f"\n## {p}\n" for p in pieces[1:])]
+
+
 class ReportScreen(MimScreen):
     HELP_TITLE = "Report preview"
     HELP_TEXT = (
         "The lessons-learnt report: l writes what went well and what to improve into it, "
-        "w saves it as Markdown and HTML beside the database."
+        "w saves it as Markdown and HTML beside the database. Each alert's text is in the "
+        "appendix at the end (each distinct text once)."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
@@ -57,6 +65,7 @@ class ReportScreen(MimScreen):
         super().__init__()
         self.incident_ref = incident_ref
         self.lessons: Lessons | None = None  # as stored, once loaded
+        self.first_page_shown = False  # benchmarks and tests watch it
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,10 +89,22 @@ class ReportScreen(MimScreen):
         self.post_message(self.Loaded(text, inc.code, Lessons(inc.went_well, inc.to_improve)))
 
     @on(Loaded)
-    async def _show(self, message: Loaded) -> None:
+    def _show(self, message: Loaded) -> None:
         self.incident_ref = message.code
         self.lessons = message.lessons
-        await self.query_one(Markdown).update(message.text)
+        self._paint(message.text)
+
+    @work(exclusive=True, group="report-paint", exit_on_error=False)
+    async def _paint(self, text: str) -> None:
+        """The first page at once, the rest a section at a time: Textual lays a long Markdown
+        document (its tables above all) out in one go, seconds for a busy incident."""
+        md = self.query_one(Markdown)
+        sections = split_sections(text)
+        await md.update(sections[0])
+        self.first_page_shown = True
+        for section in sections[1:]:
+            await asyncio.sleep(0)  # keys and repaints between sections
+            await md.append(section)
 
     @on(ActionDone)
     def _done(self, message: ActionDone) -> None:

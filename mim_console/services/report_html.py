@@ -170,11 +170,20 @@ def _communications(data: ReportData, out: list[str]) -> None:
         out.append("<p>None.</p>")
 
 
+LEGEND_ROW = 18
+LEGEND_NAME = 80  # characters of a series name in the legend (longer ones end in "…")
+
+
 def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
-    """Participants joined over time, one step line per party or group, quorum marked."""
+    """Participants joined over time, one step line per party or group, quorum marked.
+
+    The legend sits under the plot, a full-width row per series (names whole up to
+    ``LEGEND_NAME`` characters), so no label can overlap it or be clipped by the edge."""
     f = data.figures
-    left, right, top, bottom = 40, 180, 20, 40
+    left, right, top, bottom = 40, 20, 20, 40
     plot_w, plot_h = width - left - right, height - top - bottom
+    legend_top = height + 8
+    height += 8 + LEGEND_ROW * len(f.curve)
     start, end = f.declared_at, max(data.end, f.declared_at + timedelta(minutes=1))
     span = (end - start).total_seconds()
     peak = max([pt.joined for pts in f.curve.values() for pt in pts] + [1])
@@ -202,7 +211,8 @@ def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
             f"{moment:%H:%M}</text>"
         )
     out.append(
-        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">time (UTC)</text>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{legend_top - 14}" text-anchor="middle">'
+        "time (UTC)</text>"
     )
     order = {"party": 0, "group": 1}
     series = sorted(
@@ -212,25 +222,31 @@ def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
     for i, (key, points) in enumerate(series):
         colour, dash = _COLOURS[i % len(_COLOURS)], _DASHES[i % len(_DASHES)]
         out.append(_step_path(points, end, x, y, colour, dash))
-        ly = top + 14 + i * 18
+        ly = legend_top + 12 + i * LEGEND_ROW
         out.append(
-            f'<line x1="{width - right + 12}" y1="{ly - 4}" x2="{width - right + 40}" '
+            f'<line x1="{left}" y1="{ly - 4}" x2="{left + 28}" '
             f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"'
             + (f' stroke-dasharray="{dash}"' if dash else "")
             + "/>"
         )
-        name = data.series_names.get(key, key)
-        out.append(
-            f'<text x="{width - right + 46}" y="{ly}">{html_escape(one_line(name)[:24])}</text>'
-        )
+        name = one_line(data.series_names.get(key, key))
+        if len(name) > LEGEND_NAME:
+            name = name[: LEGEND_NAME - 1] + "…"
+        out.append(f'<text x="{left + 34}" y="{ly}">{html_escape(name)}</text>')
     if f.quorum_at is not None:
         qx = x(f.quorum_at)
         out.append(
             f'<line x1="{qx:.1f}" y1="{top}" x2="{qx:.1f}" y2="{top + plot_h}" stroke="#000" '
             'stroke-width="1.5" stroke-dasharray="3 3"/>'
         )
+        # Inside the plot, on the side of the line that has room: never past the plot's edge.
+        words = f"quorum {format_duration(f.quorum_after)}"
+        if qx > left + plot_w / 2:
+            anchor, tx = "end", qx - 4
+        else:
+            anchor, tx = "start", qx + 4
         out.append(
-            f'<text x="{qx + 4:.1f}" y="{top + 12}">quorum {format_duration(f.quorum_after)}</text>'
+            f'<text x="{tx:.1f}" y="{top + 12}" text-anchor="{anchor}">{html_escape(words)}</text>'
         )
     out.append("</svg>")
     return "\n".join(out)

@@ -86,9 +86,13 @@ def markdown(data: ReportData) -> str:
     ]
     out += ["", "### Alerts and messages to the response team", ""]
     comms = message_rows(data)
+    texts: dict[str, int] = {}  # each distinct text once, in the appendix
     if comms:
         out += ["| Queued | To | Kind | Status | Text |", "|---|---|---|---|---|"]
-        out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in comms]
+        for *cells, text in comms:
+            number = texts.setdefault(text, len(texts) + 1)
+            cells.append(f"text {number}")
+            out.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
     else:
         out.append("None.")
     out += ["", "## Timeline", ""]
@@ -99,6 +103,10 @@ def markdown(data: ReportData) -> str:
     out.append("")
     out += ["## What went well", "", _para_md(inc.went_well), ""]
     out += ["## What to improve", "", _para_md(inc.to_improve), ""]
+    if texts:
+        out += ["## Appendix: message texts", ""]
+        out += [f"{n}. {md_escape(text)}" for text, n in texts.items()]
+        out.append("")
     return "\n".join(out)
 
 
