@@ -16,6 +16,7 @@ from mim_console.domain.phones import display_phone
 from mim_console.notifiers.dispatcher import DispatcherSnapshot
 from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.screens.directory import DirectoryScreen
+from mim_console.services import timezone
 from mim_console.services.replies import Replies
 from mim_console.standin import StandIn
 
@@ -41,3 +42,4 @@ Directory.mark_verified
 Directory.add_group_member
 ParsedCsv.data_lines  # every line accounted for: the CSV property tests compare it
 display_phone  # tests/test_phones.py; kept for showing numbers grouped
+timezone.forget  # tests/conftest.py: each test starts from the zone setting anew

@@ -65,7 +65,6 @@ class ReportScreen(MimScreen):
         super().__init__()
         self.incident_ref = incident_ref
         self.lessons: Lessons | None = None  # as stored, once loaded
-        self.first_page_shown = False  # benchmarks and tests watch it
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,7 +100,6 @@ class ReportScreen(MimScreen):
         md = self.query_one(Markdown)
         sections = split_sections(text)
         await md.update(sections[0])
-        self.first_page_shown = True
         for section in sections[1:]:
             await asyncio.sleep(0)  # keys and repaints between sections
             await md.append(section)

@@ -201,18 +201,9 @@ class RollCallScreen(BridgeKeys):
     # Keys that change the roll call: hidden once the incident is closed (the footer tells the
     # truth; the report, timeline, comms and lessons stay).
     OPEN_ONLY = frozenset(
-        {
-            "mark",
-            "joined",
-            "unable",
-            "log_call",
-            "release",
-            "recall",
-            "escalate",
-            "spokesperson",
-            "note",
-            "close_incident",
-        }
+        (
+            "mark joined unable log_call release recall escalate spokesperson note close_incident"
+        ).split()
     )
 
     def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:

@@ -56,9 +56,6 @@ class Plan:
     widths: tuple[tuple[str, int], ...]  # the shown columns, in order, with their widths
     moved: tuple[str, ...]  # keys of the columns moved into the detail line
 
-    def width_of(self, key: str) -> int | None:
-        return dict(self.widths).get(key)
-
 
 def plan(columns: Sequence[Col], available: int, natural: dict[str, int] | None = None) -> Plan:
     """Which columns fit in ``available`` cells and how wide each is.
@@ -143,10 +140,6 @@ class FitTable(DataTable[Any]):
         self._available = 0
 
     # -- layout --------------------------------------------------------------------------------
-
-    @property
-    def layout_plan(self) -> Plan | None:
-        return self._plan
 
     def _available_width(self) -> int:
         # The vertical scrollbar's room is kept free, so rows that come and go never re-plan.
