@@ -21,6 +21,8 @@ from textual.widgets import Footer, Header, Input, Static
 from mim_console.domain.people import Party, Person
 from mim_console.domain.text import one_line
 from mim_console.screens.base import MimScreen
+from mim_console.widgets.fittable import Col
+from mim_console.widgets.literal import lit
 from mim_console.widgets.rowlist import Row, RowList
 
 
@@ -32,13 +34,15 @@ class Entry:
     row: Row  # the row as shown, built once per load (its painted line is cached on it)
 
 
+# The layout rule (widgets/fittable.py): status next to the name, so an inactive person never
+# looks active; at 80 columns title and authority move into the line under the list.
 COLUMNS = (
-    ("name", 28),
-    ("mobile", 15),
-    ("party", 22),
-    ("title", 18),
-    ("authority", 9),
-    ("status", 10),
+    Col("name", "name", 24, detail="{}"),
+    Col("status", "status", 10, detail="{}"),
+    Col("mobile", "mobile", 15, drop=2, detail="☎ {}"),
+    Col("party", "party", 18, detail="{}"),
+    Col("title", "title", 18, drop=3, detail="title: {}"),
+    Col("authority", "authority", 9, drop=4, detail="{}"),
 )
 
 
@@ -62,11 +66,11 @@ def entries(people: list[Person], parties: dict[int, str]) -> list[Entry]:
         )
         cells = (
             p.name,
+            "active" if p.active else ("✖ INACTIVE", "bold"),
             p.mobile,
             party,
             p.title,
             "✔ decides" if p.decision_authority else "",
-            "active" if p.active else ("✖ INACTIVE", "dim"),
         )
         out.append(Entry(p, party, text.casefold(), Row(cells, key=p.id)))
     return out
@@ -137,12 +141,14 @@ class DirectoryScreen(MimScreen):
         self.shown: list[Entry] = []
         self.shown_once = False
         self.generation = 0  # bumps each time the list shows a new filter result
+        self._select_after_load: int | None = None  # a person just added or saved
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(id="dir-filter", placeholder="type to filter people…", compact=True)
         yield Static(Content(""), id="dir-count")
         yield RowList(COLUMNS, id="dir-table")
+        yield Static(Content(""), id="dir-detail")  # the selected person's hidden columns
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -164,8 +170,13 @@ class DirectoryScreen(MimScreen):
     def _loaded(self, message: Loaded) -> None:
         self.items = message.items
         self._last = ("", self.items)
+        wanted, self._select_after_load = self._select_after_load, None
         self.shown_once = True
         self._filter()
+        if wanted is not None:
+            found = next((i for i, e in enumerate(self.shown) if e.person.id == wanted), None)
+            if found is not None:
+                self.query_one("#dir-table", RowList).move_cursor(found)
 
     @on(Input.Changed, "#dir-filter")
     def _typed(self) -> None:
@@ -190,6 +201,14 @@ class DirectoryScreen(MimScreen):
             Content(f"{len(found)} of {len(self.items)} people"), layout=False
         )
         self.generation += 1
+        self._show_detail()
+
+    @on(RowList.Highlighted, "#dir-table")
+    def _show_detail(self) -> None:
+        table = self.query_one("#dir-table", RowList)
+        row = table.rows[table.cursor_row] if 0 <= table.cursor_row < table.row_count else None
+        words = table.detail_words(row)
+        self.query_one("#dir-detail", Static).update(lit(" · ".join(words)), layout=False)
 
     @on(Input.Submitted, "#dir-filter")
     def _to_table(self) -> None:
@@ -226,6 +245,9 @@ class DirectoryScreen(MimScreen):
             if result is not None:
                 verb = "added" if person is None else "saved"
                 self.notify(f"{verb}: {one_line(result.name)}", markup=False)
+                self._select_after_load = result.id
+                if person is None:  # a new person shows, whatever the filter was
+                    self.query_one("#dir-filter", Input).value = ""
                 self.reload()
 
         self.app.push_screen(PersonFormScreen(person, self.parties), saved)

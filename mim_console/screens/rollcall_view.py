@@ -366,9 +366,11 @@ def load_view(
     context: Context, ref: str, previous: Mapping[RowKey, SeatView] | None = None
 ) -> RollCallView:
     from mim_console.services.incidents import IncidentService
+    from mim_console.services.timezone import display_zone, times_in
 
     found = roll_call_with_alerts(context, ref)
     view = build_view(found.roll_call, found.alerts, context.clock(), previous)
+    header = f"{view.header} · {times_in(display_zone(context))}"  # labelled once
     if not view.open:
-        return view
-    return replace(view, unplaced=IncidentService(context).unplaced_count())
+        return replace(view, header=header)
+    return replace(view, header=header, unplaced=IncidentService(context).unplaced_count())

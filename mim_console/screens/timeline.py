@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import ClassVar
 
 from textual import on, work
@@ -15,7 +16,16 @@ from textual.widgets import DataTable, Footer, Header, Static
 from mim_console.domain.incident import Event
 from mim_console.screens.base import MimScreen
 from mim_console.services.incidents import IncidentService
+from mim_console.services.timezone import display_zone, times_in
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit, lit_block
+
+COLS = (
+    Col("time", "time", 14, drop=2, detail="{}"),
+    Col("who", "who", 12, min_width=8, grow=True, detail="{}"),
+    Col("what", "what", 12, drop=1, detail="{}"),
+    Col("text", "text", 30, min_width=20, grow=True, detail="{}"),
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class TimelineView:
     title: str
     events: list[Event]
     exercise: bool = False
+    zone: tzinfo = UTC
 
 
 class TimelineScreen(MimScreen):
@@ -43,21 +54,17 @@ class TimelineScreen(MimScreen):
     def __init__(self, incident_ref: str) -> None:
         super().__init__()
         self.incident_ref = incident_ref
-        self._count = -1
         self._events: list[Event] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Content(f"Timeline of {self.incident_ref}"), id="tl-title")
-        yield DataTable(id="tl-table", cursor_type="row", zebra_stripes=True)
+        yield FitTable(COLS, id="tl-table")
         yield Static(Content(""), id="tl-detail")  # the whole of the row under the cursor
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, width in (("time (local)", 14), ("who", 12), ("what", 12), ("text", 100)):
-            table.add_column(label, width=width)
-        table.focus()
+        self.query_one(FitTable).focus()
         super().on_mount()
 
     def reload(self) -> None:
@@ -68,7 +75,15 @@ class TimelineScreen(MimScreen):
         service = IncidentService(self.context)
         inc = service.incident(self.incident_ref)
         self.post_message(
-            self.Loaded(TimelineView(inc.code, inc.title, service.timeline(inc.code), inc.exercise))
+            self.Loaded(
+                TimelineView(
+                    inc.code,
+                    inc.title,
+                    service.timeline(inc.code),
+                    inc.exercise,
+                    display_zone(self.context),
+                )
+            )
         )
 
     @on(Loaded)
@@ -77,23 +92,25 @@ class TimelineScreen(MimScreen):
         self.query_one("#tl-title", Static).update(
             Content(
                 f"{'EXERCISE · ' if view.exercise else ''}Timeline of {view.code}: "
-                f"{view.title} ({len(view.events)} events)"
+                f"{view.title} ({len(view.events)} events, {times_in(view.zone)})"
             )
         )
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         at_end = table.row_count == 0 or table.cursor_row >= table.row_count - 1
-        new = view.events[max(self._count, 0) :] if self._count >= 0 else view.events
-        if self._count < 0 or len(view.events) < self._count:
-            table.clear()
-            new = view.events
-        for event in new:
-            table.add_row(
-                lit(event.at.astimezone().strftime("%d.%m %H:%M:%S")),
-                lit(event.actor),
-                lit(event.kind.replace("_", " ")),
-                lit(event.text),
-            )
-        self._count = len(view.events)
+        table.set_rows(
+            [
+                (
+                    str(event.id),
+                    (
+                        event.at.astimezone().strftime("%d.%m %H:%M:%S"),
+                        lit(event.actor),
+                        event.kind.replace("_", " "),
+                        lit(event.text),
+                    ),
+                )
+                for event in view.events
+            ]
+        )
         self._events = view.events
         if at_end and table.row_count:
             table.move_cursor(row=table.row_count - 1)
@@ -117,8 +134,8 @@ class TimelineScreen(MimScreen):
         self.app.pop_screen()
 
     def action_last(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         table.move_cursor(row=max(table.row_count - 1, 0))
 
     def action_first(self) -> None:
-        self.query_one(DataTable).move_cursor(row=0)
+        self.query_one(FitTable).move_cursor(row=0)

@@ -203,9 +203,14 @@ class FitTable(DataTable[Any]):
             self._order = order
             self._relayout(force=True)
             return
-        if order == self._order:
-            for key, cells in full:
+        if order[: len(self._order)] == self._order:  # the same rows, maybe more at the end
+            known = len(self._order)
+            for key, cells in full[:known]:
                 self.update_row(key, cells)
+            for key, cells in full[known:]:
+                self._rows[key] = cells
+                self.add_row(*self._fitted(cells), key=key)
+            self._order = order
             return
         cursor_key = self.cursor_key()
         self._rows = dict(full)

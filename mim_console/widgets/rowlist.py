@@ -27,6 +27,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from mim_console.widgets.fittable import Col, plan
 from mim_console.widgets.literal import _cell
 
 ELLIPSIS = "…"
@@ -44,7 +45,7 @@ class Row:
     def __init__(self, cells: Sequence[str | tuple[str, str]], key: object = None) -> None:
         self.cells = tuple(cells)
         self.key = key
-        self._line: tuple[tuple[int, ...], Strip] | None = None
+        self._line: tuple[object, Strip] | None = None
 
     def texts(self) -> list[str]:
         """The cells as shown (escaped, one line), without styles: for tests and copying."""
@@ -158,25 +159,57 @@ class RowList(ScrollView, can_focus=True):
 
     def __init__(
         self,
-        columns: Sequence[tuple[str, int]],
+        columns: Sequence[tuple[str, int] | Col],
         *,
         name: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual's name for it
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.columns = tuple(columns)
-        self._widths = tuple(width for _, width in self.columns)
-        # One space either side of each cell, as DataTable pads them.
-        self._line_width = sum(width + 2 for width in self._widths)
+        # ``Col``s follow the layout rule (widgets/fittable.py) at every width: the columns
+        # that do not fit move out (``detail_words``); (label, width) pairs are fixed.
+        self.cols = tuple(c if isinstance(c, Col) else Col(c[0], c[0], c[1]) for c in columns)
         self._rows: Sequence[Row] = ()
         self._cursor = 0
         self._paint_styles: tuple[Style, Style, Style, Style] | None = None
+        self._apply(tuple(range(len(self.cols))), tuple(c.width for c in self.cols))
+
+    def _apply(self, shown: tuple[int, ...], widths: tuple[int, ...]) -> None:
+        self._shown = shown
+        self.columns = tuple((self.cols[i].label, w) for i, w in zip(shown, widths, strict=True))
+        self._widths = widths
+        # One space either side of each cell, as DataTable pads them.
+        self._line_width = sum(width + 2 for width in self._widths)
         self._header = Strip(
             [Segment(" " + fit(label, width) + " ") for label, width in self.columns],
             self._line_width,
         )
         self._set_virtual_size()
+
+    def _replan(self) -> None:
+        available = self.size.width - self.styles.scrollbar_size_vertical
+        if available <= 0 or not any(c.drop or c.min_width for c in self.cols):
+            return
+        laid = plan(self.cols, available)
+        index = {c.key: i for i, c in enumerate(self.cols)}
+        shown = tuple(index[key] for key, _ in laid.widths)
+        widths = tuple(width for _, width in laid.widths)
+        if (shown, widths) != (self._shown, self._widths):
+            self._apply(shown, widths)
+            self.refresh()
+
+    def detail_words(self, row: Row | None) -> list[str]:
+        """The row's cells not fully shown at this width (moved out, or cut with "…")."""
+        if row is None:
+            return []
+        texts = row.texts()
+        widths = dict(zip(self._shown, self._widths, strict=True))
+        out = []
+        for i, (col, text) in enumerate(zip(self.cols, texts, strict=False)):
+            width = widths.get(i)
+            if text and (width is None or cell_len(text) > width):
+                out.append(col.in_detail(text))
+        return out
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -270,20 +303,22 @@ class RowList(ScrollView, can_focus=True):
                 self.post_message(self.Selected(self, row))
 
     def on_resize(self) -> None:
+        self._replan()
         self._scroll_to_cursor()
 
     # -- painting ------------------------------------------------------------------------------
 
     def _line(self, row: Row) -> Strip:
         cached = row._line
-        if cached is not None and cached[0] == self._widths:
+        if cached is not None and cached[0] == (self._shown, self._widths):
             return cached[1]
         segments = []
-        for cell, width in zip(row.cells, self._widths, strict=False):
+        for index, width in zip(self._shown, self._widths, strict=True):
+            cell = row.cells[index] if index < len(row.cells) else ""
             text, style = (cell, "") if isinstance(cell, str) else cell
             segments.append(Segment(" " + fit(_cell(text), width) + " ", _style(style) or None))
         line = Strip(segments).adjust_cell_length(self._line_width)
-        row._line = (self._widths, line)
+        row._line = ((self._shown, self._widths), line)
         return line
 
     def render_lines(self, crop: Region) -> list[Strip]:
