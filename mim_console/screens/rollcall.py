@@ -60,7 +60,7 @@ class RollCallScreen(BridgeKeys):
     HELP_TEXT = (
         "Space marks rows; release, recall, joined and unable act on the marked rows "
         "(or the row under the cursor when none is marked). "
-        f"{DECIDES} after a name: decides for the party, counts for quorum; ★: spokesperson. "
+        f"{DECIDES} before a name: decides for the party, counts for quorum; ★: spokesperson. "
         "Columns that do not fit the width are in the line below the table."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
