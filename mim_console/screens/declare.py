@@ -154,6 +154,8 @@ class DeclareScreen(MimModal[str | None]):
         super().__init__()
         self.preview: Preview | None = None
         self._filling = False
+        self._declare_when_ready = False  # Ctrl+S came before the count: ask once it is known
+        self._error_about = ""  # what the shown error is about ("title"), to clear it
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="declare-box"):
@@ -263,8 +265,9 @@ class DeclareScreen(MimModal[str | None]):
         self.query_one("#sms-text", Static).update(lit_block(preview.sms_text))
         self.query_one("#sms-count", Static).update(Content(preview.sms_line))
         self.query_one("#recipients", Static).update(Content(recipients_words(preview.recipients)))
-        if preview.form == self.form():
-            self._clear_error("preview")
+        if preview.form == self.form() and self._declare_when_ready:
+            self.query_one("#declare-error", Static).update(Content(""))
+            self.action_declare()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "go":
@@ -283,7 +286,7 @@ class DeclareScreen(MimModal[str | None]):
 
     def _clear_error(self, about: str) -> None:
         """A shown error goes as soon as what it is about is put right."""
-        if getattr(self, "_error_about", None) == about:
+        if self._error_about == about:
             self._error_about = ""
             self.query_one("#declare-error", Static).update(Content(""))
             self.query_one("#title", Input).set_class(False, "-invalid")
@@ -296,9 +299,14 @@ class DeclareScreen(MimModal[str | None]):
             return
         preview = self.preview
         if preview is None or preview.form != form:
-            self._error("still working out who would be paged: try again in a moment", "preview")
+            # Not lost: the question comes as soon as the count is known.
+            self._declare_when_ready = True
+            self.query_one("#declare-error", Static).update(
+                Content("… working out who would be paged, then it asks")
+            )
             self._refresh_preview()
             return
+        self._declare_when_ready = False
         if not preview.total:
             self._error("nobody would be paged: add people and party seats, or tick a group")
             return

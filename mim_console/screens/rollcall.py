@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -27,8 +27,8 @@ from mim_console.screens.note import NoteResult, NoteScreen
 from mim_console.screens.replies import unplaced_words
 from mim_console.screens.rollcall_bridge import BridgeKeys
 from mim_console.screens.rollcall_view import (
+    COLS,
     DECIDES,
-    STATE_WIDTH,
     RollCallView,
     SeatView,
     displayed,
@@ -36,21 +36,9 @@ from mim_console.screens.rollcall_view import (
 )
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
-from mim_console.widgets.fittable import Col, FitTable
+from mim_console.widgets.fittable import FitTable
 from mim_console.widgets.literal import lit
 
-# The layout rule (widgets/fittable.py): at 80 columns phone and delivery move into the detail
-# line below the table; from about 100 every column is shown and unit and name grow.
-COLS = (
-    Col("mark", "✓", 1),
-    Col("unit", "unit", 16, min_width=8, grow=True, detail="{}"),
-    Col("name", "name", 20, min_width=10, grow=True, detail="{}"),
-    Col("state", "state", STATE_WIDTH, detail="{}"),
-    Col("delivery", "delivery", 13, drop=4, detail="last alert {}"),
-    Col("since", "since", 5, drop=2, detail="alerted {} ago"),
-    Col("joined", "joined", 6, drop=3, detail="joined {}"),
-    Col("phone", "phone", 13, drop=5, detail="☎ {}"),
-)
 COLUMNS = tuple(c.key for c in COLS)
 
 
@@ -210,6 +198,20 @@ class RollCallScreen(BridgeKeys):
         if action in self.OPEN_ONLY and self.view is not None and not self.view.open:
             return False
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A hidden key pressed anyway (from habit) says why, instead of nothing happening."""
+        if self.view is None or self.view.open:
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, []):
+            if binding.action.split("(", 1)[0] in self.OPEN_ONLY:
+                event.stop()
+                self.notify(
+                    f"{self.view.code} is closed: its roll call cannot change "
+                    "(t: timeline, p: report)",
+                    severity="warning",
+                )
+                return
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -404,9 +406,6 @@ class RollCallScreen(BridgeKeys):
     def action_log_call(self) -> None:
         from mim_console.screens.call_log import CallLogResult, CallLogScreen
 
-        if self.view is not None and not self.view.open:
-            self.notify("the incident is closed: no call can change it", severity="warning")
-            return
         seat = self._one()
         if seat is None:
             return

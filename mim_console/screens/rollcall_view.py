@@ -21,6 +21,7 @@ from mim_console.domain.incident import Incident, IncidentStatus, Role, State
 from mim_console.services.attendance import roll_call_with_alerts
 from mim_console.services.context import Context
 from mim_console.services.incidents import RollCall, Seat
+from mim_console.widgets.fittable import Col
 from mim_console.widgets.literal import lit
 
 # Short fixed words (at most STATE_WIDTH cells), so the state column is never cut.
@@ -62,6 +63,19 @@ DELIVERY_WORDS = {
     "no-answer": "✖ no answer",
     "canceled": "✖ canceled",
 }
+# The layout rule (widgets/fittable.py): at 80 columns phone and delivery move into the detail
+# line below the table; from about 100 every column is shown and unit and name grow.
+COLS = (
+    Col("mark", "✓", 1),
+    Col("unit", "unit", 16, min_width=8, grow=True, detail="{}"),
+    Col("name", "name", 20, min_width=10, grow=True, detail="{}"),
+    Col("state", "state", STATE_WIDTH, detail="{}"),
+    Col("delivery", "delivery", 13, drop=4, detail="last alert {}"),
+    Col("since", "since", 5, drop=2, detail="alerted {} ago"),
+    Col("joined", "joined", 6, drop=3, detail="joined {}"),
+    Col("phone", "phone", 13, drop=5, detail="☎ {}"),
+)
+
 ROLE_ORDER = {Role.DUTY_MANAGER: 0, Role.MRT: 1, Role.SPECIALIST: 2}
 # The counts line, in this order.
 COUNT_ORDER = (
