@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -25,7 +25,7 @@ from mim_console.screens.base import ActionDone
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
 from mim_console.screens.replies import unplaced_words
-from mim_console.screens.rollcall_bridge import BridgeKeys
+from mim_console.screens.rollcall_closed import ClosedKeys
 from mim_console.screens.rollcall_view import (
     COLS,
     DECIDES,
@@ -42,7 +42,7 @@ from mim_console.widgets.literal import lit
 COLUMNS = tuple(c.key for c in COLS)
 
 
-class RollCallScreen(BridgeKeys):
+class RollCallScreen(ClosedKeys):
     RELOAD_ON_OUTBOX = True
     HELP_TITLE = "Roll call"
     HELP_TEXT = (
@@ -186,33 +186,6 @@ class RollCallScreen(BridgeKeys):
         self.query_one("#rc-table", FitTable).focus()
         super().on_mount()
 
-    # Keys that change the roll call: hidden once the incident is closed (the footer tells the
-    # truth; the report, timeline, comms and lessons stay).
-    OPEN_ONLY = frozenset(
-        (
-            "mark joined unable log_call release recall escalate spokesperson note close_incident"
-        ).split()
-    )
-
-    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
-        if action in self.OPEN_ONLY and self.view is not None and not self.view.open:
-            return False
-        return True
-
-    def on_key(self, event: events.Key) -> None:
-        """A hidden key pressed anyway (from habit) says why, instead of nothing happening."""
-        if self.view is None or self.view.open:
-            return
-        for binding in self._bindings.key_to_bindings.get(event.key, []):
-            if binding.action.split("(", 1)[0] in self.OPEN_ONLY:
-                event.stop()
-                self.notify(
-                    f"{self.view.code} is closed: its roll call cannot change "
-                    "(t: timeline, p: report)",
-                    severity="warning",
-                )
-                return
-
     # -- loading -------------------------------------------------------------------------------
 
     def reload(self) -> None:
@@ -226,11 +199,8 @@ class RollCallScreen(BridgeKeys):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         view = message.view
-        was_open = self.view.open if self.view is not None else None
         self.view = view
         self.loads += 1
-        if was_open != view.open:
-            self.refresh_bindings()
         self.incident_ref = view.code
         self.sub_title = view.code
         self.query_one("#rc-header", Static).update(Content(view.header))
@@ -244,7 +214,7 @@ class RollCallScreen(BridgeKeys):
         self.query_one("#rc-curve", Sparkline).data = view.curve
         self._fill(view.seats)
         self._show_detail()
-        self.refresh_bindings()  # the bridge keys follow the view
+        self.refresh_bindings()  # the bridge keys and a closed incident's keys follow the view
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
