@@ -292,7 +292,8 @@ def status_lines(rc: RollCall, now: datetime) -> tuple[str, str]:
     inc = rc.incident
     quorum_line = quorum_words(rc)
     if rc.spokesperson is None:
-        speaker = "spokesperson: none yet (s sets one)"
+        closed = inc.status is IncidentStatus.CLOSED
+        speaker = "spokesperson: none" if closed else "spokesperson: none yet (s sets one)"
     else:
         speaker = f"spokesperson ★ {rc.spokesperson.name}"
     if inc.next_status_at is not None:
