@@ -12,7 +12,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -198,21 +198,14 @@ class MimConsole(App[None]):
         else:
             self.problem(f"{event.worker.name or 'background work'} failed: {error!r}")
 
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
+    def _on_notify(self, event: Notify) -> None:
         """At most one toast per kind (severity and title) at a time: a new one replaces the
         last, so toasts never pile up over the state column."""
+        new = event.notification
         for old in list(self._notifications):
-            if old.severity == severity and old.title == title:
+            if old.severity == new.severity and old.title == new.title:
                 self._unnotify(old, refresh=False)
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        super()._on_notify(event)
 
     def problem(self, message: str) -> None:
         """A refusal or failure, in words, without stopping anything."""
