@@ -15,6 +15,7 @@ from mim_console.app import make_app
 from mim_console.config import ReplicaSettings, Settings
 from mim_console.data.standby import REFUSAL, FollowerStore
 from mim_console.domain.incident import State
+from mim_console.screens.duty import DutyScreen
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services import sites
 from mim_console.services.context import Context
@@ -67,7 +68,12 @@ async def test_standby_console_follows_the_roll_call_and_refuses_writes(tmp_path
             banner = app.screen.query_one(OutboxBanner)
             await wait_for(lambda: str(banner.render()).startswith("STANDBY of site-a, "))
             assert " s behind" in str(banner.render())
+            duty = app.screen
+            assert isinstance(duty, DutyScreen)
+            # The incident list loads in a worker after the first paint: r opens it once listed.
+            await wait_for(lambda: duty._selected_code() is not None)
             await pilot.press("r")
+            await wait_for(lambda: isinstance(app.screen, RollCallScreen))
             roll = app.screen
             assert isinstance(roll, RollCallScreen)
             await wait_for(lambda: roll.view is not None)
