@@ -7,6 +7,7 @@ this keeps the split from eroding one feature at a time.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mim_console"
@@ -42,3 +43,19 @@ def test_no_function_is_over_100_lines() -> None:
                 if length > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"] = length
     assert long == {}, f"split these functions: {long}"
+
+
+SQL = re.compile(r"\b(SELECT|INSERT|DELETE FROM)\b|\bUPDATE\s+\w+\s+SET\b")
+
+
+def test_sql_is_written_only_in_data() -> None:
+    """Repositories own their tables (docs/architecture.md); the stand-in is Twilio's stand-in,
+    not part of the console's storage."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in _modules()
+        if path.relative_to(PACKAGE).parts[0] not in ("data", "standin")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SQL.search(line)
+    ]
+    assert found == [], f"move these statements into a repository in data/: {found}"

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mim_console.clock import to_iso
 from mim_console.config import EscalationSettings, Settings
 from mim_console.data import org_settings as repo
+from mim_console.data.incidents import append_event
 from mim_console.data.store import Store
 from mim_console.errors import UserError
 
@@ -281,10 +281,13 @@ def set_value(store: Store, name: str, text: str, actor: str, now: datetime) -> 
     value = parse(name, text)
     with store.write() as db:
         repo.write(db, name, value, actor, now)
-        db.execute(
-            "INSERT INTO event (incident_id, at, actor, kind, text, data) "
-            "VALUES (NULL, ?, ?, 'setting', ?, '{}')",
-            [to_iso(now), actor, f"setting {name} changed"],
+        append_event(
+            db,
+            incident_id=None,
+            at=now,
+            actor=actor,
+            kind="setting",
+            text=f"setting {name} changed",
         )
     return value
 

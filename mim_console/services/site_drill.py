@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mim_console.data import drill_copies
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 
@@ -93,45 +93,6 @@ def _wait(cond: Callable[[], bool], limit: float) -> bool:
     return True
 
 
-def _ro(path: Path, sql: str) -> list[tuple[object, ...]]:
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return []
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
-
-
-def _counts(path: Path) -> dict[str, int]:
-    out = {}
-    for table in COMPARED:
-        rows = _ro(path, f"SELECT COUNT(*) FROM {table}")
-        out[table] = int(rows[0][0]) if rows else -1  # type: ignore[call-overload]
-    return out
-
-
-def _copy_database(ctx: Context, dest: Path) -> None:
-    """A private copy of this database for site A, without the live site's leases and beat
-    (they would fence the drill's own take-over off for as long as the live site runs)."""
-    fd = os.open(dest, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    target = sqlite3.connect(dest)
-    try:
-        with ctx.store.read() as db:
-            db.conn.backup(target)
-        target.execute("DELETE FROM lease")
-        with contextlib.suppress(sqlite3.Error):
-            target.execute("DELETE FROM site")
-        target.commit()
-        target.execute("PRAGMA journal_mode = WAL")
-    finally:
-        target.close()
-
-
 def _kill_site(proc: subprocess.Popen[bytes]) -> None:
     found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
     for pid in found.stdout.split():
@@ -175,11 +136,11 @@ def drill_takeover(
 
     try:
         t = time.monotonic()
-        _copy_database(ctx, a.db)
+        drill_copies.copy_without_leases(ctx.store, a.db)
         step("copied this database for site A (nothing is sent: no Twilio settings)", True, t)
         t = time.monotonic()
         primary = a.spawn("dispatch", "--lease-ttl", "1")
-        beat = lambda: bool(_ro(a.db, "SELECT 1 FROM site WHERE name = 'drill-site-a'"))  # noqa: E731
+        beat = lambda: drill_copies.has_site(a.db, "drill-site-a")  # noqa: E731
         step("site A replicates to the scratch replica", _wait(beat, 60), t, url)
         t = time.monotonic()
         follower = b.spawn("standby", "--headless")
@@ -215,7 +176,8 @@ def drill_takeover(
         with contextlib.suppress(subprocess.TimeoutExpired):
             follower.wait(20)
         t = time.monotonic()
-        mine, theirs = _counts(a.db), _counts(b.db)
+        mine = drill_copies.table_counts(a.db, COMPARED)
+        theirs = drill_copies.table_counts(b.db, COMPARED)
         same = {k: v for k, v in mine.items() if theirs.get(k) != v and k != "event"}
         step(
             "site B holds what site A wrote (rows per table)",
