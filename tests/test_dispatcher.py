@@ -432,7 +432,8 @@ async def test_wrong_credentials_keep_alerts_queued(store: Store, standin: Stand
     d = Dispatcher(store, twilio_routes(TwilioNotifier(bad)), config=FAST)
     await run_until(d, lambda: d.snapshot().last_error is not None and counts(store)["queued"] == 2)
     rows = store.query("SELECT status, last_error FROM alert")
-    assert all(r["status"] == "queued" and r["last_error"] for r in rows)
+    # Sending pauses at the first refusal (test_loud_failures.py): the rest wait untried.
+    assert all(r["status"] == "queued" for r in rows) and any(r["last_error"] for r in rows)
     assert d.snapshot().reachable is False
     assert standin.messages(direction="outbound-api") == []
 

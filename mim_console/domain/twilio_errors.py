@@ -45,9 +45,11 @@ _KNOWN: dict[int, tuple[str, bool, bool]] = {
     21704: _p("the Messaging Service has no senders for this destination", True),
     21210: _p("the calling number is not verified for this account", True),
     21214: _p("the calling number (MIM_TWILIO_FROM) cannot place calls", True),
-    21215: _p("the account is not allowed to call this destination (check geo permissions)", True),
-    21219: _p("trial accounts can only call verified numbers", True),
-    21608: _p("trial accounts can only text verified numbers", True),
+    # Refused for this destination only (geo permissions, a trial account's verified list):
+    # the settings need fixing, but other recipients still get through, so sending goes on.
+    21215: _p("the account is not allowed to call this destination (check geo permissions)"),
+    21219: _p("trial accounts can only call verified numbers"),
+    21608: _p("trial accounts can only text verified numbers"),
     # The recipient's number: fix the contact, never retry.
     21211: _p("the phone number is not valid"),
     21201: _p("no phone number was given"),
@@ -55,8 +57,8 @@ _KNOWN: dict[int, tuple[str, bool, bool]] = {
     21216: _p("this number cannot be called (blocked or premium destination)"),
     21217: _p("the phone number is not valid"),
     21401: _p("the phone number is not valid"),
-    21407: _p("this country is not supported for SMS", True),
-    21408: _p("SMS to this region is not enabled on the account (Twilio geo permissions)", True),
+    21407: _p("this country is not supported for SMS"),
+    21408: _p("SMS to this region is not enabled on the account (Twilio geo permissions)"),
     21421: _p("the phone number is not valid"),
     21604: _p("no phone number was given"),
     21602: _p("the message text is empty"),
@@ -96,8 +98,23 @@ def describe(code: int | None, fallback: str = "") -> TwilioError:
     return TwilioError(code, text or f"Twilio error {code}", True)
 
 
-def describe_http(status: int, code: int | None, fallback: str = "") -> TwilioError:
-    """Classify a refused API request: 429 and 5xx are worth retrying, other 4xx are not."""
+def describe_http(
+    status: int, code: int | None, fallback: str = "", *, on_account: bool = False
+) -> TwilioError:
+    """Classify a refused API request: 429 and 5xx are worth retrying, other 4xx are not.
+
+    ``on_account``: a create or the account's message log, where a 20404 means the account
+    itself is not found (on a status fetch, only the message or call asked about).
+    """
+    info = _describe_http(status, code, fallback)
+    if code == 20404 and on_account:
+        return TwilioError(
+            code, "Twilio does not know this account (check TWILIO_ACCOUNT_SID)", True, True
+        )
+    return info
+
+
+def _describe_http(status: int, code: int | None, fallback: str = "") -> TwilioError:
     if status == 429 or status >= 500:
         known = describe(code) if code in _KNOWN else None
         if known is not None and not known.permanent:
@@ -111,3 +128,44 @@ def describe_http(status: int, code: int | None, fallback: str = "") -> TwilioEr
         text = " ".join(fallback.split())
         return TwilioError(code, text or f"Twilio refused the request (HTTP {status})", True)
     return describe(code, fallback)
+
+
+# Codes about the account or its credentials as a whole: every Twilio channel stops, not only
+# the one that was refused (a sender-number code stops only that channel).
+_WHOLE_ACCOUNT = frozenset({20003, 20005, 20008, 20404, 30002})
+
+# Codes that say the number itself is wrong: a call to it cannot succeed either.
+_NO_SUCH_NUMBER = frozenset({21201, 21211, 21217, 21401, 21421, 21604, 30005})
+
+
+def account_wide_codes() -> frozenset[int]:
+    """Every code that stops sending (for reading the outbox's last errors)."""
+    return frozenset(c for c, (_, _, wide) in _KNOWN.items() if wide) | _WHOLE_ACCOUNT
+
+
+def whole_account(code: int | None) -> bool:
+    """Whether a refusal with ``code`` stops every channel of the account."""
+    return code is None or code in _WHOLE_ACCOUNT
+
+
+def headline(code: int | None) -> str:
+    """A refusal in a few words, for the banner and the first line of `dispatch`."""
+    tail = f" ({code})" if code is not None else ""
+    if code in (20005, 30002):
+        return f"Twilio has suspended the account{tail}"
+    if whole_account(code):
+        return f"Twilio refuses our credentials{tail}"
+    return f"Twilio refuses our sending number{tail}"
+
+
+def refusal_words(code: int | None, fallback: str = "") -> str:
+    """Why an alert was refused, in plain words with its code: ``the phone number is not valid
+    (21211)``."""
+    reason = describe(code, fallback).reason
+    return f"{reason} ({code})" if code is not None else reason
+
+
+def number_cannot_take_calls(code: int | None) -> bool:
+    """Whether an alert refused with ``code`` says the number does not exist at all (so the
+    escalation's voice call is pointless: the deputy is next)."""
+    return code in _NO_SUCH_NUMBER

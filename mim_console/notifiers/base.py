@@ -79,7 +79,22 @@ class TransientSendError(SendError):
 
 
 class PermanentSendError(SendError):
-    """The provider refused for good; ``str(self)`` is a plain-language reason."""
+    """The provider refused for good; ``str(self)`` is a plain-language reason.
+
+    ``account_wide``: not this alert but our account, credentials or sending number (Twilio's
+    20003, 21606…): every alert would be refused alike, so the route pauses instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        account_wide: bool = False,
+    ):
+        super().__init__(message, code=code, status=status)
+        self.account_wide = account_wide
 
 
 class Sender(Protocol):

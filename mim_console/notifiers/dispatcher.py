@@ -34,7 +34,7 @@ from mim_console.notifiers.bridge import BridgeWatcher, PresenceReceiver
 from mim_console.notifiers.inbound import InboundPoller
 from mim_console.notifiers.logmask import masked_logger
 from mim_console.notifiers.modem_route import ModemRoute, ModemSnapshot
-from mim_console.notifiers.reach import Reach, reachable
+from mim_console.notifiers.reach import Reach, Refusal, reachable
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.sending import Outgoing
 from mim_console.notifiers.tracking import StatusTracker
@@ -58,6 +58,7 @@ class DispatcherSnapshot:
     last_failure_at: datetime | None
     last_error: str | None
     modem: ModemSnapshot | None = None  # the GSM modem route, where one is configured
+    refusal: Refusal | None = None  # Twilio refuses our account: these channels are paused
 
     @property
     def reachable(self) -> bool | None:
@@ -114,6 +115,8 @@ class Dispatcher:
             InboundPoller(store, source, receiver, self.config, clock, self.reach)
             for source in active.inbound
         ]
+        for poller in self.pollers:
+            poller.account_channels = active.sharing(getattr(poller.source, "client", None))
         self._next_poll_check = 0.0
         self._inbound_task: asyncio.Task[None] | None = None
         self.lanes: list[Lane] = []
@@ -188,6 +191,7 @@ class Dispatcher:
             last_failure_at=self.reach.last_failure,
             last_error=self.reach.last_error,
             modem=self.modem.snapshot() if self.modem is not None else None,
+            refusal=self.reach.refusal,
         )
 
     def run_forever(self) -> None:

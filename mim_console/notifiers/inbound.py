@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from mim_console.clock import Clock
 from mim_console.data import inbound as inbound_repo
 from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel
 from mim_console.domain.replies import InboundReply
 from mim_console.errors import UserError
 from mim_console.notifiers.base import (
@@ -48,6 +49,8 @@ class InboundPoller:
         self.clock = clock
         self.reach = reach
         self._since: datetime | None = None
+        # The channels sent with the same account (a refusal of it here pauses them too).
+        self.account_channels: frozenset[Channel] = frozenset()
 
     async def poll(self) -> int:
         """Read one batch and hand it over; how many messages the route listed."""
@@ -57,6 +60,7 @@ class InboundPoller:
                 self.source.inbound_since(since), self.config.request_timeout_s
             )
             self.reach.success()
+            self.reach.accepted(None)  # the credentials work (a sending number may not)
             # The provider lists newest first: reversed, a stable sort keeps same-second order.
             for message in sorted(reversed(messages), key=lambda m: m.received_at):
                 reply = InboundReply(
@@ -72,6 +76,8 @@ class InboundPoller:
             return len(messages)
         except (TransientSendError, PermanentSendError, TimeoutError, OSError) as exc:
             self.reach.failure(str(exc) or "inbound poll timed out", answered=answered(exc))
+            if isinstance(exc, PermanentSendError) and exc.account_wide and self.account_channels:
+                self.reach.refused(exc.code, str(exc), self.account_channels)
         except UserError as exc:  # storage trouble: the rest of the batch comes again next poll
             log.error("inbound: %s", exc)
         return 0

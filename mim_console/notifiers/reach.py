@@ -1,11 +1,37 @@
-"""Whether the providers answer: the outcome of the latest request, for the banner."""
+"""Whether the providers answer: the outcome of the latest request, for the banner; and
+whether one refuses our account (credentials, sending number) so its channels pause."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from mim_console.clock import Clock
+from mim_console.domain.alerts import Channel
+from mim_console.domain.twilio_errors import headline, whole_account
+from mim_console.notifiers.logmask import masked_logger
+
+log = masked_logger("mim_console.dispatcher")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Twilio refused our account, not one alert: its ``channels`` are paused, their alerts
+    kept, until a re-check gets through (``notifiers/sending.py``)."""
+
+    code: int | None
+    reason: str  # the plain words, with the code
+    channels: frozenset[Channel]
+    since: datetime
+
+    @property
+    def headline(self) -> str:
+        return headline(self.code)
+
+    @property
+    def whole_account(self) -> bool:
+        return whole_account(self.code)
 
 
 def reachable(last_success: datetime | None, last_failure: datetime | None) -> bool | None:
@@ -30,6 +56,7 @@ class Reach:
         # The first request that got no HTTP answer at all since the last answer (an error
         # answer counts as one): how long the provider has been silent, for the modem fallback.
         self.unanswered_since: datetime | None = None
+        self.refusal: Refusal | None = None
 
     @property
     def state(self) -> bool | None:
@@ -53,6 +80,38 @@ class Reach:
             self.unanswered_since = self.last_failure
         if was is not False:  # lost while idle (only the inbound poll asking): the banner says
             self.on_change()
+
+    def refused(self, code: int | None, reason: str, channels: frozenset[Channel]) -> bool:
+        """An account-wide refusal on ``channels``: the banner and the log (`dispatch`'s stderr
+        without --verbose) say so once, not per request; True when it is news."""
+        old = self.refusal
+        if old is not None and old.code == code and channels <= old.channels:
+            return False
+        since = old.since if old is not None else self.clock()
+        wider = channels | (old.channels if old is not None else frozenset())
+        self.refusal = Refusal(code, reason, wider, since)
+        log.warning("%s: alerts kept, sending paused: %s", self.refusal.headline, reason)
+        self.on_change()
+        return True
+
+    def accepted(self, channel: Channel | None = None) -> None:
+        """A request that needs what was refused got through: on ``channel`` (a send), or with
+        the credentials alone (``None``: a list of the message log) — which clears only a
+        refusal of the credentials, not of the sending number."""
+        old = self.refusal
+        if old is None:
+            return
+        if channel is None and not old.whole_account:
+            return
+        if channel is not None and channel not in old.channels:
+            return
+        self.refusal = None
+        log.warning("Twilio accepts our requests again: sending resumed")
+        self.on_change()
+
+    def paused(self) -> frozenset[Channel]:
+        """Channels not to claim now (a refusal holds them)."""
+        return self.refusal.channels if self.refusal is not None else frozenset()
 
     def silent_for(self) -> float | None:
         """Seconds without any HTTP answer (None while the provider answers)."""

@@ -143,6 +143,12 @@ class Routes:
     def sender(self, channel: Channel) -> Sender | None:
         return self.senders.get(channel)
 
+    def sharing(self, client: object) -> frozenset[Channel]:
+        """The channels sent through ``client`` (one Twilio account: SMS, voice, bridge)."""
+        if client is None:
+            return frozenset()
+        return frozenset(c for c, s in self.senders.items() if getattr(s, "client", None) is client)
+
     async def aclose(self) -> None:
         """Close every client the routes own (each once, even when shared by senders)."""
         errors: list[BaseException] = []

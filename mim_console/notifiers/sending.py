@@ -24,6 +24,7 @@ from mim_console.data import outbox, sites
 from mim_console.data.lease import Lease
 from mim_console.data.store import Store
 from mim_console.domain.alerts import Alert, Channel
+from mim_console.domain.twilio_errors import whole_account
 from mim_console.errors import UserError
 from mim_console.notifiers.base import (
     PermanentSendError,
@@ -82,6 +83,7 @@ class Outgoing:
         self.requests = 0  # sends and lookups made by this process (for tests and the bench)
         # Channels a lane (the modem) takes right now: not claimed here meanwhile.
         self.held_back: Callable[[], frozenset[Channel]] = frozenset
+        self._recheck_at = 0.0  # monotonic: when a paused channel may try one alert again
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
@@ -175,8 +177,12 @@ class Outgoing:
             return 0
         started = 0
         room = self.config.max_in_flight - len(self.sends)
+        paused = self.reach.paused()
         while started < min(room, budget) and self.ready:
             alert = self.ready.popleft()
+            if alert.channel in paused:  # claimed before the refusal: back to the queue
+                self._release([alert.id])
+                continue
             self.sends[alert.id] = asyncio.create_task(self._send(alert))
             started += 1
         if started:
@@ -221,12 +227,18 @@ class Outgoing:
 
     def _claim_sync(self, now: datetime, limit: int) -> tuple[list[Alert], datetime | None]:
         held = self.held_back()
-        # Paced calls only a turn or two ahead; a lane's channels (the modem) not at all.
+        paused = self.reach.paused()
+        # Paced calls only a turn or two ahead; a lane's channels (the modem) not at all; a
+        # refused account's not either, but one alert every ``refusal_recheck_s`` to re-check.
         batches = [
             (kept, most)
             for batch, most in self.routes.claim_batches(limit)
-            if (kept := tuple(c for c in batch if c not in held))
+            if (kept := tuple(c for c in batch if c not in held and c not in paused))
         ]
+        if paused and time.monotonic() >= self._recheck_at:
+            self._recheck_at = time.monotonic() + self.config.refusal_recheck_s
+            if recheck := tuple(c for c in self.routes.channels if c in paused and c not in held):
+                batches.append((recheck, 1))
         channels = [c for batch, _ in batches for c in batch]
         with self.store.read() as db:
             due = outbox.next_due_at(db, channels)
@@ -242,6 +254,9 @@ class Outgoing:
         """Hand back claimed alerts this process never sent (clean stop)."""
         ids = [a.id for a in self.ready]
         self.ready.clear()
+        self._release(ids)
+
+    def _release(self, ids: list[int]) -> None:
         if ids:
             with contextlib.suppress(UserError), self.store.write() as db:
                 outbox.release_claims(db, ids, self.lease.holder)
@@ -285,6 +300,9 @@ class Outgoing:
                 result = await self._request(alert)
         except PermanentSendError as exc:
             self.reach.success()  # the provider answered: it is reachable
+            if exc.account_wide:
+                self._hold_for_account(alert, exc)
+                return
             if exc.status in (401, 403):
                 # Our credentials, not this alert: keep it queued and say so, do not fail it.
                 self.reach.failure(str(exc), answered=True)
@@ -317,7 +335,26 @@ class Outgoing:
             self._retry(alert, None, reason, uncertain=True, reached=False)
             return
         self.reach.success()
+        if alert.channel in self.reach.paused():
+            self.reach.accepted(alert.channel)
+            self.poke()  # the alerts kept are due now
         self._record_accepted(alert.id, result)
+
+    def _hold_for_account(self, alert: Alert, exc: PermanentSendError) -> None:
+        """Twilio refuses our account, not this alert: pause the channels it concerns (every
+        channel of the account for the credentials, this one for a sending number), keep the
+        alert queued without spending its retries, and say so once."""
+        client = getattr(self.routes.sender(alert.channel), "client", None)
+        shared = self.routes.sharing(client) if whole_account(exc.code) else frozenset()
+        if self.reach.refused(exc.code, str(exc), shared | {alert.channel}):
+            self._recheck_at = time.monotonic() + self.config.refusal_recheck_s
+        if whole_account(exc.code):
+            self.reach.failure(str(exc), answered=True)
+        with self.store.write() as db:
+            outbox.mark_retry(
+                db, alert.id, self.clock(), code=exc.code, error=str(exc), uncertain=alert.uncertain
+            )
+        self.poke()
 
     def _record_accepted(self, alert_id: int, result: SendResult) -> None:
         """Store the SID at once, together with every other answer that arrives meanwhile: one

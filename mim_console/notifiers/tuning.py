@@ -23,5 +23,6 @@ class DispatcherConfig:
     inbound_poll_s: float = 3.0
     inbound_lookback_min: float = 60.0  # first inbound poll of an empty database
     reconcile_margin_s: float = 120.0  # clock skew allowance when looking up sent messages
+    refusal_recheck_s: float = 30.0  # Twilio refuses our account: try one alert this often
     drain_s: float = 10.0  # on stop, wait this long for requests already sent
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)

@@ -279,7 +279,9 @@ class TwilioNotifier(ConferenceRequests):
         sender: dict[str, str] = (
             {"messaging_service_sid": self.sender} if self.uses_service else {"from_": self.sender}
         )
-        message = await self._call(self.client.messages.create_async, to=to, body=body, **sender)
+        message = await self._call(
+            self.client.messages.create_async, on_account=True, to=to, body=body, **sender
+        )
         return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
 
     async def place_call(self, to: str, twiml: str) -> SendResult:
@@ -290,6 +292,7 @@ class TwilioNotifier(ConferenceRequests):
             )
         call = await self._call(
             self.client.calls.create_async,
+            on_account=True,
             to=to,
             from_=self.sender,
             twiml=twiml,
@@ -320,7 +323,7 @@ class TwilioNotifier(ConferenceRequests):
         }
         if not self.uses_service:
             filters["to"] = self.sender
-        messages = await self._call(self.client.messages.list_async, **filters)
+        messages = await self._call(self.client.messages.list_async, on_account=True, **filters)
         found = []
         seen: set[str] = set()
         for message in messages:
@@ -385,13 +388,15 @@ class TwilioNotifier(ConferenceRequests):
         await self.http.close()
 
     # ------------------------------------------------------------------ errors
-    async def _call(self, func: Any, **kwargs: Any) -> Any:
+    async def _call(self, func: Any, *, on_account: bool = False, **kwargs: Any) -> Any:
+        """``on_account``: a create or the message log, where a 20404 means the account itself
+        is unknown (elsewhere, the message, call or conference asked about)."""
         slot = _Exchange()
         token = _exchange.set(slot)
         try:
             return await func(**kwargs)
         except TwilioRestException as exc:
-            raise self._classify(exc, slot) from None
+            raise self._classify(exc, slot, on_account) from None
         except (TimeoutError, httpx.TimeoutException):
             raise TransientSendError(f"Twilio did not answer within {self.timeout:g} s") from None
         except (aiohttp.ClientError, httpx.TransportError, OSError) as exc:
@@ -401,11 +406,11 @@ class TwilioNotifier(ConferenceRequests):
         except TwilioServiceException as exc:  # RFC 9457 problem details
             words = str(exc.detail or exc.title or "")
             problem = TwilioRestException(int(exc.status), "", f"refused: {words}", exc.code)
-            raise self._classify(problem, slot) from None
+            raise self._classify(problem, slot, on_account) from None
         except TwilioException as exc:
             refused = _page_refusal(exc)
             if refused is not None:
-                raise self._classify(refused, slot) from None
+                raise self._classify(refused, slot, on_account) from None
             raise TransientSendError(
                 f"Twilio's answer could not be read ({type(exc).__name__})"
             ) from None
@@ -417,12 +422,12 @@ class TwilioNotifier(ConferenceRequests):
             _exchange.reset(token)
 
     def _classify(
-        self, exc: TwilioRestException, slot: _Exchange
+        self, exc: TwilioRestException, slot: _Exchange, on_account: bool = False
     ) -> TransientSendError | PermanentSendError:
         status = int(exc.status)
         code = _int_or_none(exc.code)
         twilio_text = str(exc.msg or "").partition(": ")[2]
-        info = describe_http(status, code, twilio_text)
+        info = describe_http(status, code, twilio_text, on_account=on_account)
         where = f" (Twilio error {code})" if code and code != status else f" (HTTP {status})"
         if not info.permanent:
             return TransientSendError(
@@ -431,7 +436,12 @@ class TwilioNotifier(ConferenceRequests):
                 status=status,
                 retry_after=_retry_after(slot.headers, datetime.now(UTC)),
             )
-        return PermanentSendError(info.reason + where, code=code, status=status)
+        return PermanentSendError(
+            info.reason + where,
+            code=code if code not in (None, status) else info.code,
+            status=status,
+            account_wide=info.account_wide,
+        )
 
 
 def _page_refusal(exc: TwilioException) -> TwilioRestException | None:

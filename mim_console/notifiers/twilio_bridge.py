@@ -24,7 +24,7 @@ class ConferenceRequests:
         sender: str
         uses_service: bool
 
-        async def _call(self, func: Any, **kwargs: Any) -> Any: ...
+        async def _call(self, func: Any, *, on_account: bool = False, **kwargs: Any) -> Any: ...
 
     async def place_bridge_call(self, to: str, twiml: str) -> SendResult:
         """A call into the incident's conference (``twiml`` from ``domain.bridge``), with
@@ -36,6 +36,7 @@ class ConferenceRequests:
             )
         call = await self._call(
             self.client.calls.create_async,
+            on_account=True,
             to=to,
             from_=self.sender,
             twiml=twiml,

@@ -23,6 +23,7 @@ class OutboxState:
     site_ok: bool = True
     standby: bool = False  # a read-only standby copy: no dispatcher here, the primary's queue
     modem: str = ""  # the GSM modem route's part ("modem: 14 waiting, ~2 min"), if configured
+    refused: str = ""  # Twilio refuses our account ("Twilio refuses our credentials (20003)")
 
 
 class OutboxChanged(Message):
@@ -65,6 +66,11 @@ def _outbox_words(
         if state.modem:
             return f"⚠ Twilio NOT CONFIGURED, SMS by modem · {counts}", "-warn"
         return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
+    if state.refused:  # answered, but refused: fix the settings (retrying cannot help)
+        offer = f" · {sheet_key}: call sheet" if sheet_key else ""
+        if state.modem and modem_key:
+            offer += f" · {modem_key}: send by modem"
+        return f"✖ {state.refused}: alerts kept{offer} · {counts}", "-bad"
     if state.reachable is False:
         tail = f" ({state.detail})" if state.detail else ""
         offer = f" · {sheet_key}: call sheet" if sheet_key else ""

@@ -35,6 +35,7 @@ def outbox_state(snapshot: DispatcherSnapshot) -> OutboxState:
         configured=snapshot.blocked is None and (modem is None or modem.twilio),
         detail=detail,
         modem="" if modem is None else modem.banner_text,
+        refused="" if snapshot.refusal is None else snapshot.refusal.headline,
     )
 
 

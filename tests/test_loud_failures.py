@@ -1,0 +1,122 @@
+"""Loud failures (issue 14): Twilio refusing our account pauses its channels and says so;
+an alert refused for good marks its participant failed and escalates at once. Real SQLite,
+the stand-in over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import pytest
+
+from mim_console.clock import utcnow
+from mim_console.config import TwilioSettings
+from mim_console.data import outbox
+from mim_console.data.outbox import AlertDraft
+from mim_console.data.store import Store
+from mim_console.domain.alerts import Channel, Purpose
+from mim_console.domain.backoff import BackoffPolicy
+from mim_console.domain.twilio_errors import describe_http, headline
+from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
+from mim_console.notifiers.senders import twilio_routes
+from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.standin import DEFAULT_ACCOUNT_SID, StandIn, Timing
+from mim_console.widgets.banner import OutboxState, describe
+
+FAST = DispatcherConfig(
+    lease_ttl_s=1.0,
+    heartbeat_s=0.2,
+    request_timeout_s=2.0,
+    status_poll_s=0.1,
+    status_poll_max_s=0.3,
+    inbound_poll_s=0.2,
+    drain_s=3.0,
+    refusal_recheck_s=0.5,
+    backoff=BackoffPolicy(base_s=0.05, cap_s=0.4, max_age_min=5),
+)
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[StandIn]:
+    s = StandIn(timing=Timing(sms_sent=0.05, sms_delivered=0.1, call_ringing=0.05))
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def _settings(standin: StandIn, token: str) -> TwilioSettings:
+    return replace(TwilioSettings(**standin.connection()), auth_token=token)
+
+
+def _queue(store: Store, n: int, channel: Channel = Channel.SMS) -> None:
+    body = "alert #{}" if channel is Channel.SMS else "<Response><Say>{}</Say></Response>"
+    drafts = [
+        AlertDraft(f"+3584000{i:05d}", channel, Purpose.ALERT, body.format(i)) for i in range(n)
+    ]
+    with store.write() as db:
+        outbox.enqueue(db, drafts, utcnow())
+
+
+def _counts(store: Store) -> dict[str, int]:
+    with store.read() as db:
+        return outbox.counts(db)
+
+
+async def _run_until(d: Dispatcher, done: Callable[[], bool], limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; counts {d.snapshot().counts}")
+        await asyncio.sleep(0.02)
+
+
+async def test_wrong_token_pauses_sending_keeps_alerts_and_resumes_when_it_works(
+    store: Store, standin: StandIn
+) -> None:
+    _queue(store, 30)
+    _queue(store, 5, Channel.VOICE)
+    routes = twilio_routes(TwilioNotifier(_settings(standin, "wrong"), timeout=2))
+    d = Dispatcher(store, routes, config=FAST)
+    task = asyncio.create_task(d.run())
+    try:
+        await _run_until(d, lambda: d.snapshot().refusal is not None)
+        refusal = d.snapshot().refusal
+        assert refusal is not None and refusal.code == 20003
+        assert refusal.channels >= {Channel.SMS, Channel.VOICE}
+        assert refusal.headline == "Twilio refuses our credentials (20003)"
+        await asyncio.sleep(1.6)  # about three re-checks
+        # Nothing burned through retries: at most the first fan-out and a re-check each time.
+        creates = [r for r in standin.request_log() if r.method == "POST"]
+        assert 1 <= len(creates) <= 20 + 5, len(creates)
+        before = len(creates)
+        await asyncio.sleep(1.0)
+        after = len([r for r in standin.request_log() if r.method == "POST"])
+        assert after - before <= 3  # one alert per re-check (0.5 s), never the queue
+        assert _counts(store) == {"queued": 35, "sending": 0, "accepted": 0, "failed": 0}
+        # The credentials work again (the account now takes this token): no restart needed.
+        standin.add_credentials(DEFAULT_ACCOUNT_SID, "wrong")
+        await _run_until(d, lambda: _counts(store)["accepted"] == 35)
+        assert d.snapshot().refusal is None
+    finally:
+        d.stop()
+        await task
+        await routes.aclose()
+    assert len(standin.messages(direction="outbound-api")) == 30
+
+
+def test_the_banner_says_twilio_refuses_us() -> None:
+    state = OutboxState(queued=12, reachable=False, refused=headline(20003))
+    words, css = describe(state, sheet_key="c")
+    assert words.startswith("✖ Twilio refuses our credentials (20003): alerts kept · c: call sheet")
+    assert "12 queued" in words and css == "-bad"
+
+
+def test_a_20404_is_about_the_account_only_on_a_create_or_the_log() -> None:
+    assert describe_http(404, 20404, on_account=True).account_wide
+    assert not describe_http(404, 20404).account_wide  # a status fetch: that SID only
+    assert not describe_http(400, 21211).account_wide
+    assert not describe_http(400, 21408).account_wide  # one region: the others still go
+    assert describe_http(400, 21659).account_wide
+    assert headline(21659) == "Twilio refuses our sending number (21659)"
