@@ -8,11 +8,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from mim_console.clock import utcnow
-from mim_console.config import TwilioSettings
+from mim_console.config import Settings, TwilioSettings
 from mim_console.data import outbox
 from mim_console.data.outbox import AlertDraft
 from mim_console.data.store import Store
@@ -22,8 +23,11 @@ from mim_console.domain.twilio_errors import describe_http, headline
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.services.context import Context
+from mim_console.services.incidents import IncidentService
 from mim_console.standin import DEFAULT_ACCOUNT_SID, StandIn, Timing
 from mim_console.widgets.banner import OutboxState, describe
+from tests.incident_seed import mobile, seed
 
 FAST = DispatcherConfig(
     lease_ttl_s=1.0,
@@ -120,3 +124,70 @@ def test_a_20404_is_about_the_account_only_on_a_create_or_the_log() -> None:
     assert not describe_http(400, 21408).account_wide  # one region: the others still go
     assert describe_http(400, 21659).account_wide
     assert headline(21659) == "Twilio refuses our sending number (21659)"
+
+
+# --- alerts refused for good: the participant is failed, the next step at once -----------
+
+
+async def _declare_and_dispatch(
+    db_path: Path, standin: StandIn, until_done: Callable[[Context], bool]
+) -> Context:
+    settings = Settings(db_path=db_path, twilio=TwilioSettings(**standin.connection()))
+    ctx = Context(settings=settings, actor="duty manager")
+    seed(ctx.store, utcnow())
+    svc = IncidentService(ctx)
+    routes = twilio_routes(TwilioNotifier(settings.twilio, timeout=5))
+    d = Dispatcher(ctx.store, routes, config=FAST, on_tick=svc.tick, receiver=svc)
+    task = asyncio.create_task(d.run())
+    try:
+        svc.declare(title="Payments down", severity="SEV1")
+        await _run_until(d, lambda: until_done(ctx))
+    finally:
+        d.stop()
+        await task
+        await routes.aclose()
+    return ctx
+
+
+def _state(ctx: Context, name: str) -> str | None:
+    rows = ctx.store.query(
+        "SELECT p.state FROM participant p JOIN person x ON x.id = p.person_id WHERE x.name = ?",
+        [name],
+    )
+    return str(rows[0]["state"]) if rows else None
+
+
+async def test_an_invalid_number_fails_the_participant_and_pages_the_deputy_at_once(
+    db_path: Path, standin: StandIn
+) -> None:
+    standin.fail_number(mobile("Alice Ops"), 21211)
+
+    def deputy_texted(_: Context) -> bool:
+        return bool(standin.messages(direction="outbound-api", to=mobile("Bob Ops")))
+
+    ctx = await _declare_and_dispatch(db_path, standin, deputy_texted)
+    assert _state(ctx, "Alice Ops") == "failed"
+    assert _state(ctx, "Bob Ops") == "alerted"
+    texts = [r["text"] for r in ctx.store.query("SELECT text FROM event ORDER BY id")]
+    assert "SMS to Alice Ops refused by Twilio: the phone number is not valid (21211)" in texts
+    assert any(t.startswith("deputy Bob Ops alerted for Alice Ops") for t in texts)
+    # No voice call to a number that does not exist.
+    assert not [c for c in standin.request_log() if "Calls" in c.path and c.method == "POST"]
+    roll = IncidentService(ctx).roll_call(ctx.store.query("SELECT code FROM incident")[0]["code"])
+    ctx.close()
+    assert any(s.participant.state.value == "failed" for s in roll.seats)
+
+
+async def test_an_unsubscribed_number_gets_the_voice_call_at_once(
+    db_path: Path, standin: StandIn
+) -> None:
+    standin.fail_number(mobile("Dan Biz"), 21610, channel="sms")
+
+    def called(_: Context) -> bool:
+        return any("Calls" in c.path and c.method == "POST" for c in standin.request_log())
+
+    ctx = await _declare_and_dispatch(db_path, standin, called)
+    texts = [r["text"] for r in ctx.store.query("SELECT text FROM event ORDER BY id")]
+    ctx.close()
+    assert any(t.startswith("SMS to Dan Biz refused by Twilio: the recipient has") for t in texts)
+    assert "Dan Biz: voice call (the alert was refused)" in texts

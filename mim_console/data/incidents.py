@@ -275,7 +275,8 @@ def awaiting_answer(db: Database, incident_id: int) -> list[Participant]:
         for r in _rows(
             db,
             "SELECT * FROM participant WHERE incident_id = ? "
-            "AND state IN ('alerted', 'escalated', 'unable') AND escalation_step < 2 ORDER BY id",
+            "AND state IN ('alerted', 'escalated', 'unable', 'failed') AND escalation_step < 2 "
+            "ORDER BY id",
             [incident_id],
         )
     ]
@@ -322,7 +323,8 @@ def active_incidents_with_open_roll_call(db: Database) -> list[int]:
             db,
             "SELECT DISTINCT p.incident_id FROM participant p JOIN incident i "
             "ON i.id = p.incident_id WHERE i.status = 'active' "
-            "AND p.state IN ('alerted', 'escalated', 'unable') AND p.escalation_step < 2",
+            "AND (p.state IN ('alerted', 'escalated', 'unable', 'failed') "
+            "AND p.escalation_step < 2 OR p.state = 'recalled')",
         )
     ]
 

@@ -26,6 +26,7 @@ class State(StrEnum):
     RECALLED = "recalled"
     STOOD_DOWN = "stood_down"
     VOICEMAIL = "voicemail"  # a voicemail box answered the bridge call: the deputy is paged
+    FAILED = "failed"  # Twilio refused the alert for good (invalid number, STOP…): next step now
 
 
 class Role(StrEnum):
@@ -44,16 +45,37 @@ class IncidentStatus(StrEnum):
 # unable may join after all. Everyone but the stood-down can be stood down at close.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.ALERTED: frozenset(
-        {State.JOINED, State.UNABLE, State.ESCALATED, State.VOICEMAIL, State.STOOD_DOWN}
+        {
+            State.JOINED,
+            State.UNABLE,
+            State.ESCALATED,
+            State.VOICEMAIL,
+            State.FAILED,
+            State.STOOD_DOWN,
+        }
     ),
     State.ESCALATED: frozenset(
-        {State.JOINED, State.UNABLE, State.UNREACHABLE, State.VOICEMAIL, State.STOOD_DOWN}
+        {
+            State.JOINED,
+            State.UNABLE,
+            State.UNREACHABLE,
+            State.VOICEMAIL,
+            State.FAILED,
+            State.STOOD_DOWN,
+        }
+    ),
+    # Refused for good: the escalation goes on at once (a call, or the deputy); a late answer
+    # by another route still counts.
+    State.FAILED: frozenset(
+        {State.JOINED, State.UNABLE, State.ESCALATED, State.VOICEMAIL, State.STOOD_DOWN}
     ),
     State.UNREACHABLE: frozenset({State.JOINED, State.UNABLE, State.VOICEMAIL, State.STOOD_DOWN}),
     State.UNABLE: frozenset({State.JOINED, State.STOOD_DOWN}),
     State.JOINED: frozenset({State.STANDBY, State.STOOD_DOWN}),
     State.STANDBY: frozenset({State.RECALLED, State.STOOD_DOWN}),
-    State.RECALLED: frozenset({State.JOINED, State.UNABLE, State.VOICEMAIL, State.STOOD_DOWN}),
+    State.RECALLED: frozenset(
+        {State.JOINED, State.UNABLE, State.VOICEMAIL, State.FAILED, State.STOOD_DOWN}
+    ),
     State.VOICEMAIL: frozenset({State.JOINED, State.UNABLE, State.STOOD_DOWN}),
     State.STOOD_DOWN: frozenset(),
 }
@@ -64,6 +86,7 @@ _HINTS: Mapping[tuple[State, State], str] = {
     (State.UNREACHABLE, State.STANDBY): "only someone who joined can be released",
     (State.UNABLE, State.STANDBY): "only someone who joined can be released",
     (State.VOICEMAIL, State.STANDBY): "only someone who joined can be released",
+    (State.FAILED, State.STANDBY): "only someone who joined can be released",
     (State.RECALLED, State.STANDBY): "they have not re-joined since the recall",
     (State.JOINED, State.RECALLED): "only someone on standby can be recalled",
     (State.ALERTED, State.RECALLED): "only someone on standby can be recalled",
@@ -80,6 +103,7 @@ _VERB: Mapping[State, str] = {
     State.STOOD_DOWN: "stand down",
     State.ALERTED: "alert again",
     State.VOICEMAIL: "mark as reached by voicemail",
+    State.FAILED: "mark as failed",
 }
 
 
@@ -241,15 +265,21 @@ def escalation_actions(
     now: datetime,
     *,
     voice_enabled: bool = True,
+    no_calls: Collection[int] = (),
 ) -> list[EscalationAction]:
     """What the escalation timers say to do now; applying them is the caller's business.
 
     No answer within ``voice_after_min`` of the alert -> voice call; ``deputy_after_min`` after
     that -> the deputy is alerted. An ``unable`` answer needs its deputy at once. Someone
-    recalled from standby is not escalated: they were reachable minutes ago.
+    recalled from standby is not escalated: they were reachable minutes ago. A ``failed`` alert
+    (refused for good) takes the next step at once: see ``failed_action``.
     """
     actions: list[EscalationAction] = []
     for p in participants:
+        if p.state is State.FAILED:
+            failed = failed_action(p, voice_enabled and p.id not in no_calls)
+            actions.extend([failed] if failed is not None else [])
+            continue
         rule = policy.get(p.role.value)
         if p.state is State.UNABLE and p.escalation_step < 2:
             actions.append(EscalationAction(ActionKind.DEPUTY, p.id, "answered unable"))
@@ -278,6 +308,16 @@ def escalation_actions(
                     )
                 )
     return actions
+
+
+def failed_action(p: Participant, can_call: bool) -> EscalationAction | None:
+    """A refused SMS before any call: the voice call now, if voice is on and the number can
+    take a call (``can_call``), else the deputy now; a refused call: the deputy now."""
+    if p.escalation_step == 0 and can_call:
+        return EscalationAction(ActionKind.VOICE, p.id, "the alert was refused")
+    if p.escalation_step < 2:
+        return EscalationAction(ActionKind.DEPUTY, p.id, "the alert was refused")
+    return None
 
 
 def _minutes(value: float) -> str:

@@ -35,6 +35,7 @@ STATE_WORDS: dict[State, str] = {
     State.RECALLED: "↻ recalled",
     State.STOOD_DOWN: "– stood down",
     State.VOICEMAIL: "✉ voicemail",
+    State.FAILED: "✖ failed",
 }
 STATE_WIDTH = 12
 #: After ``name``: this person decides for their party, so their joining counts for quorum.
@@ -47,6 +48,7 @@ STATE_STYLE: dict[State, str] = {
     State.RECALLED: "yellow",
     State.STOOD_DOWN: "dim",
     State.VOICEMAIL: "bold yellow",
+    State.FAILED: "bold red",
 }
 DELIVERY_WORDS = {
     "queued": "· queued",
@@ -84,6 +86,7 @@ COUNT_ORDER = (
     State.ESCALATED,
     State.UNABLE,
     State.UNREACHABLE,
+    State.FAILED,
     State.VOICEMAIL,
     State.STANDBY,
     State.RECALLED,

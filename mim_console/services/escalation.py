@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from mim_console.data import incidents as repo
 from mim_console.data.outbox import enqueue
+from mim_console.data.refusals import RefusedAlert, refused_alerts
 from mim_console.domain.alerts import Purpose
 from mim_console.domain.incident import (
     ActionKind,
@@ -27,6 +28,7 @@ from mim_console.domain.incident import (
     move,
 )
 from mim_console.domain.people import Party, Person, SpecialistGroup
+from mim_console.domain.twilio_errors import describe, number_cannot_take_calls, refusal_words
 from mim_console.errors import UserError
 from mim_console.services.incident_core import IncidentCore, _words
 
@@ -223,15 +225,20 @@ class Escalation(IncidentCore):
         policy = self.ctx.settings.escalation
         for incident_id in ids:
             with self.store.read() as db:  # most ticks find nothing due: no write lock taken
+                refused = _refusals(refused_alerts(db, incident_id))
                 due = escalation_actions(repo.awaiting_answer(db, incident_id), policy, at)
-            if not due:
+            if not due and not refused[0]:
                 continue
             with self.store.write() as db:
                 inc = repo.incident_by_id(db, incident_id)
                 if inc.status is not IncidentStatus.ACTIVE:
                     continue
                 # Decided again inside the transaction: another console may have acted since.
-                for action in escalation_actions(repo.awaiting_answer(db, inc.id), policy, at):
+                to_fail, no_calls = _refusals(refused_alerts(db, inc.id))
+                for refusal in to_fail:
+                    self._failed(db, inc, refusal, at)
+                waiting = repo.awaiting_answer(db, inc.id)
+                for action in escalation_actions(waiting, policy, at, no_calls=no_calls):
                     p = repo.participant_by_id(db, action.participant_id)
                     person = self.directory.person(p.person_id)
                     if action.kind is ActionKind.VOICE:
@@ -265,3 +272,48 @@ class Escalation(IncidentCore):
                 "via": "phone call",
             },
         )
+
+    # --- alerts refused for good (issue 14): the participant is failed, the next step now ---
+
+    def _failed(self, db: Database, inc: Incident, refusal: RefusedAlert, now: datetime) -> None:
+        """Mark the participant ``failed`` with the plain reason on the timeline; the tick's
+        escalation then takes the next step at once (``domain.incident.failed_action``)."""
+        p = repo.participant_by_id(db, refusal.participant_id)
+        person = self.directory.person(p.person_id)
+        repo.save_participant(db, move(p, State.FAILED, now, f"{person.name} in {inc.code}"))
+        kind = "SMS" if refusal.channel == "sms" else "call"
+        what = "not delivered" if refusal.accepted else "refused by Twilio"
+        reason = refusal_words(refusal.code, refusal.error.partition(" (")[0])
+        repo.append_event(
+            db,
+            incident_id=inc.id,
+            at=now,
+            actor="escalation",
+            kind="state",
+            person_id=person.id,
+            text=f"{kind} to {person.name} {what}: {reason}",
+            data={
+                "participant": p.id,
+                "from": p.state.value,
+                "to": State.FAILED.value,
+                "via": refusal.channel,
+                "alert": refusal.alert_id,
+                "code": refusal.code,
+            },
+        )
+
+
+def _refusals(found: list[RefusedAlert]) -> tuple[list[RefusedAlert], set[int]]:
+    """Which participants to mark failed now (one refusal each, since their last move, for
+    good and not about our account), and which of them have a number no call can reach."""
+    to_fail: dict[int, RefusedAlert] = {}
+    no_calls: set[int] = set()
+    for r in found:
+        info = describe(r.code)
+        if not info.permanent or info.account_wide:
+            continue
+        if number_cannot_take_calls(r.code):
+            no_calls.add(r.participant_id)
+        if r.participant_state != State.FAILED.value and r.created_at >= r.state_changed_at:
+            to_fail.setdefault(r.participant_id, r)
+    return list(to_fail.values()), no_calls
