@@ -5,13 +5,21 @@ the stand-in over loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from mim_console.cli import main
 from mim_console.clock import utcnow
 from mim_console.config import Settings, TwilioSettings
 from mim_console.data import outbox
@@ -25,7 +33,13 @@ from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
-from mim_console.standin import DEFAULT_ACCOUNT_SID, StandIn, Timing
+from mim_console.standin import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_SENDER,
+    StandIn,
+    ThreadedStandIn,
+    Timing,
+)
 from mim_console.widgets.banner import OutboxState, describe
 from tests.incident_seed import mobile, seed
 
@@ -191,3 +205,62 @@ async def test_an_unsubscribed_number_gets_the_voice_call_at_once(
     ctx.close()
     assert any(t.startswith("SMS to Dan Biz refused by Twilio: the recipient has") for t in texts)
     assert "Dan Biz: voice call (the alert was refused)" in texts
+
+
+# --- `mim-console dispatch`, `outbox` and `readiness` say so, without --verbose -----------
+
+
+def test_dispatch_prints_the_refusal_once_within_5_s_then_outbox_and_readiness_show_it(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    store = Store(db_path)
+    _queue(store, 5)
+    store.close()
+    env = {
+        **os.environ,
+        "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": "not-the-token",
+        "MIM_TWILIO_FROM": DEFAULT_SENDER,
+        "MIM_TWILIO_API_URL": threaded_standin.url,
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mim_console", "--db", str(db_path), "dispatch"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append((time.monotonic() - started, line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any("refuses" in line for _, line in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3.5)  # an inbound poll or two more with the same answer: no new line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        reader.join(timeout=5)
+    said = [(at, line) for at, line in lines if "refuses" in line]
+    assert len(said) == 1, lines
+    at, line = said[0]
+    assert at < 5.0, f"printed after {at:.1f} s"
+    assert "Twilio refuses our credentials (20003): alerts kept" in line
+    assert proc.returncode == 0
+
+    runner = CliRunner()
+    shown = runner.invoke(main, ["--db", str(db_path), "outbox"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "✖ Twilio refuses our credentials (20003): 5 alert(s) kept" in shown.output
+    as_json = runner.invoke(main, ["--db", str(db_path), "outbox", "--json"])
+    assert json.loads(as_json.stdout)["refused"]["waiting"] == 5
+    ready = runner.invoke(main, ["--db", str(db_path), "readiness"], env={"COLUMNS": "250"})
+    assert "Twilio refuses our credentials (20003)" in " ".join(ready.output.split())

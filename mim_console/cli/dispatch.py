@@ -15,7 +15,7 @@ from mim_console.cli.base import ROW_LIMIT, FiniteRange, json_option, main, pass
 from mim_console.cli.output import emit_json, print_table, say, warn
 from mim_console.clock import utcnow
 from mim_console.domain.alerts import Alert
-from mim_console.services import dispatching
+from mim_console.services import dispatching, outbox_view
 from mim_console.services.context import Context
 
 
@@ -139,6 +139,9 @@ def _replication(ctx: Context, lease_ttl: float) -> Callable[[], None]:
     return replicator.stop
 
 
+REFUSAL_KEYS = ("headline", "reason", "waiting")
+
+
 def _age(alert: Alert, now: datetime) -> str:
     seconds = int((now - alert.created_at).total_seconds())
     if seconds < 120:
@@ -158,9 +161,13 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
     now = utcnow()
     counts, alerts = dispatching.outbox_listing(ctx, incident_code, limit)
     if as_json:
+        refused = outbox_view.account_refusal(ctx)
         emit_json(
             {
                 "counts": counts,
+                "refused": None
+                if refused is None
+                else dict(zip(REFUSAL_KEYS, refused, strict=True)),
                 "alerts": [
                     {
                         "id": a.id,
@@ -186,6 +193,10 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
         )
         return
     say(", ".join(f"{name} {n}" for name, n in counts.items()))
+    refused = outbox_view.account_refusal(ctx)
+    if refused is not None:
+        head, reason, waiting = refused
+        warn(f"✖ {head}: {waiting} alert(s) kept, none sent until it accepts us ({reason})")
     print_table(
         "Outbox",
         [

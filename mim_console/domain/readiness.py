@@ -71,6 +71,7 @@ LABELS = {
     "modem": "GSM modem",
     "timeline": "Timeline hash chain",
     "stored_rows": "Stored rows the console ignores",
+    "twilio": "Twilio account",
 }
 
 CONFIG_FILE = "the config file (`mim-console config path` prints where)"

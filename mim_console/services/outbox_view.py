@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from mim_console.data import outbox
+from mim_console.data.refusals import account_refusal as latest
+from mim_console.domain.twilio_errors import account_wide_codes, headline
 from mim_console.services.context import Context
 
 
@@ -13,3 +15,14 @@ def outbox_counts(ctx: Context) -> dict[str, int]:
         counts = outbox.counts(db)
         counts["failed"] = outbox.open_incident_counts(db)["failed"]
         return counts
+
+
+def account_refusal(ctx: Context) -> tuple[str, str, int] | None:
+    """(headline, reason, alerts waiting) when the waiting alerts were last refused for our
+    account as a whole (a dispatcher holds them, re-checking): read from the database, so
+    `outbox` and readiness in another process see what the running dispatcher sees."""
+    with ctx.store.read() as db:
+        found = latest(db, account_wide_codes())
+    if found is None:
+        return None
+    return headline(found.code), found.error, found.waiting

@@ -21,6 +21,7 @@ from mim_console.errors import UserError
 from mim_console.services import duty
 from mim_console.services.context import Context
 from mim_console.services.modem import modem_findings
+from mim_console.services.outbox_view import account_refusal
 
 # Templates a recipient answers: they must say how (the reply code, or the reply help).
 _ANSWERABLE = ("alert_sms", "recall")
@@ -188,8 +189,29 @@ def readiness(
     found = check(data, at, mobile_checker(context.settings.default_region))
     found.extend(modem_findings(context, at))
     found.extend(_replication(context, at))
+    found.extend(_twilio_refusal(context))
     found += integrity.findings(context, board)  # the hash chain; stored rows ignored
     return Readiness(at, tuple(found))
+
+
+def _twilio_refusal(context: Context) -> list[Finding]:
+    """Twilio refusing our account (credentials, sending number), as the waiting alerts'
+    last errors say: an item only while it holds alerts (the dispatcher re-checks by itself)."""
+    refused = account_refusal(context)
+    if refused is None:
+        return []
+    head, reason, waiting = refused
+    return [
+        Finding(
+            "twilio",
+            False,
+            "Twilio account",
+            f"{head}: {waiting} alert(s) kept, none sent ({reason})",
+            "fix TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN or MIM_TWILIO_FROM where the dispatcher "
+            "reads them (the environment or the config file); it re-checks every 30 s and sends "
+            "the kept alerts by itself",
+        )
+    ]
 
 
 def _replication(context: Context, now: datetime) -> list[Finding]:
