@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mim_console.app import make_app
 from mim_console.cli import main
 from mim_console.clock import utcnow
 from mim_console.config import Settings, TwilioSettings
@@ -31,6 +32,7 @@ from mim_console.domain.twilio_errors import describe_http, headline
 from mim_console.notifiers.dispatcher import Dispatcher, DispatcherConfig
 from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
+from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from mim_console.standin import (
@@ -40,8 +42,10 @@ from mim_console.standin import (
     ThreadedStandIn,
     Timing,
 )
-from mim_console.widgets.banner import OutboxState, describe
+from mim_console.widgets.banner import OutboxBanner, OutboxState, describe
 from tests.incident_seed import mobile, seed
+from tests.screen_text import screen_lines
+from tests.ui_data import seed_small
 
 FAST = DispatcherConfig(
     lease_ttl_s=1.0,
@@ -264,3 +268,77 @@ def test_dispatch_prints_the_refusal_once_within_5_s_then_outbox_and_readiness_s
     assert json.loads(as_json.stdout)["refused"]["waiting"] == 5
     ready = runner.invoke(main, ["--db", str(db_path), "readiness"], env={"COLUMNS": "250"})
     assert "Twilio refuses our credentials (20003)" in " ".join(ready.output.split())
+
+
+# --- the console: the banner and the roll call (Textual Pilot, 80×24) ---------------------
+
+APP_FAST = DispatcherConfig(
+    heartbeat_s=0.1,
+    lease_ttl_s=2.0,
+    inbound_poll_s=0.2,
+    status_poll_s=0.1,
+    tick_s=0.2,
+    idle_poll_s=0.5,
+    refusal_recheck_s=0.5,
+)
+
+
+async def _console_wait(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the console"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_console_banner_says_twilio_refuses_our_credentials(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    twilio = replace(TwilioSettings(**threaded_standin.connection()), auth_token="wrong")
+    ctx = Context(settings=Settings(db_path=db_path, twilio=twilio), actor="tester")
+    seed_small(ctx.store, utcnow())
+    IncidentService(ctx).declare(title="Wrong token", severity="SEV2")
+    app = make_app(ctx, dispatch_config=APP_FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one(OutboxBanner)
+        await _console_wait(lambda: "refuses" in str(banner.render()))
+        assert str(banner.render()).startswith(
+            "✖ Twilio refuses our credentials (20003): alerts kept"
+        )
+        assert any(line.strip().startswith("✖ Twilio refuses our") for line in screen_lines(app))
+        # Fixed at Twilio's end (the account takes this token now): the banner clears itself.
+        threaded_standin.add_credentials(twilio.account_sid, "wrong")
+        await _console_wait(lambda: "refuses" not in str(banner.render()), seconds=15)
+
+        def all_sent() -> bool:
+            rows = ctx.store.query("SELECT COUNT(*) AS n FROM alert WHERE sent_at IS NULL")
+            return int(rows[0]["n"]) == 0
+
+        await _console_wait(all_sent)  # the kept alerts go out without a restart
+    ctx.close()
+
+
+async def test_the_roll_call_shows_failed_for_an_invalid_number(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    threaded_standin.fail_number("+358401234501", 21211)  # Aino Aalto
+    twilio = TwilioSettings(**threaded_standin.connection())
+    ctx = Context(settings=Settings(db_path=db_path, twilio=twilio), actor="tester")
+    seed_small(ctx.store, utcnow())
+    code = IncidentService(ctx).declare(title="Bad number", severity="SEV2").code
+    app = make_app(ctx, dispatch_config=APP_FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+
+        def failed_shown() -> bool:
+            return any("Aino Aalto" in line and "✖ failed" in line for line in screen_lines(app))
+
+        await _console_wait(failed_shown)
+    texts = [r["text"] for r in ctx.store.query("SELECT text FROM event ORDER BY id")]
+    ctx.close()
+    assert "SMS to Aino Aalto refused by Twilio: the phone number is not valid (21211)" in texts
+    assert any("alerted for Aino Aalto (the alert was refused)" in t for t in texts), texts
+    assert code
