@@ -342,3 +342,35 @@ async def test_the_roll_call_shows_failed_for_an_invalid_number(
     assert "SMS to Aino Aalto refused by Twilio: the phone number is not valid (21211)" in texts
     assert any("alerted for Aino Aalto (the alert was refused)" in t for t in texts), texts
     assert code
+
+
+async def test_with_a_gsm_modem_the_sms_go_by_modem_while_twilio_refuses_our_credentials(
+    db_path: Path, standin: StandIn, tmp_path: Path
+) -> None:
+    """`use = "fallback"`: refused credentials count as Twilio unusable, like no credentials."""
+    from mim_console.config import ModemSettings
+    from mim_console.services import dispatching
+    from tests.modem_fixtures import dummy_modem
+
+    dummy = dummy_modem(tmp_path / "modem")
+    settings = Settings(
+        db_path=db_path,
+        twilio=_settings(standin, "wrong"),
+        modem=ModemSettings(gammurc=dummy.gammurc, use="fallback", fallback_after_s=600),
+    )
+    ctx = Context(settings=settings, actor="duty manager")
+    seed(ctx.store, utcnow())
+    _queue(ctx.store, 3)
+    d = dispatching.for_context(ctx, config=FAST, receiver=IncidentService(ctx))
+    task = asyncio.create_task(dispatching.run_with_context(ctx, d))
+    try:
+        await _run_until(d, lambda: len(dummy.recipients()) == 3, limit_s=20)
+        refusal = d.snapshot().refusal
+        assert refusal is not None and refusal.whole_account
+    finally:
+        d.stop()
+        await task
+    routes = {r["route"] for r in ctx.store.query("SELECT route FROM alert")}
+    ctx.close()
+    assert routes == {"modem"}
+    assert standin.messages(direction="outbound-api") == []

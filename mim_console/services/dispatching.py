@@ -125,11 +125,18 @@ def add_modem(
             holder=dispatcher.lease.holder,
             lease_held=dispatcher.lease.held,
             twilio_silent_for=dispatcher.reach.silent_for,
-            twilio_blocked=lambda: not twilio,
+            # No credentials, or Twilio refuses ours (not only a sending number): the modem
+            # takes the waiting SMS under `use = "fallback"`, as when Twilio is silent.
+            twilio_blocked=lambda: not twilio or _refused_whole(dispatcher),
             receiver=receiver,
             on_change=dispatcher.changed,
         )
     )
+
+
+def _refused_whole(dispatcher: Dispatcher) -> bool:
+    refusal = dispatcher.reach.refusal
+    return refusal is not None and refusal.whole_account
 
 
 async def run_with_context(ctx: Context, dispatcher: Dispatcher | None = None) -> None:

@@ -32,7 +32,9 @@ def outbox_state(snapshot: DispatcherSnapshot) -> OutboxState:
         in_flight=int(snapshot.in_flight) + int(counts.get("sending", 0)),
         failed=int(counts.get("failed", 0)),
         reachable=snapshot.reachable,
-        configured=snapshot.blocked is None and (modem is None or modem.twilio),
+        # A refusal is configured-but-refused (the modem, if any, takes the SMS meanwhile).
+        configured=snapshot.blocked is None
+        and (modem is None or modem.twilio or snapshot.refusal is not None),
         detail=detail,
         modem="" if modem is None else modem.banner_text,
         refused="" if snapshot.refusal is None else snapshot.refusal.headline,
