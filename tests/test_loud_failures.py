@@ -374,3 +374,21 @@ async def test_with_a_gsm_modem_the_sms_go_by_modem_while_twilio_refuses_our_cre
     ctx.close()
     assert routes == {"modem"}
     assert standin.messages(direction="outbound-api") == []
+
+
+def test_a_console_standing_by_shows_the_holders_refusal_from_the_database(
+    store: Store,
+) -> None:
+    _queue(store, 2)
+    with store.write() as db:
+        first = outbox.list_alerts(db)[-1]
+        outbox.mark_retry(
+            db, first.id, utcnow(), code=21659, error="not our number", uncertain=False
+        )
+    standing_by = Dispatcher(store, None)  # never ran: not the holder
+    refusal = standing_by.snapshot().refusal
+    assert refusal is not None
+    assert refusal.headline == "Twilio refuses our sending number (21659)"
+    with store.write() as db:  # sent after all: nothing waits for the refusal any more
+        outbox.mark_failed(db, first.id, utcnow(), code=None, reason="withdrawn")
+    assert standing_by.snapshot().refusal is None

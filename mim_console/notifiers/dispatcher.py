@@ -23,11 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlite_utils import Database
+
 from mim_console.clock import Clock, utcnow
-from mim_console.data import outbox
+from mim_console.data import outbox, refusals
 from mim_console.data.lease import Lease
 from mim_console.data.store import Store
 from mim_console.domain.alerts import Channel
+from mim_console.domain.twilio_errors import account_wide_codes
 from mim_console.errors import UserError
 from mim_console.notifiers.base import Lane, ReplyReceiver
 from mim_console.notifiers.bridge import BridgeWatcher, PresenceReceiver
@@ -63,6 +66,15 @@ class DispatcherSnapshot:
     @property
     def reachable(self) -> bool | None:
         return reachable(self.last_success_at, self.last_failure_at)
+
+
+def _held_for(db: Database, now: datetime) -> Refusal | None:
+    """Standing by: the holder's refusal as the waiting alerts' last errors say (the banner
+    of every console, not only the sending one's)."""
+    found = refusals.account_refusal(db, account_wide_codes())
+    if found is None:
+        return None
+    return Refusal(found.code, found.error, frozenset(), now)
 
 
 class Dispatcher:
@@ -181,6 +193,7 @@ class Dispatcher:
             counts = outbox.counts(db)
             # Failed: only open incidents' alerts, what needs attention (history: `outbox`).
             counts["failed"] = outbox.open_incident_counts(db)["failed"]
+            refusal = self.reach.refusal if self._holding else _held_for(db, self.clock())
         return DispatcherSnapshot(
             holder=self._holding,
             holder_id=self.lease.holder,
@@ -191,7 +204,7 @@ class Dispatcher:
             last_failure_at=self.reach.last_failure,
             last_error=self.reach.last_error,
             modem=self.modem.snapshot() if self.modem is not None else None,
-            refusal=self.reach.refusal,
+            refusal=refusal,
         )
 
     def run_forever(self) -> None:
