@@ -392,3 +392,36 @@ def test_a_console_standing_by_shows_the_holders_refusal_from_the_database(
     with store.write() as db:  # sent after all: nothing waits for the refusal any more
         outbox.mark_failed(db, first.id, utcnow(), code=None, reason="withdrawn")
     assert standing_by.snapshot().refusal is None
+
+
+async def test_a_refused_voice_call_after_a_refused_sms_pages_the_deputy(
+    db_path: Path, standin: StandIn
+) -> None:
+    standin.fail_number(mobile("Dan Biz"), 21610)  # SMS and calls alike
+
+    def deputy_texted(_: Context) -> bool:
+        return bool(standin.messages(direction="outbound-api", to=mobile("Erin Biz")))
+
+    ctx = await _declare_and_dispatch(db_path, standin, deputy_texted)
+    texts = [r["text"] for r in ctx.store.query("SELECT text FROM event ORDER BY id")]
+    state = _state(ctx, "Dan Biz")
+    ctx.close()
+    assert "Dan Biz: voice call (the alert was refused)" in texts
+    assert any(t.startswith("call to Dan Biz refused by Twilio: the recipient has") for t in texts)
+    assert any(t.startswith("deputy Erin Biz alerted for Dan Biz") for t in texts)
+    assert state == "failed"
+
+
+async def test_a_refused_inbound_poll_alone_pauses_sending(store: Store, standin: StandIn) -> None:
+    """Nothing queued yet: the reply poll's 401 is enough to say so, and to pause."""
+    routes = twilio_routes(TwilioNotifier(_settings(standin, "wrong"), timeout=2))
+    d = Dispatcher(store, routes, config=FAST)
+    task = asyncio.create_task(d.run())
+    try:
+        await _run_until(d, lambda: d.snapshot().refusal is not None, limit_s=5)
+        assert d.snapshot().refusal.channels == {Channel.SMS, Channel.VOICE}  # type: ignore[union-attr]
+    finally:
+        d.stop()
+        await task
+        await routes.aclose()
+    assert not [r for r in standin.request_log() if r.method == "POST"]
