@@ -425,3 +425,26 @@ async def test_a_refused_inbound_poll_alone_pauses_sending(store: Store, standin
         await task
         await routes.aclose()
     assert not [r for r in standin.request_log() if r.method == "POST"]
+
+
+def test_watch_names_the_refusal_instead_of_unreachable() -> None:
+    from mim_console.cli.incident import offline_banner
+    from mim_console.notifiers.dispatcher import DispatcherSnapshot
+    from mim_console.notifiers.reach import Refusal
+
+    refusal = Refusal(20003, "bad token", frozenset({Channel.SMS}), utcnow())
+    snapshot = DispatcherSnapshot(
+        holder=True,
+        holder_id="watch",
+        blocked=None,
+        counts={"queued": 4, "sending": 0, "accepted": 0, "failed": 0},
+        in_flight=0,
+        last_success_at=utcnow(),  # answered: reachable, but refused
+        last_failure_at=None,
+        last_error=None,
+        refusal=refusal,
+    )
+    line = offline_banner(snapshot, "MI-2026-007")
+    assert line is not None
+    assert line.plain.startswith("✖ Twilio refuses our credentials (20003): 4 alerts kept")
+    assert "mim-console callsheet MI-2026-007" in line.plain

@@ -447,10 +447,16 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def offline_banner(snapshot: Any, code: str) -> Text | None:
     """`watch`'s line when Twilio cannot be reached: said plainly, with the way forward."""
-    if snapshot is None or snapshot.reachable is not False:
+    refusal = getattr(snapshot, "refusal", None)
+    if snapshot is None or (snapshot.reachable is not False and refusal is None):
         return None
     queued = snapshot.counts.get("queued", 0) + snapshot.counts.get("sending", 0)
-    line = Text(f"✖ Twilio UNREACHABLE: {queued} alerts kept, retrying", style="bold reverse")
+    head = (
+        f"✖ Twilio UNREACHABLE: {queued} alerts kept, retrying"
+        if refusal is None  # refused: answered, but retrying cannot help (docs/twilio.md)
+        else f"✖ {refusal.headline}: {queued} alerts kept"
+    )
+    line = Text(head, style="bold reverse")
     line.append_text(literal(f" ({snapshot.last_error})" if snapshot.last_error else ""))
     line.append(
         f"\n  phone people from `mim-console callsheet {code}`; log each call with "
