@@ -448,3 +448,36 @@ def test_watch_names_the_refusal_instead_of_unreachable() -> None:
     assert line is not None
     assert line.plain.startswith("✖ Twilio refuses our credentials (20003): 4 alerts kept")
     assert "mim-console callsheet MI-2026-007" in line.plain
+
+
+def test_failed_moves_on_like_alerted_and_escalates_at_once() -> None:
+    from mim_console.domain.incident import (
+        ActionKind,
+        IllegalTransition,
+        Participant,
+        Role,
+        State,
+        can_move,
+        check_move,
+        escalation_actions,
+    )
+
+    for target in ("joined", "unable", "escalated", "voicemail", "stood_down"):
+        assert can_move(State.FAILED, State(target))
+    for source in (State.ALERTED, State.ESCALATED, State.RECALLED):
+        assert can_move(source, State.FAILED)
+    with pytest.raises(IllegalTransition, match="only someone who joined can be released"):
+        check_move(State.FAILED, State.STANDBY)
+    now = utcnow()
+    p = Participant(1, 1, 7, Role.MRT, State.FAILED, now, party_id=1, alerted_at=now)
+    no_rules: dict[str, object] = {}  # no timers at all: a failure needs none
+    [call] = escalation_actions([p], no_rules, now)  # type: ignore[arg-type]
+    assert call.kind is ActionKind.VOICE
+    [deputy] = escalation_actions([p], no_rules, now, no_calls={1})  # type: ignore[arg-type]
+    assert deputy.kind is ActionKind.DEPUTY
+    [deputy] = escalation_actions([p], no_rules, now, voice_enabled=False)  # type: ignore[arg-type]
+    assert deputy.kind is ActionKind.DEPUTY
+    after_call = replace(p, escalation_step=1)
+    [deputy] = escalation_actions([after_call], no_rules, now)  # type: ignore[arg-type]
+    assert deputy.kind is ActionKind.DEPUTY
+    assert escalation_actions([replace(p, escalation_step=2)], no_rules, now) == []  # type: ignore[arg-type]

@@ -82,7 +82,7 @@ class Escalation(IncidentCore):
                     return "deputy alerted"
                 self._voice_now(db, inc, p, person, now, "escalated by the duty manager")
                 return "voice call queued"
-            if p.state in (State.ESCALATED, State.UNABLE) and p.escalation_step < 2:
+            if p.state in (State.ESCALATED, State.UNABLE, State.FAILED) and p.escalation_step < 2:
                 self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
                 return "deputy alerted"
             raise UserError(
