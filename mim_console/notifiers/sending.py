@@ -84,6 +84,7 @@ class Outgoing:
         # Channels a lane (the modem) takes right now: not claimed here meanwhile.
         self.held_back: Callable[[], frozenset[Channel]] = frozenset
         self._recheck_at = 0.0  # monotonic: when a paused channel may try one alert again
+        self._rechecks: set[int] = set()  # claimed to re-check a refusal: sent even so
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
@@ -180,7 +181,8 @@ class Outgoing:
         paused = self.reach.paused()
         while started < min(room, budget) and self.ready:
             alert = self.ready.popleft()
-            if alert.channel in paused:  # claimed before the refusal: back to the queue
+            if alert.channel in paused and alert.id not in self._rechecks:
+                # Claimed before the refusal: back to the queue, unsent.
                 self._release([alert.id])
                 continue
             self.sends[alert.id] = asyncio.create_task(self._send(alert))
@@ -235,9 +237,11 @@ class Outgoing:
             for batch, most in self.routes.claim_batches(limit)
             if (kept := tuple(c for c in batch if c not in held and c not in paused))
         ]
+        recheck: tuple[Channel, ...] = ()
         if paused and time.monotonic() >= self._recheck_at:
             self._recheck_at = time.monotonic() + self.config.refusal_recheck_s
-            if recheck := tuple(c for c in self.routes.channels if c in paused and c not in held):
+            recheck = tuple(c for c in self.routes.channels if c in paused and c not in held)
+            if recheck:
                 batches.append((recheck, 1))
         channels = [c for batch, _ in batches for c in batch]
         with self.store.read() as db:
@@ -247,7 +251,10 @@ class Outgoing:
         with self.store.write() as db:
             claimed = []
             for batch, most in batches:
-                claimed += outbox.claim_due(db, self.lease.holder, now, most, batch)
+                got = outbox.claim_due(db, self.lease.holder, now, most, batch)
+                if batch is recheck:  # the one alert that tries a refused account again
+                    self._rechecks.update(a.id for a in got)
+                claimed += got
             return claimed, outbox.next_due_at(db, channels)
 
     def release_ready(self) -> None:
@@ -272,6 +279,7 @@ class Outgoing:
                 self._retry(alert, None, "unexpected error (see the log)", uncertain=True)
         finally:
             self.sends.pop(alert.id, None)
+            self._rechecks.discard(alert.id)
             # The next claimed alert goes out from here, without a turn of the main loop
             # (measured: one loop turn per finished request was a third of the bookkeeping).
             if self.stopping() or not self._start_ready(1) or len(self.ready) < 2:

@@ -232,6 +232,11 @@ class StandIn:
         with self._lock:
             self.state.rules.number_errors[number] = (code, channel)
 
+    def clear_number_errors(self) -> None:
+        """Creates to every number are accepted again (the ``fail_number`` rules go)."""
+        with self._lock:
+            self.state.rules.number_errors.clear()
+
     def undeliverable(self, number: str, code: int = 30003, status: str = "undelivered") -> None:
         """Messages to ``number`` are accepted but end ``undelivered``/``failed`` with ``code``."""
         with self._lock:

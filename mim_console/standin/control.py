@@ -21,6 +21,8 @@ def _actions(standin: StandIn) -> dict[str, Callable[..., Any]]:
         "fault": standin.fault,
         "clear_faults": standin.clear_faults,
         "fail_number": standin.fail_number,
+        "clear_number_errors": standin.clear_number_errors,
+        "add_credentials": standin.add_credentials,
         "undeliverable": standin.undeliverable,
         "call_outcome": standin.call_outcome,
         "script_reply": standin.script_reply,
