@@ -551,3 +551,30 @@ def test_the_standin_controls_for_credentials_and_number_rules_over_http(
     threaded_standin.fail_number("+358401111111", 21211)
     assert post("/_standin/clear_number_errors", {}) == 200
     assert threaded_standin.state.rules.number_errors == {}
+
+
+async def test_an_alert_in_doubt_is_kept_for_its_lookup_while_our_credentials_are_refused(
+    store: Store, standin: StandIn
+) -> None:
+    """Claimed before a crash, no SID: the lookup is refused too. It must wait (still to be
+    looked up, never failed, never sent blind), then be looked up and sent once."""
+    _queue(store, 1)
+    with store.write() as db:  # as a crashed holder left it
+        db.execute("UPDATE alert SET status = 'sending', claimed_by = 'gone', attempts = 1")
+    routes = twilio_routes(TwilioNotifier(_settings(standin, "wrong"), timeout=2))
+    d = Dispatcher(store, routes, config=FAST)
+    task = asyncio.create_task(d.run())
+    try:
+        await _run_until(d, lambda: d.snapshot().refusal is not None)
+        await _run_until(
+            d, lambda: store.query("SELECT status FROM alert")[0]["status"] == "queued"
+        )
+        row = store.query("SELECT status, uncertain FROM alert")[0]
+        assert row["uncertain"] == 1
+        standin.add_credentials(DEFAULT_ACCOUNT_SID, "wrong")
+        await _run_until(d, lambda: _counts(store)["accepted"] == 1)
+    finally:
+        d.stop()
+        await task
+        await routes.aclose()
+    assert len(standin.messages(direction="outbound-api")) == 1

@@ -135,6 +135,9 @@ class Outgoing:
                     try:
                         found = await self._lookup(alert)
                     except (SendError, TimeoutError, OSError) as exc:
+                        if isinstance(exc, PermanentSendError) and exc.account_wide:
+                            self._hold_for_account(alert, exc, uncertain=True)  # looked up later
+                            continue
                         # Still unknown: stays marked uncertain, looked up again before a send.
                         self.reach.failure(str(exc) or "lookup timed out", answered=answered(exc))
                         self._retry(alert, None, f"lookup failed: {exc}", uncertain=True)
@@ -348,7 +351,9 @@ class Outgoing:
             self.poke()  # the alerts kept are due now
         self._record_accepted(alert.id, result)
 
-    def _hold_for_account(self, alert: Alert, exc: PermanentSendError) -> None:
+    def _hold_for_account(
+        self, alert: Alert, exc: PermanentSendError, *, uncertain: bool = False
+    ) -> None:
         """Twilio refuses our account, not this alert: pause the channels it concerns (every
         channel of the account for the credentials, this one for a sending number), keep the
         alert queued without spending its retries, and say so once."""
@@ -360,7 +365,12 @@ class Outgoing:
             self.reach.failure(str(exc), answered=True)
         with self.store.write() as db:
             outbox.mark_retry(
-                db, alert.id, self.clock(), code=exc.code, error=str(exc), uncertain=alert.uncertain
+                db,
+                alert.id,
+                self.clock(),
+                code=exc.code,
+                error=str(exc),
+                uncertain=uncertain or alert.uncertain,
             )
         self.poke()
 

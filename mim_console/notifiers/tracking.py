@@ -63,6 +63,15 @@ class StatusTracker:
         step = min(self.config.status_poll_max_s, max(self.config.status_poll_s, age / 4))
         return now + timedelta(seconds=step)
 
+    def _later(self, alert: Alert, reason: str, *, got_answer: bool = True) -> None:
+        """The poll failed but may work later: keep the alert's polls going."""
+        self.reach.failure(reason, answered=got_answer)
+        now = self.clock()
+        with contextlib.suppress(UserError), self.store.write() as db:
+            outbox.record_status(
+                db, alert.id, alert.status, now, next_poll_at=self._interval(alert, now)
+            )
+
     async def _poll_one(self, alert: Alert) -> None:
         assert alert.provider_sid is not None
         sender = self.routes.sender(alert.channel)
@@ -85,16 +94,14 @@ class StatusTracker:
                     error=status.error_message,
                 )
         except PermanentSendError as exc:  # e.g. the SID is unknown: stop polling it
+            if exc.account_wide:  # our credentials, not this alert: poll it again later
+                self._later(alert, str(exc))
+                return
             with contextlib.suppress(UserError), self.store.write() as db:
                 outbox.record_status(db, alert.id, alert.status, self.clock(), next_poll_at=None)
             log.warning("alert %d: status poll refused: %s", alert.id, exc)
         except (TransientSendError, TimeoutError, OSError) as exc:
-            self.reach.failure(str(exc) or "status poll timed out", answered=answered(exc))
-            now = self.clock()
-            with contextlib.suppress(UserError), self.store.write() as db:
-                outbox.record_status(
-                    db, alert.id, alert.status, now, next_poll_at=self._interval(alert, now)
-                )
+            self._later(alert, str(exc) or "status poll timed out", got_answer=answered(exc))
         except UserError as exc:
             log.error("alert %d: %s", alert.id, exc)
         finally:
