@@ -43,3 +43,5 @@ Directory.add_group_member
 ParsedCsv.data_lines  # every line accounted for: the CSV property tests compare it
 display_phone  # tests/test_phones.py; kept for showing numbers grouped
 timezone.forget  # tests/conftest.py: each test starts from the zone setting anew
+Recovery.resets  # back from an outage: tests/test_recovery.py and bench/recovery.py read them
+Recovery.made_due

@@ -33,6 +33,7 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 from mim_console.notifiers.logmask import masked_logger
+from mim_console.notifiers.outage import Recovery
 from mim_console.notifiers.reach import Reach, answered
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.tuning import DispatcherConfig
@@ -82,6 +83,7 @@ class Outgoing:
         self.requests = 0  # sends and lookups made by this process (for tests and the bench)
         # Channels a lane (the modem) takes right now: not claimed here meanwhile.
         self.held_back: Callable[[], frozenset[Channel]] = frozenset
+        self.recovery: Recovery | None = None  # back from an outage: waiting alerts due at once
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
@@ -158,6 +160,8 @@ class Outgoing:
         A claimed alert not yet sent is safe to hold: a crash leaves it ``sending`` without a SID,
         which reconciliation looks up (finds nothing) and queues again.
         """
+        if self.recovery is not None:
+            await self.recovery.turn(now, busy=bool(self.sends or self.ready))
         room = self.config.max_in_flight - len(self.sends)
         if room <= 0:
             return
