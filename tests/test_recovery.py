@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -49,14 +50,16 @@ def backing_off(store: Store) -> int:
     return int(rows[0]["n"])
 
 
-async def outage_then_back(store: Store, standin: StandIn, kind: str, at_once: bool) -> dict:
+async def outage_then_back(
+    store: Store, standin: StandIn, kind: str, at_once: bool
+) -> dict[str, Any]:
     if kind == "503":
         standin.fault("503", count=1_000_000)
     else:
         await standin.go_down()
     queue(store, N)
     d = make(store, standin, replace(OUTAGE, recover_at_once=at_once), rand=lambda: 0.99)
-    seen: dict = {}
+    seen: dict[str, Any] = {}
 
     async def outage() -> None:
         # Until the alerts failed twice and wait (about 4 s more), all but one the probe tries.
