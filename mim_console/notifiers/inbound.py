@@ -48,6 +48,7 @@ class InboundPoller:
         self.clock = clock
         self.reach = reach
         self._since: datetime | None = None
+        self._failing = False  # polls fail: said once in the log, and once when they work again
 
     async def poll(self) -> int:
         """Read one batch and hand it over; how many messages the route listed."""
@@ -57,6 +58,9 @@ class InboundPoller:
                 self.source.inbound_since(since), self.config.request_timeout_s
             )
             self.reach.success()
+            if self._failing:
+                self._failing = False
+                log.info("inbound (%s): replies are read again", self.source.route)
             # The provider lists newest first: reversed, a stable sort keeps same-second order.
             for message in sorted(reversed(messages), key=lambda m: m.received_at):
                 reply = InboundReply(
@@ -71,7 +75,11 @@ class InboundPoller:
                     self._since = message.received_at
             return len(messages)
         except (TransientSendError, PermanentSendError, TimeoutError, OSError) as exc:
-            self.reach.failure(str(exc) or "inbound poll timed out", answered=answered(exc))
+            reason = str(exc) or "inbound poll timed out"
+            self.reach.failure(reason, answered=answered(exc))
+            if not self._failing:  # replies are not read meanwhile: never silent, never per poll
+                self._failing = True
+                log.warning("inbound (%s): cannot read replies: %s", self.source.route, reason)
         except UserError as exc:  # storage trouble: the rest of the batch comes again next poll
             log.error("inbound: %s", exc)
         return 0
