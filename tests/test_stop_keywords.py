@@ -92,3 +92,22 @@ def test_stop_from_someone_on_no_roll_call_is_kept_off_the_timeline(context: Con
     assert outcome.reading is not None and outcome.reading.meaning == OPT_OUT
     assert not [e for e in service.timeline(code) if "opted out" in e.text]
     assert _help_sms_to(context) == set()
+
+
+def test_stop_never_answers_a_contact_check(context: Context) -> None:
+    from mim_console.services.verification import VerificationService
+
+    seed_small(context.store, FROZEN_NOW)
+    with context.store.write() as db:
+        db.execute("UPDATE person SET verified_at = NULL")
+    quitter, answerer = PEOPLE[0][0], PEOPLE[1][0]
+    checks = VerificationService(context)
+    checks.send(checks.plan([quitter, answerer]).people)
+    service = IncidentService(context)
+    at = FROZEN_NOW + timedelta(minutes=1)
+    service.receive(InboundReply(MOBILE[quitter], "STOP", "SM" + "5" * 32, at))
+    service.receive(InboundReply(MOBILE[answerer], "got it", "SM" + "6" * 32, at))
+    rows = context.store.query("SELECT name, verified_at FROM person")
+    verified = {str(r["name"]) for r in rows if r["verified_at"]}
+    assert answerer in verified and quitter not in verified
+    assert _help_sms_to(context) == set()

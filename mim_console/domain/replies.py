@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mim_console.domain.templates import EXERCISE_PREFIX
+from mim_console.domain.verification import OPT_OUT as OPT_OUT_WORDS
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,7 @@ OPT_OUT = "opt_out"  # STOP and its kin
 OPT_IN = "opt_in"  # START, UNSTOP
 PROVIDER_HELP = "provider_help"  # HELP, INFO
 _KEYWORDS = {
-    **dict.fromkeys(
-        ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"), OPT_OUT
-    ),
+    **dict.fromkeys(sorted(OPT_OUT_WORDS), OPT_OUT),
     **dict.fromkeys(("start", "unstop"), OPT_IN),
     **dict.fromkeys(("help", "info"), PROVIDER_HELP),
 }
