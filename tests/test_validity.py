@@ -4,9 +4,11 @@ which records the parameter and refuses one outside Twilio's 1..36000 s (error 2
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mim_console.clock import utcnow
@@ -21,7 +23,7 @@ from mim_console.notifiers.base import PermanentSendError
 from mim_console.notifiers.dispatcher import Dispatcher
 from mim_console.notifiers.senders import twilio_routes
 from mim_console.notifiers.twilio import TwilioNotifier
-from mim_console.standin import StandIn
+from mim_console.standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SENDER, StandIn
 from tests.test_dispatcher import FAST, counts, run_until
 from tests.twilio_fixtures import standin_twilio_settings
 
@@ -96,3 +98,14 @@ def test_validity_settings_are_read(tmp_path: Path) -> None:
     config.write_text("[twilio]\nvalidity_s = 1\nstakeholder_validity_s = 36000\n", "utf-8")
     twilio = load_settings(config, environ={}).twilio
     assert (twilio.validity_s, twilio.stakeholder_validity_s) == (1, 36_000)
+
+
+@pytest.mark.parametrize("raw", ["²", "abc", "", "-5", "1e3"])
+async def test_the_standin_survives_any_validity_text(standin: StandIn, raw: str) -> None:
+    token = base64.b64encode(f"{DEFAULT_ACCOUNT_SID}:{DEFAULT_AUTH_TOKEN}".encode()).decode()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http:
+        answer = await http.post(
+            f"{standin.url}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json",
+            data={"To": ALERTED, "From": DEFAULT_SENDER, "Body": "x", "ValidityPeriod": raw},
+        )
+        assert answer.status == 400 and (await answer.json())["code"] == 21624

@@ -99,7 +99,7 @@ def _invalid(
     if len(body) > 1600:
         return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
     validity = str(form.get("ValidityPeriod", "1"))
-    if not (validity.isdigit() and 1 <= int(validity) <= 36_000):
+    if not (validity.isascii() and validity.isdigit() and 1 <= int(validity) <= 36_000):
         return error(400, 21624, "Validity period can only be set to integers between 1 and 36000")
     return None
 
