@@ -14,11 +14,13 @@ from mim_console.domain.alerts import Alert
 from mim_console.domain.people_csv import ParsedCsv
 from mim_console.domain.phones import display_phone
 from mim_console.notifiers.dispatcher import DispatcherSnapshot
+from mim_console.notifiers.outage import Recovery
 from mim_console.notifiers.webhook import KeypressReceiver
 from mim_console.screens.directory import DirectoryScreen
 from mim_console.services import timezone
 from mim_console.services.replies import Replies
 from mim_console.standin import StandIn
+from mim_console.standin.state import Record
 
 Provider.discover  # Textual's command palette calls it (app.ActionCommands)
 Checkbox.BUTTON_INNER  # Textual draws the box from it (widgets.ticks.TickBox sets it)
@@ -43,3 +45,6 @@ Directory.add_group_member
 ParsedCsv.data_lines  # every line accounted for: the CSV property tests compare it
 display_phone  # tests/test_phones.py; kept for showing numbers grouped
 timezone.forget  # tests/conftest.py: each test starts from the zone setting anew
+Recovery.resets  # back from an outage: tests/test_recovery.py and bench/recovery.py read them
+Recovery.made_due
+Record.validity_period  # the stand-in keeps what it was sent: tests/test_validity.py reads it

@@ -54,6 +54,10 @@ class TwilioSettings:
     # The numbers a Messaging Service sends from (its sender pool): listed on the contact card
     sender_numbers: tuple[str, ...] = ()
     calls_per_second: float = 1.0  # the account's outbound call rate (Twilio's default: 1)
+    # How long Twilio may keep an SMS it cannot deliver yet (ValidityPeriod, 1..36000 s): past
+    # it the SMS fails and escalates instead of arriving after the all-clear.
+    validity_s: int = 900
+    stakeholder_validity_s: int = 14_400  # stakeholder updates stay worth reading longer
 
     @property
     def configured(self) -> bool:
@@ -280,7 +284,8 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "backup_every_hours": (0, 8_760, "hours"),
     "voice_after_min": (0, 10_080, "minutes"),
     "deputy_after_min": (0, 10_080, "minutes"),
-    "validity_s": (1, 36_000, "seconds"),
+    "validity_s": (1, 36_000, "seconds"),  # Twilio's ValidityPeriod range
+    "stakeholder_validity_s": (1, 36_000, "seconds"),
     "lease_ttl_s": (0.5, 300, "seconds"),
 }
 

@@ -55,7 +55,7 @@ def sender_person(db: Database, number: str) -> int | None:
 
 # Readings of a known person's message that named no incident: the duty manager places them
 # (``services/replies.py`` assign / dismiss). Assigned, a row reads as if it had named the code.
-UNPLACED = ("ambiguous", "unknown_code", "not_alerted", "unrecognised")
+UNPLACED = ("ambiguous", "unknown_code", "not_alerted", "unrecognised", "opt_out")
 DISMISSED = "dismissed"
 
 

@@ -221,6 +221,35 @@ def requeue_checked(db: Database, alert_id: int, now: datetime) -> None:
     )
 
 
+def waiting_on_errors(db: Database, now: datetime) -> list[tuple[int, int | None, datetime]]:
+    """Queued alerts backing off after a failed try (id, last error code, when due), soonest
+    first: what an outage may be holding back (notifiers/outage.py decides which)."""
+    return [
+        (int(r[0]), r[1], from_iso(r[2]))
+        for r in db.execute(
+            "SELECT id, last_error_code, next_attempt_at FROM alert WHERE status = 'queued' "
+            "AND provider_sid IS NULL AND last_error IS NOT NULL AND next_attempt_at > ? "
+            "AND route IS NOT 'modem' ORDER BY next_attempt_at, id",
+            [to_iso(now)],
+        )
+    ]
+
+
+def due_now(db: Database, alert_ids: list[int], now: datetime) -> int:
+    """Make still-queued ``alert_ids`` due at ``now`` (the backoff reset); how many moved."""
+    moved = 0
+    for start in range(0, len(alert_ids), 500):  # within SQLite's bound on parameters
+        chunk = alert_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        cursor = db.execute(
+            f"UPDATE alert SET next_attempt_at = ? WHERE id IN ({marks}) AND status = 'queued' "
+            "AND provider_sid IS NULL AND next_attempt_at > ?",
+            [to_iso(now), *chunk, to_iso(now)],
+        )
+        moved += cursor.rowcount
+    return moved
+
+
 def release_claims(db: Database, alert_ids: list[int], holder: str) -> None:
     """Claimed by ``holder`` but certainly never sent: back to the queue as they were."""
     marks = ",".join("?" * len(alert_ids))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mim_console.domain.templates import EXERCISE_PREFIX
+from mim_console.domain.verification import OPT_OUT as OPT_OUT_WORDS
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,30 @@ def help_text(codes: Sequence[str], lead: str = "") -> str:
 OWN_MESSAGE = "own_message"  # sent from our own number (a provider echo)
 UNKNOWN_NUMBER = "unknown_number"  # from nobody in the directory: logged, never acted on
 VERIFIED = "verified"  # answered a contact check (``domain/verification.py``)
+# Twilio's own keywords: it answers them itself, and after an opt-out it refuses every SMS to
+# the number (21610) until they text START. Never answered by us (no help SMS), never read as
+# an answer or as a contact check's reply.
+OPT_OUT = "opt_out"  # STOP and its kin
+OPT_IN = "opt_in"  # START, UNSTOP
+PROVIDER_HELP = "provider_help"  # HELP, INFO
+_KEYWORDS = {
+    **dict.fromkeys(sorted(OPT_OUT_WORDS), OPT_OUT),
+    **dict.fromkeys(("start", "unstop"), OPT_IN),
+    **dict.fromkeys(("help", "info"), PROVIDER_HELP),
+}
+
+
+def keyword_meaning(body: str) -> str | None:
+    """``OPT_OUT``, ``OPT_IN`` or ``PROVIDER_HELP`` when the whole message is one of Twilio's
+    keywords (any case, punctuation and spacing around it ignored: ``Stop.``, `` STOP ``)."""
+    tokens = [t for t in _SEPARATORS.split(body.casefold()) if t]
+    return _KEYWORDS.get(tokens[0]) if len(tokens) == 1 else None
+
+
+def _mentions_keyword(body: str) -> bool:
+    """A keyword among other words ("stop all", "STOP texting me"): Twilio may read it as one,
+    so no help SMS either (the words still reach the duty manager, unplaced)."""
+    return any(t in _KEYWORDS for t in _SEPARATORS.split(body.casefold()))
 
 
 @dataclass(frozen=True)
@@ -173,18 +198,23 @@ def read_reply(
     active incident whose reply could not be placed (never to a stranger, never twice: the
     caller limits it per number).
     """
+    keyword = keyword_meaning(body)
+    if keyword is not None:  # Twilio answers these itself: no help SMS, ever
+        return Reading(keyword, person_id)
     alerted = set(alerted_for)
     codes = tuple(code for incident_id, code in active if incident_id in alerted) or tuple(
         code for _, code in active
     )
-    on_incident = bool(alerted & {i for i, _ in active})
+    quiet = _mentions_keyword(body)
+    on_incident = bool(alerted & {i for i, _ in active}) and not quiet
     parsed = parse_reply(body)
     if not parsed.recognised:
         return Reading(Meaning.UNRECOGNISED.value, person_id, None, codes if on_incident else None)
     choice = choose_incident(parsed, active, alerted)
     if choice.incident_id is not None:
         return Reading(parsed.meaning.value, person_id, choice.incident_id)
-    return Reading(choice.resolution.value, person_id, None, codes if choice.needs_help else None)
+    helped = choice.needs_help and not quiet
+    return Reading(choice.resolution.value, person_id, None, codes if helped else None)
 
 
 def help_body(reply_codes: Sequence[str], exercise_flags: Sequence[bool], lead: str = "") -> str:

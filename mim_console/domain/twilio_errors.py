@@ -83,6 +83,8 @@ _KNOWN: dict[int, tuple[str, bool, bool]] = {
     30008: _p("delivery failed for an unknown reason at the operator"),
     30009: _t("part of a long message went missing"),
     30010: _p("the message price exceeded the maximum price"),
+    30036: _p("not delivered within its validity period ([twilio] validity_s): dropped by Twilio"),
+    21624: _p("the validity period is outside Twilio's 1..36000 s ([twilio] validity_s)", True),
     30034: _p("US A2P 10DLC: the sending number is not registered", True),
 }
 

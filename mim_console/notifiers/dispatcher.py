@@ -37,6 +37,7 @@ from mim_console.notifiers.bridge import BridgeWatcher, PresenceReceiver
 from mim_console.notifiers.inbound import InboundPoller
 from mim_console.notifiers.logmask import masked_logger
 from mim_console.notifiers.modem_route import ModemRoute, ModemSnapshot
+from mim_console.notifiers.outage import Recovery
 from mim_console.notifiers.reach import Reach, Refusal, reachable
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.sending import Outgoing
@@ -107,7 +108,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._notify_pending = False
-        self.reach = Reach(clock, self._notify)
+        self.reach = Reach(clock, self._reach_changed)
         active = routes if routes is not None and self.blocked is None else Routes([])
         self.out = Outgoing(
             store,
@@ -122,6 +123,15 @@ class Dispatcher:
             notify=self._notify,
             rand=rand,
         )
+        self.recovery = Recovery(
+            store,
+            clock,
+            self.reach,
+            self._poke,
+            probe_s=self.config.outage_probe_s,
+            enabled=self.config.recover_at_once,
+        )
+        self.out.recovery = self.recovery
         self.tracker = StatusTracker(store, active, self.config, clock, self.reach, self._notify)
         self.pollers = [
             InboundPoller(store, source, receiver, self.config, clock, self.reach)
@@ -307,6 +317,11 @@ class Dispatcher:
         except Exception:  # escalation bugs must not stop sending
             log.exception("on_tick failed")
         self._poke()  # escalation may have queued alerts
+
+    def _reach_changed(self) -> None:
+        """The provider was reached for the first time, lost or is back."""
+        self.recovery.changed()
+        self._notify()
 
     def _notify(self) -> None:
         """Tell the listener, at most once per loop turn (a fan-out finishes hundreds at once)."""

@@ -51,6 +51,7 @@ class InboundPoller:
         self._since: datetime | None = None
         # The channels sent with the same account (a refusal of it here pauses them too).
         self.account_channels: frozenset[Channel] = frozenset()
+        self._failing = False  # polls fail: said once in the log, and once when they work again
 
     async def poll(self) -> int:
         """Read one batch and hand it over; how many messages the route listed."""
@@ -61,6 +62,9 @@ class InboundPoller:
             )
             self.reach.success()
             self.reach.accepted(None)  # the credentials work (a sending number may not)
+            if self._failing:
+                self._failing = False
+                log.info("inbound (%s): replies are read again", self.source.route)
             # The provider lists newest first: reversed, a stable sort keeps same-second order.
             for message in sorted(reversed(messages), key=lambda m: m.received_at):
                 reply = InboundReply(
@@ -75,9 +79,13 @@ class InboundPoller:
                     self._since = message.received_at
             return len(messages)
         except (TransientSendError, PermanentSendError, TimeoutError, OSError) as exc:
-            self.reach.failure(str(exc) or "inbound poll timed out", answered=answered(exc))
+            reason = str(exc) or "inbound poll timed out"
+            self.reach.failure(reason, answered=answered(exc))
             if isinstance(exc, PermanentSendError) and exc.account_wide and self.account_channels:
                 self.reach.refused(exc.code, str(exc), self.account_channels)
+            if not self._failing:  # replies are not read meanwhile: never silent, never per poll
+                self._failing = True
+                log.warning("inbound (%s): cannot read replies: %s", self.source.route, reason)
         except UserError as exc:  # storage trouble: the rest of the batch comes again next poll
             log.error("inbound: %s", exc)
         return 0

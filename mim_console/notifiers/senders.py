@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from mim_console.domain.alerts import Alert, Channel
+from mim_console.domain.alerts import Alert, Channel, Purpose
 from mim_console.notifiers.base import (
     DeliveryStatus,
     InboundMessage,
@@ -45,7 +45,8 @@ class TwilioSms:
         self.client = client
 
     async def send(self, alert: Alert) -> SendResult:
-        return await self.client.send_sms(alert.to_number, alert.body)
+        stakeholder = alert.purpose == Purpose.STAKEHOLDER  # may wait longer in Twilio's queue
+        return await self.client.send_sms(alert.to_number, alert.body, long_lived=stakeholder)
 
     async def status(self, sid: str) -> DeliveryStatus:
         return await self.client.message_status(sid)

@@ -34,6 +34,7 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 from mim_console.notifiers.logmask import masked_logger
+from mim_console.notifiers.outage import Recovery
 from mim_console.notifiers.reach import Reach, answered
 from mim_console.notifiers.senders import Routes
 from mim_console.notifiers.tuning import DispatcherConfig
@@ -85,6 +86,7 @@ class Outgoing:
         self.held_back: Callable[[], frozenset[Channel]] = frozenset
         self._recheck_at = 0.0  # monotonic: when a paused channel may try one alert again
         self._rechecks: set[int] = set()  # claimed to re-check a refusal: sent even so
+        self.recovery: Recovery | None = None  # back from an outage: waiting alerts due at once
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
@@ -164,6 +166,8 @@ class Outgoing:
         A claimed alert not yet sent is safe to hold: a crash leaves it ``sending`` without a SID,
         which reconciliation looks up (finds nothing) and queues again.
         """
+        if self.recovery is not None:
+            await self.recovery.turn(now, busy=bool(self.sends or self.ready))
         room = self.config.max_in_flight - len(self.sends)
         if room <= 0:
             return

@@ -26,3 +26,7 @@ class DispatcherConfig:
     refusal_recheck_s: float = 30.0  # Twilio refuses our account: try one alert this often
     drain_s: float = 10.0  # on stop, wait this long for requests already sent
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # After an outage, alerts that waited for it go out at once (notifiers/outage.py); while it
+    # lasts, one waiting alert is tried this often to notice the provider answering again.
+    recover_at_once: bool = True
+    outage_probe_s: float = 1.0

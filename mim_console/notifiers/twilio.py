@@ -275,12 +275,20 @@ class TwilioNotifier(ConferenceRequests):
         return f"TwilioNotifier(account={self.settings.account_sid!r}, sender={self.sender!r})"
 
     # ------------------------------------------------------------------ sending
-    async def send_sms(self, to: str, body: str) -> SendResult:
+    async def send_sms(self, to: str, body: str, *, long_lived: bool = False) -> SendResult:
+        """``long_lived``: a stakeholder update, which may wait in Twilio's queue longer."""
         sender: dict[str, str] = (
             {"messaging_service_sid": self.sender} if self.uses_service else {"from_": self.sender}
         )
+        settings = self.settings
+        validity = settings.stakeholder_validity_s if long_lived else settings.validity_s
         message = await self._call(
-            self.client.messages.create_async, on_account=True, to=to, body=body, **sender
+            self.client.messages.create_async,
+            on_account=True,
+            to=to,
+            body=body,
+            validity_period=validity,
+            **sender,
         )
         return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
 

@@ -35,6 +35,7 @@ READS = {
     "unknown_code": "? wrong code",
     "not_alerted": "not alerted",
     "unrecognised": "? words",
+    "opt_out": "opted out",  # STOP: Twilio refuses SMS to them until they text START
 }
 
 

@@ -30,6 +30,7 @@ from mim_console.domain.incident import (
 )
 from mim_console.domain.people import Person
 from mim_console.domain.replies import (
+    OPT_OUT,
     OWN_MESSAGE,
     UNKNOWN_NUMBER,
     VERIFIED,
@@ -38,6 +39,7 @@ from mim_console.domain.replies import (
     Reading,
     alerted_before,
     help_body,
+    keyword_meaning,
     meaning_of_digit,
     read_reply,
 )
@@ -84,6 +86,8 @@ class Replies(Escalation):
             inbound_repo.record_reading(db, inbound_id, reading, now)
             if reading.help_codes is not None:
                 self._help(db, reply.sender, reading, now)
+            if reading.meaning == OPT_OUT and reading.person_id is not None:
+                self._opted_out(db, reading.person_id, reply.body, inbound_id, now)
             outcome = "nothing to do"
             if reading.answers:
                 assert reading.incident_id is not None and reading.person_id is not None
@@ -116,6 +120,9 @@ class Replies(Escalation):
         person_id = inbound_repo.sender_person(db, reply.sender)
         if person_id is None:
             return Reading(UNKNOWN_NUMBER)
+        keyword = keyword_meaning(reply.body)
+        if keyword is not None:  # Twilio's STOP, START, HELP: never a contact check's answer
+            return Reading(keyword, person_id)
         active = repo.active_reply_codes(db)
         alerted = outbox.alerted_incidents(db, person_id, alerted_before(reply.received_at))
         if checks.answer_reply(
@@ -129,6 +136,27 @@ class Replies(Escalation):
         ):
             return Reading(VERIFIED, person_id)
         return read_reply(reply.body, person_id, active, alerted)
+
+    def _opted_out(
+        self, db: Database, person_id: int, body: str, inbound_id: int, now: datetime
+    ) -> None:
+        """STOP from someone on an open incident's roll call: on its timeline, since Twilio now
+        refuses every SMS to them (21610) until they text START: only a call reaches them."""
+        person = self.directory.person(person_id)
+        for incident_id, _ in repo.active_reply_codes(db):
+            if repo.participant_for(db, incident_id, person_id) is None:
+                continue
+            repo.append_event(
+                db,
+                incident_id=incident_id,
+                at=now,
+                actor=person.name,
+                kind="reply",
+                person_id=person_id,
+                text=f"sms reply from {person.name}: {body} -> opted out of SMS: Twilio refuses "
+                "texts to them until they text START (call them)",
+                data={"inbound": inbound_id, "meaning": OPT_OUT, "via": "sms reply"},
+            )
 
     def _help(self, db: Database, number: str, reading: Reading, now: datetime) -> None:
         """The one short help SMS, never a loop: one per number per ``HELP_EVERY``."""

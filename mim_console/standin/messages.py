@@ -98,6 +98,9 @@ def _invalid(
         return error(400, 21602, "Message body is required.")
     if len(body) > 1600:
         return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    validity = str(form.get("ValidityPeriod", "1"))
+    if not (validity.isascii() and validity.isdigit() and 1 <= int(validity) <= 36_000):
+        return error(400, 21624, "Validity period can only be set to integers between 1 and 36000")
     return None
 
 
@@ -125,6 +128,8 @@ async def create_message(
             "message", to, from_ or state.sender, body, "outbound-api", prefix="SM"
         )
         record.messaging_service_sid = service or None
+        if "ValidityPeriod" in form:
+            record.validity_period = int(str(form["ValidityPeriod"]))
         final, failure = state.rules.delivery.get(to, ("delivered", None))
         record.outcome = final
         if failure is not None:

@@ -75,6 +75,7 @@ class Record:
     direction: str
     created_at: datetime
     messaging_service_sid: str | None = None
+    validity_period: int | None = None  # seconds Twilio may queue it (ValidityPeriod), if sent
     outcome: str = "delivered"  # final status this record progresses to
     error_code: int | None = None
     error_message: str | None = None
