@@ -186,3 +186,59 @@ def test_changes_is_pure_and_leaves_out_what_stays() -> None:
     assert changes(inc, severity="sev2", title=" Down ", categories=["A", "b"]) == []
     found = changes(inc, description="why", categories=["a", "b", "c"])
     assert [c.text for c in found] == ["description: “why”", "categories + c"]
+
+
+# --- the roll call's E and R, by keys ------------------------------------------------------------
+
+
+async def test_edit_form_and_restored_key_on_the_roll_call(context: Context) -> None:
+    import asyncio
+
+    from textual.widgets import Input, Static
+
+    from mim_console.app import make_app
+    from mim_console.screens.confirm import ConfirmScreen
+    from mim_console.screens.incident_edit import IncidentEditScreen
+    from mim_console.screens.rollcall import RollCallScreen
+    from tests.test_app import wait_for
+    from tests.ui_data import seed_small
+
+    seed_small(context.store, FROZEN_NOW)
+    service = IncidentService(context)
+    inc = service.declare(title="DB down", severity="SEV1", categories=["database"])
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(RollCallScreen(inc.code))
+        await wait_for(
+            lambda: isinstance(app.screen, RollCallScreen) and app.screen.view is not None
+        )
+        await pilot.press("E")
+        await wait_for(lambda: isinstance(app.screen, IncidentEditScreen))
+        form = app.screen
+        assert isinstance(form, IncidentEditScreen)
+        assert form.query_one("#edit-title", Input).value == "DB down"
+        await pilot.press("tab")  # the severity
+        await pilot.press("enter", "down", "enter")  # SEV1 -> SEV2
+        await pilot.press("tab", "tab")  # the categories
+        await pilot.press("end", *", network")
+        offer = form.query_one("#edit-offer", Static)
+        await wait_for(lambda: "Network team (covers network)? 1 new" in str(offer.render()))
+        await pilot.press("ctrl+g")
+        assert "✔ page Network team" in str(offer.render())
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: any(e.kind == "paged_more" for e in service.timeline(inc.code)))
+        texts = [e.text for e in service.timeline(inc.code) if e.kind in ("changed", "paged_more")]
+        assert texts == [
+            "severity SEV1 → SEV2",
+            "categories + network",
+            "paged 1 more: Mikko Ojala (already on the incident: Kaisa Mäkinen)",
+        ]
+        assert service.incident(inc.code).severity == "SEV2"
+        await pilot.press("R")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(lambda: service.incident(inc.code).restored_at is not None)
+        await asyncio.sleep(0.1)
+    assert service.incident(inc.code).restored_at == FROZEN_NOW
+    md = report.render(context, inc.code)
+    assert "severity SEV1 → SEV2" in md and "| Time to restore | 0 s |" in md

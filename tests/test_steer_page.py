@@ -6,6 +6,7 @@ more for the people already paged at the declaration.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -183,3 +184,73 @@ def test_page_refusals_exit_1_and_change_nothing(
 def test_page_usage_errors_exit_2(db: Path) -> None:
     result = cli(db, None, "page", "MI-2026-001", "Carol Ops", "--channel", "pigeon")
     assert result.exit_code == 2
+
+
+# --- the roll call's `+`, by keys, with the in-app dispatcher ------------------------------------
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the console")
+        await asyncio.sleep(0.05)
+
+
+async def test_plus_pages_a_group_by_keys_and_skips_who_is_on_already(
+    db_path: Path, threaded_standin: ThreadedStandIn
+) -> None:
+    from mim_console.app import make_app
+    from mim_console.screens.confirm import ConfirmScreen
+    from mim_console.screens.page_picker import PagePickerScreen
+    from mim_console.screens.rollcall import RollCallScreen
+    from tests.test_app import FAST
+    from tests.ui_data import PEOPLE, seed_small
+
+    settings = Settings(db_path=db_path, twilio=standin_twilio_settings(threaded_standin.url))
+    ctx = Context(settings=settings, clock=lambda: FROZEN_NOW, actor="tester")
+    seed_small(ctx.store, FROZEN_NOW)
+    mobiles = {name: number for name, number, _, _ in PEOPLE}
+    service = IncidentService(ctx)
+    # The Database team (Kaisa, Leena) is paged at the declaration; the Network team is Mikko
+    # and Kaisa: paging it adds Mikko alone.
+    inc = service.declare(title="DB down", severity="SEV1", categories=["database"])
+    before = {s.person.name for s in service.roll_call(inc.code).seats}
+    assert "Kaisa Mäkinen" in before and "Mikko Ojala" not in before
+    app = make_app(ctx, dispatch_config=FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: sum(texts_by_number(threaded_standin).values()) == len(before))
+        app.push_screen(RollCallScreen(inc.code))
+        await wait_for(
+            lambda: isinstance(app.screen, RollCallScreen) and app.screen.view is not None
+        )
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen)
+        await pilot.press("plus")
+        await wait_for(lambda: isinstance(app.screen, PagePickerScreen) and bool(app.screen.shown))
+        picker = app.screen
+        assert isinstance(picker, PagePickerScreen)
+        await pilot.press(*"network")
+        await wait_for(lambda: [c.name for c in picker.shown] == ["Network team"])
+        assert picker.shown[0].words == "1 new of 2 · covers network"
+        await pilot.press("enter")  # adds the group to the selection
+        assert [c.name for c in picker.chosen] == ["Network team"]
+        await pilot.press("enter")  # an empty search: done
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen))
+        question = str(app.screen.question)  # type: ignore[attr-defined]
+        assert question.startswith(f"Page 1 new person into {inc.code} by sms?")
+        assert "not paged again: Kaisa Mäkinen" in question
+        assert len(service.roll_call(inc.code).seats) == len(before)  # nobody before the yes
+        await pilot.press("y")
+        await wait_for(lambda: sum(texts_by_number(threaded_standin).values()) == len(before) + 1)
+        await wait_for(
+            lambda: roll.view is not None and "Mikko Ojala" in {s.name for s in roll.view.seats}
+        )
+        await asyncio.sleep(0.5)  # nothing else arrives
+    sent = texts_by_number(threaded_standin)
+    assert sent[mobiles["Mikko Ojala"]] == 1
+    assert sent[mobiles["Kaisa Mäkinen"]] == 1  # from the declaration only
+    assert sum(sent.values()) == len(before) + 1
+    mikko = next(s for s in service.roll_call(inc.code).seats if s.person.name == "Mikko Ojala")
+    assert (mikko.participant.role, mikko.unit) == (Role.SPECIALIST, "Network team")
+    ctx.close()

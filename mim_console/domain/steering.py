@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mim_console.domain.incident import Incident, Recipient
+from mim_console.domain.people import SpecialistGroup
 from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 
@@ -197,3 +198,19 @@ def outcome(inc: Incident) -> Outcome:
         inc.closed_at - inc.declared_at if inc.closed_at else None,
         recorded,
     )
+
+
+def groups_offered(
+    groups: Iterable[SpecialistGroup],
+    added: Sequence[str],
+    on_incident: Collection[int],
+    active: Collection[int],
+) -> list[SpecialistGroup]:
+    """The groups covering the ``added`` categories that would page someone new."""
+    if not added:
+        return []
+    return [
+        g
+        for g in groups
+        if g.covers(list(added)) and any(m in active and m not in on_incident for m in g.members)
+    ]

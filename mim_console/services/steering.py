@@ -24,6 +24,7 @@ from mim_console.domain.steering import (
     PagePlan,
     added_categories,
     changes,
+    groups_offered,
     plan_more,
     restored_problem,
 )
@@ -82,6 +83,33 @@ class Edited:
     incident: Incident
     changes: Sequence[Change]
     offered: Sequence[SpecialistGroup]  # groups covering added categories, someone new in each
+
+
+@dataclass(frozen=True)
+class EditBasis:
+    incident: Incident
+    groups: Sequence[SpecialistGroup]
+    on_incident: frozenset[int]
+    active: frozenset[int]
+
+    def offered(self, categories: Sequence[str]) -> list[SpecialistGroup]:
+        """The groups the form offers to page for the categories as typed."""
+        added = added_categories(self.incident.categories, categories)
+        return groups_offered(self.groups, added, self.on_incident, self.active)
+
+
+@dataclass(frozen=True)
+class PageCandidate:
+    """One line of the picker: a person, a party's seat or a specialist group."""
+
+    kind: str  # "person" | "party" | "group"
+    ref: str  # as PageTargets takes it: "#id" for a person, the id of a party or group
+    name: str
+    words: str
+    new: int  # how many it would page now
+
+    def matches(self, needle: str) -> bool:
+        return needle in self.name.casefold() or needle in f"{self.kind} {self.words}".casefold()
 
 
 def _names(people: Sequence[Person], shown: int = 5) -> str:
@@ -232,14 +260,56 @@ class Steering(IncidentCore):
         self, categories: Sequence[str], on_incident: set[int]
     ) -> list[SpecialistGroup]:
         """The groups covering ``categories`` with at least one active member not yet paged."""
-        if not categories:
-            return []
         active = {p.id for p in self.directory.people(active_only=True)}
-        return [
-            g
-            for g in self.directory.groups_covering(categories)
-            if any(m in active and m not in on_incident for m in g.members)
-        ]
+        return groups_offered(self.directory.groups(), categories, on_incident, active)
+
+    def edit_basis(self, ref: str) -> EditBasis:
+        """What the edit form starts from, and what it needs to offer groups as one types."""
+        with self.store.read() as db:
+            inc = self._open(db, ref)
+            on_incident = repo.person_ids_in(db, inc.id)
+        active = {p.id for p in self.directory.people(active_only=True)}
+        return EditBasis(
+            inc, tuple(self.directory.groups()), frozenset(on_incident), frozenset(active)
+        )
+
+    # --- what the picker offers -------------------------------------------------------------
+
+    def page_candidates(self, ref: str) -> list[PageCandidate]:
+        """Everyone and everything ``page`` takes, with how many each would add now: specialist
+        groups, then parties' seats, then people (active ones), each by name."""
+        with self.store.read() as db:
+            inc = self._open(db, ref)
+            on = repo.person_ids_in(db, inc.id)
+        people = self.directory.people(active_only=True)
+        active = {p.id for p in people}
+        parties = self.directory.parties()
+        out: list[PageCandidate] = []
+        for g in self.directory.groups():
+            new = sum(1 for m in g.members if m in active and m not in on)
+            covers = ", ".join(g.categories) or "no categories"
+            words = f"{new} new of {len(g.members)} · covers {covers}"
+            out.append(PageCandidate("group", str(g.id), g.name, words, new))
+        for party in parties:
+            new = sum(1 for m in party.representatives if m in active and m not in on)
+            words = f"{new} new of {len(party.representatives)} seat holders"
+            out.append(PageCandidate("party", str(party.id), party.name, words, new))
+        seat_of = {m: party.name for party in reversed(parties) for m in party.representatives}
+        for person in people:
+            about = ["on the incident"] if person.id in on else []
+            about.append(
+                f"{seat_of[person.id]} seat" if person.id in seat_of else person.title or "-"
+            )
+            out.append(
+                PageCandidate(
+                    "person",
+                    f"#{person.id}",
+                    person.name,
+                    " · ".join(about),
+                    int(person.id not in on),
+                )
+            )
+        return out
 
     # --- service restored ---------------------------------------------------------------------
 
