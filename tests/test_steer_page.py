@@ -20,6 +20,7 @@ from mim_console.cli import main
 from mim_console.config import Settings
 from mim_console.data.store import Store
 from mim_console.domain.incident import Role, State
+from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.services.dispatching import start_in_thread
 from mim_console.services.incidents import IncidentService
@@ -200,6 +201,8 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None
 async def test_plus_pages_a_group_by_keys_and_skips_who_is_on_already(
     db_path: Path, threaded_standin: ThreadedStandIn
 ) -> None:
+    from textual.widgets import Static
+
     from mim_console.app import make_app
     from mim_console.screens.confirm import ConfirmScreen
     from mim_console.screens.page_picker import PagePickerScreen
@@ -235,10 +238,16 @@ async def test_plus_pages_a_group_by_keys_and_skips_who_is_on_already(
         assert picker.shown[0].words == "1 new of 2 · covers network"
         await pilot.press("enter")  # adds the group to the selection
         assert [c.name for c in picker.chosen] == ["Network team"]
+        line = picker.query_one("#picker-chosen", Static)
+        assert str(line.render()).startswith("By SMS (ctrl+o) · Selected: group Network team")
+        await pilot.press("ctrl+o")
+        assert (picker.channel, str(line.render())[:20]) == ("voice", "By voice call (ctrl+")
+        await pilot.press("ctrl+o", "ctrl+o")  # both, then SMS again
+        assert picker.channel == "sms"
         await pilot.press("enter")  # an empty search: done
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen))
         question = str(app.screen.question)  # type: ignore[attr-defined]
-        assert question.startswith(f"Page 1 new person into {inc.code} by sms?")
+        assert question.startswith(f"Page 1 new person into {inc.code} by SMS?")
         assert "not paged again: Kaisa Mäkinen" in question
         assert len(service.roll_call(inc.code).seats) == len(before)  # nobody before the yes
         await pilot.press("y")
@@ -254,3 +263,22 @@ async def test_plus_pages_a_group_by_keys_and_skips_who_is_on_already(
     mikko = next(s for s in service.roll_call(inc.code).seats if s.person.name == "Mikko Ojala")
     assert (mikko.participant.role, mikko.unit) == (Role.SPECIALIST, "Network team")
     ctx.close()
+
+
+def test_page_by_voice_or_both_queues_the_calls(context: Context) -> None:
+    seed(context.store, FROZEN_NOW)
+    inc = IncidentService(context).declare(title="Cards", severity="SEV2", categories=["payments"])
+    steering = Steering(context)
+    steering.page(inc.code, PageTargets(people=["Carol Ops"]), channel="voice")
+    steering.page(inc.code, PageTargets(parties=["Business"]), channel="both")
+    rows = context.store.query(
+        "SELECT p.name, a.channel FROM alert a JOIN person p ON p.id = a.person_id "
+        "WHERE p.name IN ('Carol Ops', 'Erin Biz') ORDER BY a.id"
+    )
+    assert [(r["name"], r["channel"]) for r in rows] == [
+        ("Carol Ops", "voice"),
+        ("Erin Biz", "sms"),
+        ("Erin Biz", "voice"),
+    ]
+    with pytest.raises(UserError, match='channel "bridge" is not one of sms, voice, both'):
+        steering.page(inc.code, PageTargets(people=["Alice Ops"]), channel="bridge")

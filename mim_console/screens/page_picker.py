@@ -8,6 +8,7 @@ new people that is and who is already on the incident.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
@@ -21,11 +22,23 @@ from textual.widgets.option_list import Option
 
 from mim_console.domain.text import names_list, one_line
 from mim_console.screens.base import MimModal
-from mim_console.services.steering import PageCandidate, PageTargets, Steering
+from mim_console.services.steering import (
+    CHANNEL_WORDS,
+    PAGE_CHANNELS,
+    PageCandidate,
+    PageTargets,
+    Steering,
+)
 
 MAX_SHOWN = 200  # matches listed at once; typing narrows the rest
 LINE_CHARS = 64  # what a match line holds inside the 76-column dialog, scrollbar beside
 KIND_WORD = {"person": "person", "party": "party ", "group": "group "}
+
+
+@dataclass(frozen=True)
+class PagePick:
+    targets: PageTargets
+    channel: str = "sms"
 
 
 def targets_of(chosen: list[PageCandidate]) -> PageTargets:
@@ -42,7 +55,7 @@ def line_of(c: PageCandidate, width: int = LINE_CHARS) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class PagePickerScreen(MimModal[PageTargets | None]):
+class PagePickerScreen(MimModal[PagePick | None]):
     """Dismisses with what to page, or None on Escape (or when nothing was chosen)."""
 
     DEFAULT_CSS = """
@@ -54,6 +67,13 @@ class PagePickerScreen(MimModal[PageTargets | None]):
         Binding("ctrl+s", "done", "Done", id="picker.done", tooltip="Page the selection"),
         Binding("down", "move(1)", "Next", show=False, id="picker.next", tooltip="Next match"),
         Binding("up", "move(-1)", "Previous", show=False, id="picker.prev", tooltip="Previous"),
+        Binding(
+            "ctrl+o",
+            "channel",
+            "Channel",
+            id="picker.channel",
+            tooltip="Page by SMS, voice call, or both",
+        ),
         Binding(
             "ctrl+z",
             "undo",
@@ -74,6 +94,7 @@ class PagePickerScreen(MimModal[PageTargets | None]):
         self.candidates: list[PageCandidate] = []
         self.shown: list[PageCandidate] = []
         self.chosen: list[PageCandidate] = []
+        self.channel = PAGE_CHANNELS[0]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box", classes="dialog"):
@@ -82,7 +103,7 @@ class PagePickerScreen(MimModal[PageTargets | None]):
             )
             yield Input(placeholder="type a person, party or specialist group", id="picker-filter")
             yield OptionList(id="picker-list")
-            yield Static(Content("Selected: nobody yet"), id="picker-chosen")
+            yield Static(Content(self._chosen_words()), id="picker-chosen")
             yield Static(
                 Content(
                     "↓/↑ choose · Enter adds · Enter on an empty search or Ctrl+S: done · "
@@ -154,10 +175,18 @@ class PagePickerScreen(MimModal[PageTargets | None]):
         self._show("")
         box.focus()
 
-    def _show_chosen(self) -> None:
+    def _chosen_words(self) -> str:
         words = [f"{c.kind} {c.name}" for c in self.chosen]
-        text = f"Selected: {names_list(words, 4)}" if words else "Selected: nobody yet"
-        self.query_one("#picker-chosen", Static).update(Content(one_line(text)))
+        text = f"Selected: {names_list(words, 3)}" if words else "Selected: nobody yet"
+        return one_line(f"By {CHANNEL_WORDS[self.channel]} (ctrl+o) · {text}")
+
+    def _show_chosen(self) -> None:
+        self.query_one("#picker-chosen", Static).update(Content(self._chosen_words()))
+
+    def action_channel(self) -> None:
+        index = PAGE_CHANNELS.index(self.channel)
+        self.channel = PAGE_CHANNELS[(index + 1) % len(PAGE_CHANNELS)]
+        self._show_chosen()
 
     def action_undo(self) -> None:
         if self.chosen:
@@ -177,7 +206,7 @@ class PagePickerScreen(MimModal[PageTargets | None]):
         if not self.chosen:
             self.notify("nothing selected yet: Enter adds the match under ↓/↑", severity="warning")
             return
-        self.dismiss(targets_of(self.chosen))
+        self.dismiss(PagePick(targets_of(self.chosen), self.channel))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

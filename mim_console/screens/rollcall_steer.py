@@ -19,6 +19,7 @@ from mim_console.services.steering import EditBasis, PagePreview, PageTargets, S
 
 if TYPE_CHECKING:
     from mim_console.screens.incident_edit import EditForm
+    from mim_console.screens.page_picker import PagePick
     from mim_console.screens.rollcall_view import RollCallView
 
 
@@ -63,22 +64,22 @@ class SteerKeys(BridgeKeys):
 
         code = self.incident_ref
 
-        def picked(targets: PageTargets | None) -> None:
-            if targets is not None:
-                self._preview_page(code, targets)
+        def picked(pick: PagePick | None) -> None:
+            if pick is not None:
+                self._preview_page(code, pick.targets, pick.channel)
 
         self.app.push_screen(PagePickerScreen(code), picked)
 
     @work(thread=True, exclusive=True, group="steer-preview", exit_on_error=False)
-    def _preview_page(self, code: str, targets: PageTargets) -> None:
+    def _preview_page(self, code: str, targets: PageTargets, channel: str) -> None:
         try:
             preview = Steering(self.context).preview_page(code, targets)
         except UserError as exc:
             self.app.call_from_thread(self.mim.problem, str(exc))
             return
-        self.app.call_from_thread(self._confirm_page, preview, targets)
+        self.app.call_from_thread(self._confirm_page, preview, targets, channel)
 
-    def _confirm_page(self, preview: PagePreview, targets: PageTargets) -> None:
+    def _confirm_page(self, preview: PagePreview, targets: PageTargets, channel: str) -> None:
         if not preview.new:
             skipped = [p.name for p in preview.already]
             self.notify(
@@ -93,10 +94,10 @@ class SteerKeys(BridgeKeys):
 
         def confirmed(answer: bool | None) -> None:
             if answer:
-                self._steer(lambda s: s.page(code, targets).text)
+                self._steer(lambda s: s.page(code, targets, channel=channel).text)
 
         self.app.push_screen(
-            ConfirmScreen(preview.question("sms"), yes=f"Page {count}"),
+            ConfirmScreen(preview.question(channel), yes=f"Page {count}"),
             confirmed,
         )
 

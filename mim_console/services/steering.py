@@ -33,6 +33,7 @@ from mim_console.errors import UserError
 from mim_console.services.incident_core import IncidentCore
 
 PAGE_CHANNELS = ("sms", "voice", "both")
+CHANNEL_WORDS = {"sms": "SMS", "voice": "voice call", "both": "SMS and voice call"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class PagePreview:
         count = len(self.new)
         text = (
             f"Page {count} new {'person' if count == 1 else 'people'} into "
-            f"{self.incident.code} by {channel}?"
+            f"{self.incident.code} by {CHANNEL_WORDS.get(channel, channel)}?"
         )
         if self.already:
             text += f"\nAlready on the incident, not paged again: {_names(self.already)}"
