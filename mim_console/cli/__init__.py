@@ -86,6 +86,9 @@ COMMANDS: dict[str, str] = {
     "serve": "tui",
     "settings": "settings",
     "standby": "sites",
+    "incident": "steer",
+    "page": "steer",
+    "restored": "steer",
     "takeover": "sites",
 }
 main.lazy.update({name: f"mim_console.cli.{module}" for name, module in COMMANDS.items()})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich import box
 from rich.table import Table
@@ -10,6 +12,9 @@ from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import console, emit_json, literal, print_table, say
 from mim_console.domain.report import format_duration
 from mim_console.services.context import Context
+
+if TYPE_CHECKING:
+    from mim_console.services.stats import Stats
 
 
 @main.command()
@@ -46,6 +51,8 @@ def stats(ctx: Context, exercises: bool, as_json: bool) -> None:
             ("people alerted", found.alerted),
             ("unreachable", found.unreachable),
             ("unreachable rate", "-" if rate is None else f"{rate:.1%}"),
+            ("median time to restore service", format_duration(found.median_restore)),
+            ("median time to close", format_duration(found.median_close)),
         ],
     )
     table = Table(
@@ -68,4 +75,20 @@ def stats(ctx: Context, exercises: bool, as_json: bool) -> None:
             str(i.never_answered),
             literal(i.title),
         )
+    console().print(table)
+    _outcomes(found)
+
+
+def _outcomes(found: Stats) -> None:
+    """Time to restore and time to close, apart (a close with no restore recorded: "-")."""
+    table = Table(
+        title="Time to restore service and time to close, after the declaration",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for column in ("incident", "restored", "closed"):
+        table.add_column(column, no_wrap=True)
+    for i in found.incidents:
+        table.add_row(i.code, format_duration(i.to_restore), format_duration(i.to_close))
     console().print(table)

@@ -190,6 +190,10 @@ def open_reply_codes(db: Database) -> list[str]:
 
 
 _INCIDENT_FIELDS = {
+    "title",
+    "severity",
+    "description",
+    "categories",
     "status",
     "restored_at",
     "closed_at",
@@ -212,6 +216,8 @@ def update_incident(db: Database, incident_id: int, **changes: Any) -> Incident:
         k: (_iso(v) if isinstance(v, datetime) else v.value if isinstance(v, IncidentStatus) else v)
         for k, v in changes.items()
     }
+    if "categories" in changes:  # stored as a JSON list, as insert_incident writes it
+        values["categories"] = json.dumps(list(changes["categories"]), ensure_ascii=False)
     if values:
         assignments = ", ".join(f"{k} = ?" for k in values)
         db.execute(

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from textual import events
 
-from mim_console.screens.rollcall_bridge import BridgeKeys
+from mim_console.screens.rollcall_steer import SteerKeys
 
 
-class ClosedKeys(BridgeKeys):
+class ClosedKeys(SteerKeys):
     # Keys that change the roll call: hidden once the incident is closed (the footer tells the
     # truth; the report, timeline, comms and lessons stay).
     OPEN_ONLY = frozenset(
         (
-            "mark joined unable log_call release recall escalate spokesperson note close_incident"
+            "mark joined unable log_call release recall escalate spokesperson note close_incident "
+            "page_more edit_incident service_restored"
         ).split()
     )
 

@@ -111,7 +111,7 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
             unit = (
                 parties.get(p.party_id or -1, "?")
                 if p.role is Role.MRT
-                else groups.get(p.group_id or -1, "?")
+                else (groups.get(p.group_id, "?") if p.group_id else "specialist")
                 if p.role is Role.SPECIALIST
                 else "duty manager"
             )

@@ -29,6 +29,7 @@ from mim_console.domain.report import (
     moves_from,
     response_figures,
 )
+from mim_console.domain.steering import outcome
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService, RollCall
 from mim_console.services.report_html import html
@@ -146,6 +147,7 @@ def as_json(data: ReportData) -> dict[str, Any]:
         return None if delta is None else delta.total_seconds()
 
     a = data.assembly
+    ends = outcome(inc)
     by_id = {s.participant.id: s for s in data.roll_call.seats}
     return {
         "incident": {
@@ -159,6 +161,8 @@ def as_json(data: ReportData) -> dict[str, Any]:
             "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
         },
         "figures": {
+            "time_to_restore_s": secs(ends.to_restore),
+            "time_to_close_s": secs(ends.to_close),
             "first_alert_after_s": secs(f.first_alert_after),
             "first_join_after_s": secs(f.first_join_after),
             "full_quorum_after_s": secs(f.quorum_after),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mim_console.domain.incident import Event, State
 from mim_console.domain.report import format_duration
+from mim_console.domain.steering import outcome
 
 if TYPE_CHECKING:
     from mim_console.services.incidents import Seat
@@ -42,7 +43,15 @@ def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
         ("Problem owner", inc.problem_owner or "-"),
         ("Problem summary", inc.problem_summary or "-"),
     ]
+    ends = outcome(inc)
     figures = [
+        (
+            "Time to restore",
+            format_duration(ends.to_restore)
+            if ends.restore_recorded
+            else "not recorded apart from the close",
+        ),
+        ("Time to close", format_duration(ends.to_close) if inc.closed_at else "still open"),
         ("Time to first alert", format_duration(f.first_alert_after)),
         ("Time to first join", format_duration(f.first_join_after)),
         ("Time to full quorum", format_duration(f.quorum_after)),

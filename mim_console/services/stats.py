@@ -17,6 +17,7 @@ from typing import Any
 from mim_console.data import incidents as repo
 from mim_console.domain.incident import Incident, Participant
 from mim_console.domain.report import Move, assembly, response_figures
+from mim_console.domain.steering import outcome
 from mim_console.services.context import Context
 
 
@@ -32,6 +33,8 @@ class IncidentStats:
     alerted: int  # participants
     unreachable: int
     never_answered: int
+    to_restore: timedelta | None = None  # declared -> service restored (recorded apart)
+    to_close: timedelta | None = None  # declared -> closed
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class Stats:
     def mean_assemble(self) -> timedelta | None:
         times = self.assembled
         return sum(times, timedelta(0)) / len(times) if times else None
+
+    @property
+    def median_restore(self) -> timedelta | None:
+        return _median([i.to_restore for i in self.incidents])
+
+    @property
+    def median_close(self) -> timedelta | None:
+        return _median([i.to_close for i in self.incidents])
 
     @property
     def alerted(self) -> int:
@@ -92,6 +103,7 @@ def _figures(
     """One incident, through the report's own replay (domain.report)."""
     figures = response_figures(inc.declared_at, parts, moves, authority, sent)
     drill = assembly(figures, parts, moves)
+    ends = outcome(inc)
     return IncidentStats(
         code=inc.code,
         title=inc.title,
@@ -103,7 +115,14 @@ def _figures(
         alerted=figures.counts["alerted"],
         unreachable=figures.counts["unreachable"],
         never_answered=len(drill.never_answered),
+        to_restore=ends.to_restore,
+        to_close=ends.to_close,
     )
+
+
+def _median(times: Sequence[timedelta | None]) -> timedelta | None:
+    seconds = [t.total_seconds() for t in times if t is not None]
+    return timedelta(seconds=statistics.median(seconds)) if seconds else None
 
 
 def as_json(stats: Stats) -> dict[str, Any]:
@@ -121,6 +140,8 @@ def as_json(stats: Stats) -> dict[str, Any]:
         "alerted": stats.alerted,
         "unreachable": stats.unreachable,
         "unreachable_rate": stats.unreachable_rate,
+        "median_restore_s": secs(stats.median_restore),
+        "median_close_s": secs(stats.median_close),
         "per_incident": [
             {
                 "code": i.code,
@@ -133,6 +154,8 @@ def as_json(stats: Stats) -> dict[str, Any]:
                 "alerted": i.alerted,
                 "unreachable": i.unreachable,
                 "never_answered": i.never_answered,
+                "restore_s": secs(i.to_restore),
+                "close_s": secs(i.to_close),
             }
             for i in stats.incidents
         ],
