@@ -45,6 +45,13 @@ def is_standby(ctx: Context) -> bool:
     return standby.is_standby_copy(ctx.db_path)
 
 
+def refuse_on_standby(ctx: Context) -> None:
+    """A command that would send or write the whole file (`dispatch`, `restore`) is refused on
+    a standby copy in the standby's words, before it starts."""
+    if is_standby(ctx):
+        raise standby.StandbyReadOnly()
+
+
 # ------------------------------------------------------------------------ replication
 
 
@@ -422,6 +429,7 @@ __all__ = [
     "StandbyStatus",
     "TakeoverResult",
     "is_standby",
+    "refuse_on_standby",
     "replication_info",
     "replication_line",
     "restore_copy",
