@@ -6,6 +6,7 @@ replaces the whole file)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -15,9 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from mim_console.cli import main
+from mim_console.clock import utcnow
 from mim_console.config import Settings
-from mim_console.data import standby
+from mim_console.data import sites, standby
 from mim_console.data.standby import REFUSAL
+from mim_console.data.store import Store
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
@@ -92,3 +95,41 @@ def test_dispatch_on_a_standby_copy_refuses_at_once(
     assert done.returncode == 1, done.stdout + done.stderr
     assert REFUSAL in done.stderr and "Traceback" not in done.stderr
     assert digest(db) == before
+
+
+def test_forced_takeover_is_recorded_and_keeps_the_timeline_chain(
+    copy: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """Site A beat a moment ago: `takeover` is refused; `--force --reason` after a human
+    decision goes through, says who and why in the timeline, and the timeline still verifies
+    (the take-over's events are links of the hash chain like any other)."""
+    db, _primary, code = copy
+    url = (tmp_path / "replica").as_uri()
+    writable = Store(tmp_path / "a.db")
+    sites.beat(writable, "site-a", "a-holder", url, utcnow())
+    writable.close()
+    db.write_bytes((tmp_path / "a.db").read_bytes())
+    env = {"MIM_CONSOLE_CONFIG": str(tmp_path / "none.toml")}
+    runner = CliRunner()
+    refused = runner.invoke(main, ["--db", str(db), "takeover"], env=env)
+    assert refused.exit_code == 1 and "refused: site-a showed a sign of life" in refused.output
+    assert standby.is_standby_copy(db)
+    reason = "site A's power lost, confirmed by facilities (J. Virtanen)"
+    done = runner.invoke(
+        main, ["--db", str(db), "takeover", "--force", "--reason", reason, "--json"], env=env
+    )
+    assert done.exit_code == 0, done.output
+    assert '"forced": true' in done.output
+    assert not standby.is_standby_copy(db)
+    check = Store(db)
+    try:
+        rows = check.query("SELECT incident_id, text, data FROM event WHERE kind = 'takeover'")
+    finally:
+        check.close()
+    assert {r["incident_id"] for r in rows} == {None, 1}  # the log and the active incident
+    for row in rows:
+        assert reason in row["text"] and json.loads(row["data"])["reason"] == reason
+        assert json.loads(row["data"])["forced"] is True
+    verified = runner.invoke(main, ["--db", str(db), "verify-timeline", code], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "timeline intact" in verified.output

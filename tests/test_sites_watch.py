@@ -53,6 +53,11 @@ def drain(fd: int, into: bytearray) -> None:
         into.extend(chunk)
 
 
+def count(path: Path, sql: str) -> int:
+    rows = copy_query(path, sql)
+    return int(str(rows[0][0])) if rows else 0
+
+
 def declared(site: Site) -> str:
     ctx = Context(settings=Settings(db_path=site.db), actor="duty manager")
     try:
@@ -92,9 +97,9 @@ def test_watch_replicates_and_restarts_litestream(tmp_path: Path, standin: Threa
         [first] = litestream_children(watch.pid)
         # watch's dispatcher sends the declaration's alerts; their SIDs reach the replica.
         sent = "SELECT COUNT(*) FROM alert WHERE provider_sid IS NOT NULL"
-        wait_for(lambda: copy_query(a.db, sent)[0][0] > 0, 30, "alerts sent by watch", a.log)
-        total = copy_query(a.db, "SELECT COUNT(*) FROM alert")[0][0]
-        wait_for(lambda: copy_query(a.db, sent)[0][0] == total, 30, "every alert sent", a.log)
+        wait_for(lambda: count(a.db, sent) > 0, 30, "alerts sent by watch", a.log)
+        total = count(a.db, "SELECT COUNT(*) FROM alert")
+        wait_for(lambda: count(a.db, sent) == total, 30, "every alert sent", a.log)
         # Supervised: a Litestream that dies is started again.
         os.kill(first, signal.SIGKILL)
         wait_for(
@@ -162,7 +167,10 @@ def test_watch_on_the_standby_shows_whose_copy_and_follows(
         )
         os.close(slave)
         reader.start()
-        shown = lambda: screen.decode(errors="replace")  # noqa: E731
+
+        def shown() -> str:
+            return screen.decode(errors="replace")
+
         wait_for(lambda: "STANDBY of site-a, " in shown(), 30, "the standby banner", b.log)
         assert "Dan Biz" in shown()
         joined = a.cli("joined", code, "Dan Biz")
