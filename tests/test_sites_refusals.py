@@ -133,3 +133,28 @@ def test_forced_takeover_is_recorded_and_keeps_the_timeline_chain(
     verified = runner.invoke(main, ["--db", str(db), "verify-timeline", code], env=env)
     assert verified.exit_code == 0, verified.output
     assert "timeline intact" in verified.output
+
+
+async def test_declare_key_on_the_standby_console_is_refused_before_the_form(
+    copy: tuple[Path, Path, str],
+) -> None:
+    """`n` on the standby's Duty screen: refused in the standby's words at once, not after a
+    declaration form has been filled in that could never be saved."""
+    from mim_console.app import make_app
+    from mim_console.screens.duty import DutyScreen
+
+    db, _primary, _code = copy
+    before = digest(db)
+    ctx = Context(settings=Settings(db_path=db), actor="b")
+    app = make_app(ctx)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, DutyScreen)
+            await pilot.press("n")
+            await pilot.pause()
+            assert isinstance(app.screen, DutyScreen)
+            assert [REFUSAL] == [str(n.message) for n in app._notifications]
+    finally:
+        ctx.close()
+    assert digest(db) == before
