@@ -19,7 +19,7 @@ from the start of the `takeover` that succeeds, `mim-console dispatch` is starte
 as it returns; the figure runs to the first of A's alerts the stand-in accepts from B. Every
 round also checks, from the stand-in's log, that each alert was sent exactly once.
 
-Run: ``python bench/recovery.py [--rounds 10] [--alerts 200] [--latency-ms 400]``.
+Run: ``python bench/takeover.py [--rounds 10] [--alerts 200] [--latency-ms 400]``.
 """
 
 from __future__ import annotations
