@@ -151,6 +151,15 @@ class MimConsole(App[None]):
             state = replace(self.outbox, site=words, site_ok=ok, standby=self.sites.standby)
             self._outbox_changed(state)
 
+    def refused_on_standby(self) -> bool:
+        """On a standby copy, say so before a form is filled in that could not be saved."""
+        if not self.sites.standby:
+            return False
+        from mim_console.services.sites import REFUSAL
+
+        self.notify(REFUSAL, severity="warning")
+        return True
+
     def wake_dispatcher(self) -> None:
         """Alerts were just queued by this console: send them now, not at the next poll."""
         if self.link is not None:

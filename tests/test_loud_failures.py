@@ -428,7 +428,7 @@ async def test_a_refused_inbound_poll_alone_pauses_sending(store: Store, standin
 
 
 def test_watch_names_the_refusal_instead_of_unreachable() -> None:
-    from mim_console.cli.incident import offline_banner
+    from mim_console.cli.watch import offline_banner
     from mim_console.notifiers.dispatcher import DispatcherSnapshot
     from mim_console.notifiers.reach import Refusal
 

@@ -489,7 +489,7 @@ async def test_a_remapped_call_sheet_key_is_the_one_the_banner_names(db_path: Pa
 
 
 def test_watch_says_twilio_is_unreachable_and_what_to_do() -> None:
-    from mim_console.cli.incident import offline_banner
+    from mim_console.cli.watch import offline_banner
     from mim_console.notifiers.dispatcher import DispatcherSnapshot
 
     def snapshot(**kw: Any) -> DispatcherSnapshot:

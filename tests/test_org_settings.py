@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mim_console.cli import main
@@ -150,3 +151,35 @@ def test_seed_values_are_what_differs_from_the_defaults(tmp_path: Path) -> None:
     assert values["escalation.mrt.voice_after_min"] == 2.5
     assert "escalation.mrt.deputy_after_min" not in values
     assert set(values) <= set(org_settings.KEYS)
+
+
+def items(ctx: Context) -> list[tuple[object, ...]]:
+    return [(f.check, f.ok, f.subject, f.message) for f in readiness(ctx, FROZEN_NOW).findings]
+
+
+def test_readiness_agrees_when_only_the_first_console_can_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first console has Twilio's credentials (from its environment), the second none: the
+    readiness items are still the same, item for item (credentials are per machine; what
+    readiness judges is the organisation's)."""
+    db = tmp_path / "mim.db"
+    first_cfg, empty_cfg = tmp_path / "first.toml", tmp_path / "empty.toml"
+    first_cfg.write_text(FIRST, encoding="utf-8")
+    empty_cfg.write_text("", encoding="utf-8")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-token")
+    monkeypatch.setenv("MIM_TWILIO_FROM", "+358401234567")
+    first_settings = load_settings(first_cfg).with_db(db)
+    assert first_settings.twilio.configured
+    first = Context(settings=first_settings, clock=lambda: FROZEN_NOW)
+    seed_small(first.store, FROZEN_NOW)
+    views = [items(first)]
+    first.close()
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    monkeypatch.delenv("MIM_TWILIO_FROM")
+    second_settings = load_settings(empty_cfg).with_db(db)
+    assert not second_settings.twilio.configured
+    second = Context(settings=second_settings, clock=lambda: FROZEN_NOW)
+    views.append(items(second))
+    second.close()
+    assert views[0] == views[1] and len(views[0]) > 5

@@ -72,7 +72,7 @@ COMMANDS: dict[str, str] = {
     "status-report": "incident",
     "timeline": "incident",
     "unable": "incident",
-    "watch": "incident",
+    "watch": "watch",
     "modem": "modem",
     "verify-timeline": "integrity",
     "readiness": "readiness",

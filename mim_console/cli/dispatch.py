@@ -61,6 +61,9 @@ def dispatch(
     )
     if (anyway or incident_code) and route is None:
         raise click.UsageError("--anyway and --incident go with --route modem")
+    from mim_console.services.sites import refuse_on_standby
+
+    refuse_on_standby(ctx)  # a standby copy sends nothing: the primary's dispatcher does
     if route == "modem" and _hand_to_modem(ctx, incident_code, anyway):
         return
     missing = ctx.settings.twilio.missing()

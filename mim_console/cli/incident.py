@@ -1,4 +1,4 @@
-"""Incident commands: declare, roll call, spokesperson, notes, close, report, watch.
+"""Incident commands: declare, roll call, spokesperson, notes, close, report.
 
 Every command that changes something does it in one transaction through
 ``services/incidents.py``; a refusal prints ``Error: …`` and exits 1 with nothing changed.
@@ -6,17 +6,12 @@ Every command that changes something does it in one transaction through
 
 from __future__ import annotations
 
-import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.live import Live
-from rich.text import Text
 
-from mim_console.cli.base import FiniteRange, json_option, main, pass_context
+from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.incident_view import (
     event_json,
     incident_json,
@@ -28,7 +23,6 @@ from mim_console.cli.output import (
     confirm,
     console,
     emit_json,
-    literal,
     print_table,
     say,
     warn,
@@ -368,114 +362,6 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
         ["at", "kind", "who", "what"],
         [(f"{local_time(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
     )
-
-
-@main.command()
-@click.argument("incident")
-@click.option(
-    "--interval",
-    type=FiniteRange(min=0.1, max=3600),
-    default=2.0,
-    show_default=True,
-    help="Redraw at least every S seconds; a change anyone commits shows within 0.2 s.",
-)
-@click.option("--once", is_flag=True, help="Draw once and exit (for scripts and tests).")
-@click.option("--phones", is_flag=True, help="Show each person's mobile number.")
-@pass_context
-def watch(ctx: Context, incident: str, interval: float, once: bool, phones: bool) -> None:
-    """A live roll call in the terminal (not full-screen); also runs the dispatcher."""
-    service = IncidentService(ctx)
-    inc = service.incident(incident)
-    code = inc.code
-    latest: dict[str, Any] = {}  # the dispatcher thread's newest snapshot
-    runner = None if once else _start_dispatcher(ctx, latest)
-    stop_backups = None if once else _start_backups(ctx)
-    previous = signal.signal(signal.SIGTERM, _interrupt) if not once else None
-    try:
-        with Live(
-            roll_call_renderable(service.roll_call(code), ctx.clock(), service.timeline(code)[-8:]),
-            console=console(),
-            auto_refresh=False,
-        ) as live:
-            seen = _changes(service, inc.id)
-            due = time.monotonic() + interval
-            while not once:
-                # Redraw as soon as anyone commits (another console, the CLI, our dispatcher),
-                # and every ``interval`` seconds regardless (ages and countdowns move).
-                time.sleep(min(WATCH_LOOK_S, interval))
-                if _changes(service, inc.id) == seen and time.monotonic() < due:
-                    continue
-                if runner is None:  # the dispatcher runs the timers when it is there
-                    service.tick()
-                rc = service.roll_call(code)
-                recent = service.timeline(code)[-8:]
-                banner = offline_banner(latest.get("snapshot"), code)
-                view = roll_call_renderable(rc, ctx.clock(), recent, phones=phones, banner=banner)
-                live.update(view, refresh=True)
-                seen, due = _changes(service, inc.id), time.monotonic() + interval
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if runner is not None:
-            runner()
-        if stop_backups is not None:
-            stop_backups()
-
-
-def _start_backups(ctx: Context) -> Any:
-    """A long-running `watch` keeps the backup schedule like the console and `dispatch` do."""
-    from mim_console.services.backups import BackupSchedule
-
-    return BackupSchedule(ctx).start_thread(on_problem=warn)
-
-
-WATCH_LOOK_S = 0.2  # how often `watch` asks whether anything was committed
-
-
-def _changes(service: IncidentService, incident_id: int) -> tuple[int, int]:
-    """Moves when the roll call may have, committed by anyone; the dispatcher's lease
-    heartbeats do not count, so an idle watch stays idle."""
-    return service.changes(incident_id)
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM ends `watch` like Ctrl-C: the dispatcher finishes what it sent, then stops."""
-    raise KeyboardInterrupt
-
-
-def offline_banner(snapshot: Any, code: str) -> Text | None:
-    """`watch`'s line when Twilio cannot be reached: said plainly, with the way forward."""
-    refusal = getattr(snapshot, "refusal", None)
-    if snapshot is None or (snapshot.reachable is not False and refusal is None):
-        return None
-    queued = snapshot.counts.get("queued", 0) + snapshot.counts.get("sending", 0)
-    head = (
-        f"✖ Twilio UNREACHABLE: {queued} alerts kept, retrying"
-        if refusal is None  # refused: answered, but retrying cannot help (docs/twilio.md)
-        else f"✖ {refusal.headline}: {queued} alerts kept"
-    )
-    line = Text(head, style="bold reverse")
-    line.append_text(literal(f" ({snapshot.last_error})" if snapshot.last_error else ""))
-    line.append(
-        f"\n  phone people from `mim-console callsheet {code}`; log each call with "
-        f"`mim-console call {code} NAME --outcome joining|unable|voicemail|no-answer`"
-    )
-    return line
-
-
-def _start_dispatcher(ctx: Context, latest: dict[str, Any]) -> Callable[[], None] | None:
-    """Run the dispatcher in a background thread; returns a stopper (None: nothing to send)."""
-    from mim_console.services.dispatching import start_in_thread
-
-    try:
-        return start_in_thread(
-            ctx, listener=lambda snapshot: latest.__setitem__("snapshot", snapshot)
-        )
-    except UserError as exc:
-        warn(f"alerts are not being sent: {exc}")
-        return None
 
 
 def _json_text(data: Any) -> str:

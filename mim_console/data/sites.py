@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from mim_console.clock import from_iso, to_iso
 from mim_console.data import lease as lease_mod
+from mim_console.data.incidents import append_event
 from mim_console.data.store import Store
 
 #: The replicating process's lease (beside the dispatcher's: see data/replica.py).
@@ -166,25 +167,27 @@ def take_over(
     )
     if forced:
         text += f"; forced while the old site's lease looked fresh: {reason}"
-    data = json.dumps(
-        {
-            "site": site,
-            "old_site": old_name,
-            "position": position,
-            "forced": forced,
-            "reason": reason,
-            "marked": marked,
-            "in_doubt": in_doubt,
-            "url": url,
-            "old_beat_at": to_iso(old.beat_at) if old is not None else None,
-        }
-    )
+    data = {
+        "site": site,
+        "old_site": old_name,
+        "position": position,
+        "forced": forced,
+        "reason": reason,
+        "marked": marked,
+        "in_doubt": in_doubt,
+        "url": url,
+        "old_beat_at": to_iso(old.beat_at) if old is not None else None,
+    }
     active = [int(r[0]) for r in db.execute("SELECT id FROM incident WHERE status = 'active'")]
-    for incident_id in [None, *active]:
-        db.execute(
-            "INSERT INTO event (incident_id, at, actor, kind, text, data) "
-            "VALUES (?, ?, ?, 'takeover', ?, ?)",
-            [incident_id, to_iso(now), actor, text, data],
+    for incident_id in [None, *active]:  # links of each timeline's hash chain, like any event
+        append_event(
+            db,
+            incident_id=incident_id,
+            at=now,
+            actor=actor,
+            kind="takeover",
+            text=text,
+            data=data,
         )
     return record
 

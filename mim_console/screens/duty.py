@@ -432,6 +432,8 @@ class DutyScreen(MimScreen):
         self.app.push_screen(ReadinessScreen(), closed)
 
     def action_declare(self) -> None:
+        if self.mim.refused_on_standby():
+            return
         from mim_console.screens.declare import DeclareScreen
 
         def declared(code: str | None) -> None:

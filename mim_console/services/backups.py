@@ -176,7 +176,11 @@ class Restored:
 
 def restore_database(ctx: Context, source: Path) -> Restored:
     """Replace the database with ``source``. The current one is backed up first; a damaged
-    one (the way forward its damage message promised) is moved aside and kept."""
+    one (the way forward its damage message promised) is moved aside and kept. Refused on a
+    standby copy: it follows the replica until `mim-console takeover`."""
+    from mim_console.services.sites import refuse_on_standby
+
+    refuse_on_standby(ctx)
     folder = ctx.settings.resolved_backup_dir()
     try:
         store = ctx.store

@@ -45,6 +45,17 @@ def is_standby(ctx: Context) -> bool:
     return standby.is_standby_copy(ctx.db_path)
 
 
+#: The words every write on a standby copy is refused in.
+REFUSAL = standby.REFUSAL
+
+
+def refuse_on_standby(ctx: Context) -> None:
+    """A command that would send or write the whole file (`dispatch`, `restore`) is refused on
+    a standby copy in the standby's words, before it starts."""
+    if is_standby(ctx):
+        raise standby.StandbyReadOnly()
+
+
 # ------------------------------------------------------------------------ replication
 
 
@@ -417,11 +428,13 @@ def ship_once(exe: Path, db_path: Path, url: str) -> None:
 
 __all__ = [
     "DEFAULT_MARGIN_S",
+    "REFUSAL",
     "FollowerStore",
     "SiteWatch",
     "StandbyStatus",
     "TakeoverResult",
     "is_standby",
+    "refuse_on_standby",
     "replication_info",
     "replication_line",
     "restore_copy",
