@@ -166,7 +166,7 @@ def outbox_cmd(
     """Alerts, newest first, with their status and age; `outbox retry|cancel ALERT_ID`."""
     if click_ctx.invoked_subcommand is not None:
         return
-    ctx = click_ctx.find_object(Context)
+    ctx = click_ctx.ensure_object(Context)
     now = utcnow()
     counts, alerts = dispatching.outbox_listing(ctx, incident_code, limit)
     if as_json:
