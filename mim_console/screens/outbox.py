@@ -31,9 +31,9 @@ COLS = (
     Col("status", "status", 9, detail="{}"),
     Col("age", "age", 6, detail="queued {} ago"),
     Col("tries", "tries", 5, detail="{} tries"),
-    Col("error", "error", 20, min_width=10, drop=1, grow=True, detail="{}"),
-    Col("incident", "incident", 11, drop=2, detail="{}"),
+    Col("error", "error", 24, min_width=8, grow=True, detail="{}"),
 )
+WITH_INCIDENT = (*COLS, Col("incident", "incident", 11, drop=1, detail="{}"))
 
 
 def outbox_binding(screen: str, tooltip: str) -> Binding:
@@ -71,7 +71,7 @@ class OutboxScreen(MimScreen):
         yield Header()
         yield OutboxBanner(id="banner")
         yield Static(Content("Outbox: loading…"), id="ob-title")
-        yield FitTable(COLS, id="ob-table")
+        yield FitTable(COLS if self.incident_ref else WITH_INCIDENT, id="ob-table")
         yield Static(Content(""), id="ob-detail")
         yield Footer(compact=True)
 
@@ -92,10 +92,10 @@ class OutboxScreen(MimScreen):
         now = self.context.clock()
         whose = self.incident_ref or "the open incidents"
         failed = sum(1 for a in self.alerts if a.group == "failed")
-        waiting = sum(1 for a in self.alerts if a.status == "queued")
+        queued = sum(1 for a in self.alerts if a.status == "queued")
         title = f"Outbox of {whose}: {len(self.alerts)} alerts"
-        if failed or waiting:
-            title += f" · {failed} failed · {waiting} waiting"
+        if failed or queued:
+            title += f" · {failed} failed · {queued} queued"
         self.query_one("#ob-title", Static).update(Content(title))
         many = self.incident_ref is None
         self.query_one(FitTable).set_rows(

@@ -43,8 +43,8 @@ def can_cancel(alert: Alert) -> bool:
 
 
 def cells(alert: Alert, now: datetime, *, with_incident: bool) -> tuple[str, ...]:
-    """who, channel, purpose, status, age, tries, error, incident."""
-    return (
+    """who, channel, purpose, status, age, tries, error (and the incident)."""
+    row = (
         alert.person_name or alert.to_number,
         str(alert.channel),
         PURPOSES.get(str(alert.purpose), str(alert.purpose)),
@@ -52,5 +52,5 @@ def cells(alert: Alert, now: datetime, *, with_incident: bool) -> tuple[str, ...
         ago(now, alert.created_at),
         str(alert.attempts),
         error_words(alert),
-        (alert.incident_code or "") if with_incident else "",
     )
+    return (*row, alert.incident_code or "") if with_incident else row
