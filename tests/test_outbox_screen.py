@@ -16,6 +16,7 @@ from mim_console.app import make_app
 from mim_console.cli import main
 from mim_console.config import Settings
 from mim_console.data import outbox
+from mim_console.domain.twilio_errors import describe
 from mim_console.errors import UserError
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.duty import DutyScreen
@@ -81,6 +82,10 @@ async def test_retry_a_failed_alert_from_duty_reaches_the_standin_once(
         table = screen.query_one(FitTable)
         assert cut_cells(table) == []
         assert "failed" in str(table.get_row(str(failed.id))[3])
+        # Twilio's error in words: cut with "…" at 80 columns, whole in the detail line.
+        reason = describe(30003).reason
+        detail = str(screen.query_one("#ob-detail").render())
+        assert f"{reason} (30003)" in detail and reason not in str(table.get_row(str(failed.id)))
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)

@@ -25,13 +25,13 @@ from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
 
 COLS = (
-    Col("who", "to", 18, min_width=10, grow=True, detail="to {}"),
-    Col("channel", "via", 5, detail="{}"),
+    Col("who", "to", 18, min_width=14, grow=True, detail="to {}"),
+    Col("channel", "via", 6, detail="{}"),
     Col("purpose", "purpose", 10, min_width=7, detail="{}"),
     Col("status", "status", 9, detail="{}"),
     Col("age", "age", 6, detail="queued {} ago"),
     Col("tries", "tries", 5, detail="{} tries"),
-    Col("error", "error", 24, min_width=8, grow=True, detail="{}"),
+    Col("error", "error", 14, min_width=8, grow=True, detail="{}"),
 )
 WITH_INCIDENT = (*COLS, Col("incident", "incident", 11, drop=1, detail="{}"))
 

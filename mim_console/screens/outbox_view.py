@@ -12,6 +12,7 @@ WORDS = {
     "accepted": "sent",
     "completed": "answered",
     "no-answer": "no answer",
+    "in-progress": "on call",
     "undelivered": "undeliv.",
     "read": "read",
 }
