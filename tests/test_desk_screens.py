@@ -122,6 +122,8 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "comms": ("m",),
     "report": ("r", "p"),
     "readiness": ("w",),
+    "outbox": ("O",),
+    "roll_call_outbox": ("r", "O"),
 }
 
 

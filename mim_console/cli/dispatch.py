@@ -11,11 +11,18 @@ from datetime import datetime
 
 import click
 
-from mim_console.cli.base import ROW_LIMIT, FiniteRange, json_option, main, pass_context
-from mim_console.cli.output import emit_json, print_table, say, warn
+from mim_console.cli.base import (
+    ROW_LIMIT,
+    ROW_NUMBER,
+    FiniteRange,
+    json_option,
+    main,
+    pass_context,
+)
+from mim_console.cli.output import confirm, emit_json, print_table, say, warn
 from mim_console.clock import utcnow
 from mim_console.domain.alerts import Alert
-from mim_console.services import dispatching, outbox_view
+from mim_console.services import dispatching, outbox_steer, outbox_view
 from mim_console.services.context import Context
 
 
@@ -154,13 +161,18 @@ def _age(alert: Alert, now: datetime) -> str:
     return f"{seconds // 3600}h"
 
 
-@main.command(name="outbox")
+@main.group(name="outbox", invoke_without_command=True)
 @click.option("--incident", "incident_code", help="Only this incident's alerts (its code).")
 @click.option("--limit", type=ROW_LIMIT, default=200, show_default=True)
 @json_option
-@pass_context
-def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: bool) -> None:
-    """Alerts, newest first, with their status and age."""
+@click.pass_context
+def outbox_cmd(
+    click_ctx: click.Context, incident_code: str | None, limit: int, as_json: bool
+) -> None:
+    """Alerts, newest first, with their status and age; `outbox retry|cancel ALERT_ID`."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx = click_ctx.ensure_object(Context)
     now = utcnow()
     counts, alerts = dispatching.outbox_listing(ctx, incident_code, limit)
     if as_json:
@@ -232,3 +244,41 @@ def outbox_cmd(ctx: Context, incident_code: str | None, limit: int, as_json: boo
             for a in alerts
         ],
     )
+
+
+def _steer(
+    ctx: Context, alert_id: int, yes: bool, as_json: bool, verb: str, run: Callable[..., str]
+) -> None:
+    alert = outbox_steer.alert(ctx, alert_id)
+    if not yes:
+        confirm(
+            f"{verb.capitalize()} alert {alert.id} ({alert.channel} {alert.purpose}, "
+            f"{alert.status}) to {outbox_steer.who(alert)}?",
+            f"not {verb}: alert {alert.id} unchanged (--yes {verb}s without asking)",
+        )
+    text = run(ctx, alert_id)
+    if as_json:
+        after = outbox_steer.alert(ctx, alert_id)
+        emit_json({"id": after.id, "status": after.status, "done": text})
+    else:
+        say(text)
+
+
+@outbox_cmd.command(name="retry")
+@click.argument("alert_id", type=ROW_NUMBER)
+@click.option("--yes", is_flag=True, help="Send it again without asking.")
+@json_option
+@pass_context
+def outbox_retry(ctx: Context, alert_id: int, yes: bool, as_json: bool) -> None:
+    """Send a waiting or failed alert now (never one already sent)."""
+    _steer(ctx, alert_id, yes, as_json, "retry", outbox_steer.retry)
+
+
+@outbox_cmd.command(name="cancel")
+@click.argument("alert_id", type=ROW_NUMBER)
+@click.option("--yes", is_flag=True, help="Cancel it without asking.")
+@json_option
+@pass_context
+def outbox_cancel(ctx: Context, alert_id: int, yes: bool, as_json: bool) -> None:
+    """Cancel a queued or failed alert: it is never sent (a timeline event says so)."""
+    _steer(ctx, alert_id, yes, as_json, "cancel", outbox_steer.cancel)

@@ -364,19 +364,27 @@ def counts(db: Database, incident_id: int | None = None) -> dict[str, int]:
     for status, n in db.execute(
         f"SELECT status, COUNT(*) FROM alert {where} GROUP BY status", params
     ).fetchall():
-        result[status_group(status)] += n
+        if status_group(status) in result:  # a cancelled alert needs nobody's attention
+            result[status_group(status)] += n
     return result
 
 
 def list_alerts(
-    db: Database, *, incident_id: int | None = None, limit: int | None = None
+    db: Database,
+    *,
+    incident_id: int | None = None,
+    limit: int | None = None,
+    open_only: bool = False,
 ) -> list[Alert]:
-    """Newest first, with the incident code and the person's name for display."""
+    """Newest first, with the incident code and the person's name for display; ``open_only``:
+    those of incidents not closed (the Outbox screen)."""
     sql = f"SELECT {_DISPLAY} FROM {_DISPLAY_FROM}"
     params: list[Any] = []
     if incident_id is not None:
         sql += " WHERE a.incident_id = ?"
         params.append(incident_id)
+    elif open_only:
+        sql += " WHERE i.status != 'closed'"
     sql += " ORDER BY a.id DESC"
     if limit is not None:
         sql += " LIMIT ?"
@@ -434,5 +442,6 @@ def open_incident_counts(db: Database) -> dict[str, int]:
         "SELECT a.status, COUNT(*) FROM alert a JOIN incident i ON i.id = a.incident_id "
         "WHERE i.status != 'closed' GROUP BY a.status"
     ).fetchall():
-        result[status_group(status)] += n
+        if status_group(status) in result:
+            result[status_group(status)] += n
     return result

@@ -90,6 +90,8 @@ class Alert:
 
 
 def status_group(status: str) -> str:
+    if status == "cancelled":  # by the duty manager, never sent: counted in no group
+        return "cancelled"
     if status in ("queued", "sending"):
         return status
     if status in ("failed", "undelivered", "busy", "no-answer", "canceled"):

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from mim_console.domain.text import countdown
 from mim_console.screens.base import MimScreen
+from mim_console.screens.outbox import OutboxScreen, outbox_binding
 from mim_console.services.context import Context
 from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.fittable import Col, FitTable
@@ -235,6 +236,7 @@ class DutyScreen(MimScreen):
             tooltip="Write the duty board's call sheet to the data dir and show it",
             show=False,  # the banner names it when Twilio is unreachable
         ),
+        outbox_binding("duty", "Every alert of the open incidents: retry now, cancel"),
         Binding(
             "y",
             "replies",
@@ -489,3 +491,6 @@ class DutyScreen(MimScreen):
         code = self._selected_code()
         if code is not None:
             self.mim.go(TimelineScreen(code))
+
+    def action_outbox(self) -> None:
+        self.mim.go(OutboxScreen(), stack=True)

@@ -24,6 +24,7 @@ from mim_console.domain.text import names_list
 from mim_console.screens.base import ActionDone
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
+from mim_console.screens.outbox import OutboxScreen, outbox_binding
 from mim_console.screens.replies import unplaced_words
 from mim_console.screens.rollcall_closed import ClosedKeys
 from mim_console.screens.rollcall_view import (
@@ -144,6 +145,7 @@ class RollCallScreen(ClosedKeys):
         Binding("t", "timeline", "Timeline", id="rollcall.timeline", tooltip="The timeline"),
         Binding("p", "report", "Report", id="rollcall.report", tooltip="Report preview"),
         Binding("escape", "back", "Back", id="rollcall.back", tooltip="Back to Duty"),
+        outbox_binding("rollcall", "This incident's alerts: retry now, cancel"),
         Binding(
             "y",
             "replies",
@@ -479,3 +481,6 @@ class RollCallScreen(ClosedKeys):
         from mim_console.screens.replies import RepliesScreen
 
         self.mim.go(RepliesScreen(), stack=True)
+
+    def action_outbox(self) -> None:
+        self.mim.go(OutboxScreen(self.incident_ref), stack=True)

@@ -115,13 +115,27 @@ def drill_rows(data: ReportData) -> DrillRows:
     return DrillRows(timing, never)
 
 
+def steered(data: ReportData) -> dict[int, list[str]]:
+    """By alert id: who retried or cancelled it by hand (the Outbox screen, `outbox retry`)."""
+    words = {"alert_retried": "retried", "alert_cancelled": "cancelled"}
+    out: dict[int, list[str]] = {}
+    for e in data.events:
+        alert_id = e.data.get("alert_id")
+        if e.kind in words and isinstance(alert_id, int):
+            new = e.data.get("new_alert_id")
+            again = f" as alert {new}" if isinstance(new, int) else ""
+            out.setdefault(alert_id, []).append(f"{words[e.kind]}{again} by {e.actor}")
+    return out
+
+
 def message_rows(data: ReportData) -> list[tuple[str, str, str, str, str]]:
+    by_hand = steered(data)
     return [
         (
             f"{a.created_at:%Y-%m-%d %H:%M:%S}",
             data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
             f"{a.channel} {a.purpose}" + (" by GSM modem" if a.route == "modem" else ""),
-            str(a.status),
+            "; ".join([str(a.status), *by_hand.get(a.id, [])]),
             a.body if a.channel not in ("voice", "bridge") else f"({a.channel} call)",
         )
         for a in data.alerts
