@@ -25,12 +25,15 @@ from mim_console.domain.bridge import BridgeState
 from mim_console.domain.incident import (
     Event,
     Incident,
+    IncidentStatus,
+    NextStep,
     Participant,
     Quorum,
     Recipient,
     Role,
     State,
     next_incident_code,
+    next_step,
     on_standby,
     quorum,
     reply_code,
@@ -53,6 +56,7 @@ class Seat:
     person: Person
     unit: str  # party or group name, or "duty manager"
     deputy_for: str | None = None
+    next_step: NextStep | None = None  # the escalation timer's next step (active incidents)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
         parties = {p.id: p.name for p in self.directory.parties()}
         groups = {g.id: g.name for g in self.directory.groups()}
         by_id = {p.id: p for p in parts}
+        policy, now = self.ctx.settings.escalation, self.ctx.clock()
         seats = []
         for p in parts:
             unit = (
@@ -118,7 +123,10 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
             deputy_for = None
             if p.deputy_for in by_id:
                 deputy_for = people[by_id[p.deputy_for].person_id].name
-            seats.append(Seat(p, people[p.person_id], unit, deputy_for))
+            step = None
+            if inc.status is IncidentStatus.ACTIVE:
+                step = next_step(p, policy.get(p.role.value), now)
+            seats.append(Seat(p, people[p.person_id], unit, deputy_for, step))
         authority = {pid for pid, person in people.items() if person.decision_authority}
         bridge = self.bridge_view(inc.id)
         q = quorum(self._quorum_view(parts, bridge), authority)
