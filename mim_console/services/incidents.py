@@ -249,6 +249,25 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
     def release(self, ref: str, person_refs: Sequence[str]) -> list[str]:
         return self._bulk(ref, person_refs, State.STANDBY, via="console")
 
+    def quorum_dropped_by(self, ref: str, person_refs: Sequence[str]) -> list[str]:
+        """The parties that have quorum now and would lose it if ``person_refs`` were released
+        to standby (the release asks first, naming them); nothing is written."""
+        rc = self.roll_call(ref)
+        leaving = {p.id for p in self._people(person_refs)}
+        after = [
+            replace(s.participant, state=State.STANDBY)
+            if s.person.id in leaving and s.participant.state is State.JOINED
+            else s.participant
+            for s in rc.seats
+        ]
+        authority = {s.person.id for s in rc.seats if s.person.decision_authority}
+        later = quorum(self._quorum_view(after, rc.bridge), authority).parties
+        return [
+            rc.party_names.get(pid, str(pid))
+            for pid, ok in rc.quorum.parties.items()
+            if ok and not later.get(pid, False)
+        ]
+
     def recall(self, ref: str, person_refs: Sequence[str], *, everyone: bool = False) -> list[str]:
         if everyone:
             if person_refs:
