@@ -100,7 +100,6 @@ class MimConsole(App[None]):
             if dispatch and not self.sites.standby
             else None
         )
-        self._quit_question: ConfirmScreen | None = None  # asked before quitting, while shown
         self._backups: Any = None  # services.backups.BackupSchedule, made on the first check
         if context.settings.keymap:
             self.set_keymap(dict(context.settings.keymap))
@@ -183,10 +182,7 @@ class MimConsole(App[None]):
 
     async def action_quit(self) -> None:
         """Quit, but ask first while an incident is open and this console may be the only
-        process sending alerts and running the timers (a second Ctrl+Q quits)."""
-        if self._quit_question is not None and self.screen is self._quit_question:
-            self.exit()
-            return
+        process sending alerts and running the timers."""
         self.run_worker(self._quit_check, thread=True, name="quit check", exit_on_error=False)
 
     def _quit_check(self) -> None:
@@ -205,8 +201,7 @@ class MimConsole(App[None]):
             if yes:
                 self.exit()
 
-        self._quit_question = ConfirmScreen(question, yes="Quit", no="Stay")
-        self.push_screen(self._quit_question, answered)
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

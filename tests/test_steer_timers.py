@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from mim_console.cli import main
 from mim_console.clock import from_iso
 from mim_console.config import EscalationSettings, Settings
+from mim_console.data.lease import Lease
 from mim_console.data.store import Store
 from mim_console.domain.incident import (
     ActionKind,
@@ -27,6 +28,7 @@ from mim_console.domain.incident import (
 )
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.dispatching import quit_warning
 from mim_console.services.incidents import IncidentService, Seat
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import FakeClock, mobile, seed
@@ -212,3 +214,19 @@ def test_status_json_shows_next_step_for_every_waiting_participant(db_path: Path
         at = p["next_step_at"]
         assert at.endswith("+00:00")
         assert from_iso(at) == from_iso(p["alerted_at"]) + timedelta(minutes=5)
+
+
+def test_quit_warning_counts_this_consoles_own_dispatcher_as_nobody_else(
+    svc: IncidentService, ctx: Context
+) -> None:
+    assert quit_warning(ctx, None) is None  # nothing open: nothing to lose
+    code = svc.declare(title="Payments down", severity="SEV1", categories=["payments"]).code
+    mine = Lease(ctx.store, holder="this-console", ttl_s=60)
+    assert mine.try_acquire()
+    warning = quit_warning(ctx, "this-console")
+    assert warning is not None and code in warning and "`mim-console dispatch`" in warning
+    assert quit_warning(ctx, "some-other-console") is None  # someone else sends
+    mine.release()
+    assert quit_warning(ctx, "this-console") is not None
+    svc.close(code, all_clear=True)
+    assert quit_warning(ctx, None) is None
