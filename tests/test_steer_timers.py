@@ -230,3 +230,33 @@ def test_quit_warning_counts_this_consoles_own_dispatcher_as_nobody_else(
     assert quit_warning(ctx, "this-console") is not None
     svc.close(code, all_clear=True)
     assert quit_warning(ctx, None) is None
+
+
+def test_cli_escalate_step(db_path: Path) -> None:
+    store = Store(db_path)
+    seed(store, FROZEN_NOW)
+    store.close()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["--db", str(db_path), *args])
+        return result.exit_code, result.stdout if result.exit_code == 0 else result.output
+
+    code = run("declare", "-t", "Payments down", "-c", "payments", "--yes")[1].strip()
+    assert run("escalate", code, "Dan Biz", "--step", "deputy") == (0, "deputy alerted\n")
+    assert run("escalate", code, "Sam Spec") == (0, "voice call queued\n")
+    again = run("escalate", code, "Sam Spec", "--step", "voice")
+    assert again == (0, "voice call queued\n")
+    refused = run("escalate", code, "Dan Biz", "--step", "voice")
+    assert refused[0] == 1 and "nothing to escalate" in refused[1]
+    bad = run("escalate", code, "Sam Spec", "--step", "pigeon")
+    assert bad[0] == 2 and "Traceback" not in bad[1]
+
+
+def test_roll_call_words_for_the_time_left() -> None:
+    from mim_console.screens.rollcall_view import until
+
+    assert until(T0, T0 + timedelta(minutes=4, seconds=59)) == "in 4m"
+    assert until(T0, T0 + timedelta(seconds=30)) == "in <1m"
+    assert until(T0, T0) == "due"
+    assert until(T0, T0 - timedelta(minutes=30)) == "due"
+    assert until(T0, T0 + timedelta(minutes=75)) == "in 1h15m"

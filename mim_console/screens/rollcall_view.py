@@ -108,10 +108,11 @@ def ago(now: datetime, then: datetime | None) -> str:
 
 
 def until(now: datetime, then: datetime) -> str:
-    """Whole minutes left, like ``ago``: ``in 4m``, ``in <1m``, ``now`` once due."""
+    """Whole minutes left, like ``ago``: ``in 4m``, ``in <1m``, ``due`` once due (the next
+    timer tick takes the step; it stays ``due`` while no dispatcher runs the timers)."""
     seconds = int((then - now).total_seconds())
     if seconds <= 0:
-        return "now"
+        return "due"
     return "in <1m" if seconds < 60 else f"in {ago(then, now)}"
 
 
@@ -119,7 +120,7 @@ STEP_WORDS = {ActionKind.VOICE: "☎", ActionKind.DEPUTY: "deputy"}
 
 
 def next_words(seat: Seat, now: datetime) -> str:
-    """The escalation timer's next step for a waiting participant: ``☎ in 2m``, ``deputy now``."""
+    """The escalation timer's next step for a waiting participant: ``☎ in 2m``, ``deputy due``."""
     step = seat.next_step
     return "" if step is None else f"{STEP_WORDS[step.kind]} {until(now, step.at)}"
 
@@ -286,7 +287,7 @@ class _SeatRows:
                 lit(unit),
                 lit(name),
                 lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
-                lit(step, "bold" if step.endswith(" now") else ""),
+                lit(step, "bold" if step.endswith(" due") else ""),
                 lit(words),
                 lit(since),
                 lit(local_hm(p.joined_at)),
