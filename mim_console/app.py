@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from mim_console.domain.text import one_line
 from mim_console.errors import UserError
+from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.duty import DutyScreen
 from mim_console.screens.help import HelpScreen
 from mim_console.services.context import Context
@@ -187,6 +188,29 @@ class MimConsole(App[None]):
             while len(self.screen_stack) > 2 and not isinstance(self.screen, DutyScreen):
                 self.pop_screen()
         self.push_screen(screen)
+
+    async def action_quit(self) -> None:
+        """Quit, but ask first while an incident is open and this console may be the only
+        process sending alerts and running the timers."""
+        self.run_worker(self._quit_check, thread=True, name="quit check", exit_on_error=False)
+
+    def _quit_check(self) -> None:
+        from mim_console.services.dispatching import quit_warning
+
+        own = self.link.dispatcher if self.link is not None else None
+        question = quit_warning(self.context, own.lease.holder if own is not None else None)
+        self.call_from_thread(self._quit_or_ask, question)
+
+    def _quit_or_ask(self, question: str | None) -> None:
+        if question is None:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

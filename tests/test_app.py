@@ -243,6 +243,10 @@ async def test_declare_replies_release_recall_note_close_by_keys(
             table.move_cursor(row=names.index(target))  # type: ignore[attr-defined]
             await pilot.press("space")
         await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Release 2 people to standby?" in str(app.screen.question)  # type: ignore[attr-defined]
+        assert states(service, code)["Kaisa Mäkinen"] is State.JOINED  # nothing before the yes
+        await pilot.press("y")
         await wait_for(lambda: states(service, code)["Kaisa Mäkinen"] is State.STANDBY)
         assert states(service, code)["Helmi Heikkinen"] is State.STANDBY
         # Recall everyone on standby (nothing marked): a confirmation first, then SMS.

@@ -22,7 +22,7 @@ from mim_console.domain.bridge import BridgeState, conference_name
 from mim_console.domain.incident import State
 from mim_console.errors import UserError
 from mim_console.notifiers.webhook import KeypressReceiver
-from mim_console.screens.rollcall_view import load_view
+from mim_console.screens.rollcall_view import COLS, load_view
 from mim_console.services import dispatching, report
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
@@ -32,6 +32,8 @@ from tests.incident_seed import mobile, seed
 from tests.test_incidents import add_duty_rotation
 from tests.test_story import FAST
 from tests.twilio_fixtures import settings_of
+
+DELIVERY = [c.key for c in COLS].index("delivery") - 1  # the cells leave out the mark column
 
 QUICK = Timing(
     sms_sent=0.05, sms_delivered=0.1, call_ringing=0.05, call_answered=0.2, bridge_join=0.2
@@ -123,7 +125,7 @@ async def test_join_leave_rejoin_voicemail_mute_and_remove(
         assert "Alice Ops on the bridge" in _events(ctx, code)
         view = load_view(ctx, code)
         [row] = [s for s in view.seats if s.name == "Alice Ops"]
-        assert row.on_bridge and row.cells[3].plain == "● on bridge"
+        assert row.on_bridge and row.cells[DELIVERY].plain == "● on bridge"
         assert view.bridge and view.counts_line.split(" · ")[0] in (
             "☎ 1 on bridge",
             "☎ 2 on bridge",

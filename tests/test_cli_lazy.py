@@ -88,7 +88,7 @@ def test_a_command_runs_after_its_module_is_loaded_on_demand(tmp_path: Path) -> 
         "main(['--db', db, 'sms-preview', 'hello'], standalone_mode=False)\n",
         tmp_path,
     )
-    assert out["commands"] == ["mim_console.cli.comms"]
+    assert out["commands"] == ["mim_console.cli.sms_preview"]
 
 
 def test_duty_imports_only_its_own_module(tmp_path: Path) -> None:

@@ -47,8 +47,9 @@ PEOPLE = [
 ]
 
 
-def seed(store: Store, *, exercise: bool = False) -> dict[str, int]:
-    """People, one party, and incident MI-2026-007 with Tom as a participant."""
+def seed(store: Store, *, exercise: bool = False, approver_joined: bool = True) -> dict[str, int]:
+    """People, one party, and incident MI-2026-007 with Tom as a participant (and Alice, who
+    approves, joined unless ``approver_joined`` is false)."""
     stamp = to_iso(FROZEN_NOW)
     ids: dict[str, int] = {}
     with store.write() as db:
@@ -86,6 +87,12 @@ def seed(store: Store, *, exercise: bool = False) -> dict[str, int]:
             "VALUES (?, ?, 'specialist', 'alerted', ?)",
             [inc.id, ids["Tom Team"], stamp],
         )
+        if approver_joined:
+            db.execute(
+                "INSERT INTO participant (incident_id, person_id, role, state, state_changed_at, "
+                "party_id, joined_at) VALUES (?, ?, 'mrt', 'joined', ?, ?, ?)",
+                [inc.id, ids["Alice Ops"], stamp, party, stamp],
+            )
     return ids
 
 

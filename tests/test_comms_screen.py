@@ -131,13 +131,26 @@ async def test_draft_edit_approve_refused_then_publish_to_a_list(context: Contex
         await press(pilot, "p")
         assert isinstance(app.screen, CommsScreen)
 
-        # a again: Aino Aalto (IT operations seat, authority) approves.
+        # a again: Aino Aalto (IT operations seat, authority) approves; she was paged but has
+        # not joined, so the console asks first and the timeline says so.
         await press(pilot, "a")
         await press(pilot, *"aino")
         await press(pilot, "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Aino Aalto has not joined" in app.screen.question
+        assert "without joining?" in app.screen.question
+        assert CommsService(context).version(code, "stakeholder_update", 2).state is (
+            DraftState.DRAFT
+        )
+        await press(pilot, "y")
         approved = CommsService(context).version(code, "stakeholder_update", 2)
         assert approved.state is DraftState.APPROVED and approved.approved_by_name == "Aino Aalto"
-        assert "approved by Aino Aalto" in status_text(screen)
+        assert "approved by Aino Aalto (without joining)" in status_text(screen)
+        timeline = [e.text for e in IncidentService(context).timeline(code)]
+        assert (
+            "stakeholder update version 2 approved by Aino Aalto without joining the incident"
+            in (timeline)
+        )
 
         # p: the first destination is SMS to Board; the confirmation gives the count first.
         await press(pilot, "p")
@@ -166,7 +179,7 @@ async def test_publishing_twice_says_so_and_escape_changes_nothing(context: Cont
     code = seeded(context)
     comms = CommsService(context)
     draft = comms.draft(code, "stakeholder_update", "Payments are back. Next update 10:00.")
-    comms.approve(code, "stakeholder_update", draft.version, "Aino Aalto")
+    comms.approve(code, "stakeholder_update", draft.version, "Aino Aalto", without_joining=True)
     comms.publish(code, "stakeholder_update", draft.version, "sms", "Board")
     before = len(stakeholder_rows(context))
     app = make_app(context, dispatch=False)
@@ -194,6 +207,7 @@ async def test_press_release_is_not_offered_by_sms_and_manual_records_it(
     context: Context,
 ) -> None:
     code = seeded(context)
+    IncidentService(context).mark_joined(code, ["Helmi Heikkinen"])  # approves without a question
     CommsService(context).add_webhook("ops", "slack", "https://hooks.example.test/T0/B0/secret")
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -326,7 +340,7 @@ async def test_help_lists_every_key_and_names_show_literally(context: Context) -
     code = seeded(context)
     comms = CommsService(context)
     draft = comms.draft(code, "stakeholder_update", "[bold red]Eve[/] says hi \x1b[2J")
-    comms.approve(code, "stakeholder_update", draft.version, "Eero Berg")
+    comms.approve(code, "stakeholder_update", draft.version, "Eero Berg", without_joining=True)
     app = make_app(context, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_comms(pilot, via_roll_call=True)

@@ -317,6 +317,7 @@ def test_close_withdraws_alerts_that_never_went_out(svc: IncidentService, ctx: C
     comms = CommsService(ctx)  # an approved stakeholder update is the MRT's word: it still goes
     comms.add_to_list("Board", "+358 40 7654321")
     draft = comms.draft(code, "stakeholder_update", "Payments are slow")
+    svc.mark_joined(code, ["Alice Ops"])  # the approver joined
     comms.approve(code, "stakeholder_update", draft.version, "Alice Ops")
     comms.publish(code, "stakeholder_update", draft.version, "sms", "Board")
     svc.close(code, all_clear=True)

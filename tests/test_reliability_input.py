@@ -351,7 +351,8 @@ async def test_roll_call_shows_markup_and_escapes_literally(context: Context) ->
     seed_small(context.store, FROZEN_NOW)  # "[bold red]Eve[/] \x1b[31mEvil" is a primary
     code = IncidentService(context).declare(title=f"Title {EVIL}", severity="SEV2").code
     app = make_app(context, dispatch=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    # Wide enough for every column and the whole name (the name grows into the spare width).
+    async with app.run_test(size=(140, 30)) as pilot:
         await pilot.pause()
         await pilot.press("r")
         roll = app.screen

@@ -179,7 +179,7 @@ def test_comms(snap_compare: Any, snap_context: Context) -> None:
     comms.draft(
         code, "stakeholder_update", update.text + " Card payments resume at 10:00 \u2014 ok."
     )
-    comms.approve(code, "stakeholder_update", 2, "Aino Aalto")
+    comms.approve(code, "stakeholder_update", 2, "Aino Aalto", without_joining=True)
     comms.publish(code, "stakeholder_update", 2, "sms", "Board")
     comms.set_next_update(code, 30)
     app = make_app(snap_context, dispatch=False)

@@ -42,7 +42,7 @@ COMMANDS: dict[str, str] = {
     "callsheet": "callsheet",
     "comms": "comms",
     "contact-card": "modem",
-    "sms-preview": "comms",
+    "sms-preview": "sms_preview",
     "demo": "demo",
     "drill": "sites",
     "export": "directory",

@@ -10,8 +10,9 @@ import click
 
 from mim_console.cli.base import ROW_NUMBER, json_option, main, pass_context
 from mim_console.cli.output import console, emit_json, literal, print_table, say, warn
+from mim_console.cli.sms_preview import say_sms
 from mim_console.clock import to_iso
-from mim_console.domain import sms, templates
+from mim_console.domain import templates
 from mim_console.domain.comms import KINDS, Draft
 from mim_console.domain.text import redact
 from mim_console.errors import UserError
@@ -48,57 +49,6 @@ def _draft_json(d: Draft) -> dict[str, Any]:
         "channel": d.channel,
         "published_by": d.published_by,
     }
-
-
-def _info_json(info: sms.SmsInfo) -> dict[str, Any]:
-    return {
-        "encoding": info.encoding.value,
-        "characters": info.characters,
-        "units": info.units,
-        "segments": info.segments,
-        "per_segment": info.per_segment,
-        "remaining": info.remaining,
-        "offenders": [
-            {
-                "char": o.char,
-                "name": o.name,
-                "positions": list(o.positions),
-                "replacement": o.replacement,
-            }
-            for o in info.offenders
-        ],
-    }
-
-
-def _say_sms(text: str) -> None:
-    """One line of SMS cost, then each character forcing UCS-2 with its advice."""
-    info = sms.analyse(text)
-    unit = "septets" if info.encoding is sms.Encoding.GSM7 else "UTF-16 units"
-    say(
-        f"{info.encoding.value}: {info.characters} characters, {info.units} {unit}, "
-        f"{info.segments} segment{'s' if info.segments != 1 else ''} "
-        f"({info.remaining} left in the last; {info.per_segment} per segment)"
-    )
-    for o in info.offenders:
-        at = ", ".join(str(p + 1) for p in o.positions[:5])
-        more = "…" if len(o.positions) > 5 else ""
-        say(f"  {o.char!r} {o.name} at {at}{more}: {o.advice}")
-    if info.offenders and info.fixable:
-        say(f"  with the replacements: {sms.analyse(sms.to_gsm7(text)).segments} segment(s)")
-
-
-@main.command("sms-preview")
-@click.argument("text")
-@json_option
-def sms_preview(text: str, as_json: bool) -> None:
-    """Encoding, counts and segments of TEXT (`-` reads stdin), and what forces UCS-2."""
-    if text == "-":
-        text = sys.stdin.read().rstrip("\n")
-    if as_json:
-        info = sms.analyse(text)
-        emit_json({**_info_json(info), "suggested": sms.to_gsm7(text)})
-        return
-    _say_sms(text)
 
 
 @main.group()
@@ -243,7 +193,7 @@ def draft(ctx: Context, incident: str, kind: str, from_file: Path | None, as_jso
     say(f"{kind.replace('_', ' ')} version {saved.version} saved")
     console().print(literal(saved.text))
     if kind == "stakeholder_update":
-        _say_sms(saved.text)
+        say_sms(saved.text)
 
 
 @comms.command("versions")
@@ -302,12 +252,18 @@ def diff_cmd(ctx: Context, incident: str, old: int, new: int, kind: str) -> None
 @click.argument("incident")
 @click.argument("version", type=ROW_NUMBER)
 @click.option("--by", "by", required=True, help="The MRT member with decision authority.")
+@click.option(
+    "--without-joining", "unjoined", is_flag=True, help="The approver has not joined the incident."
+)
 @kind_option
 @json_option
 @pass_context
-def approve(ctx: Context, incident: str, version: int, by: str, kind: str, as_json: bool) -> None:
-    """Record VERSION as approved by an MRT member with decision authority."""
-    done = CommsService(ctx).approve(incident, kind, version, by)
+def approve(
+    ctx: Context, incident: str, version: int, by: str, unjoined: bool, kind: str, as_json: bool
+) -> None:
+    """Record VERSION as approved by an MRT member with decision authority, who has joined the
+    incident (or --without-joining: the timeline says they had not)."""
+    done = CommsService(ctx).approve(incident, kind, version, by, without_joining=unjoined)
     if as_json:
         emit_json(_draft_json(done))
         return

@@ -27,6 +27,7 @@ from mim_console.cli.output import (
     say,
     warn,
 )
+from mim_console.domain.incident import ActionKind
 from mim_console.errors import UserError
 from mim_console.services import files
 from mim_console.services.context import Context
@@ -200,10 +201,11 @@ def recall(ctx: Context, incident: str, people: tuple[str, ...], everyone: bool)
 @main.command()
 @click.argument("incident")
 @click.argument("person")
+@click.option("--step", type=click.Choice(["voice", "deputy"]), help="Not the procedure's next.")
 @pass_context
-def escalate(ctx: Context, incident: str, person: str) -> None:
-    """Escalate now: a voice call, or the deputy if the call was already made."""
-    say(IncidentService(ctx).escalate(incident, person))
+def escalate(ctx: Context, incident: str, person: str, step: str | None) -> None:
+    """Escalate now: a voice call, or the deputy if the call was already made (or --step)."""
+    say(IncidentService(ctx).escalate(incident, person, ActionKind(step) if step else None))
 
 
 @main.command()

@@ -73,6 +73,8 @@ def roll_call_json(rc: RollCall, now: datetime) -> dict[str, Any]:
                 "standby_since": _iso(s.participant.standby_since),
                 "state_changed_at": _iso(s.participant.state_changed_at),
                 "escalation_step": s.participant.escalation_step,
+                "next_step": s.next_step.kind.value if s.next_step else None,
+                "next_step_at": _iso(s.next_step.at) if s.next_step else None,
                 "bridge": bridge_json(rc.bridge.presence.get(s.participant.id)),
             }
             for s in rc.seats

@@ -18,6 +18,7 @@ from mim_console.clock import from_iso, to_iso
 from mim_console.data import timeline
 from mim_console.data.store import as_row_id
 from mim_console.domain.incident import (
+    STEP_RULES,
     Event,
     Incident,
     IncidentStatus,
@@ -274,6 +275,11 @@ def participants(db: Database, incident_id: int) -> list[Participant]:
     ]
 
 
+# The states an escalation timer acts on (the domain's rules say which): the tick reads only these.
+_TIMED = tuple(state.value for state in STEP_RULES)
+_TIMED_IN = ", ".join("?" for _ in _TIMED)
+
+
 def awaiting_answer(db: Database, incident_id: int) -> list[Participant]:
     """Participants an escalation timer may act on (the tick reads only these)."""
     return [
@@ -281,9 +287,8 @@ def awaiting_answer(db: Database, incident_id: int) -> list[Participant]:
         for r in _rows(
             db,
             "SELECT * FROM participant WHERE incident_id = ? "
-            "AND state IN ('alerted', 'escalated', 'unable', 'failed') AND escalation_step < 2 "
-            "ORDER BY id",
-            [incident_id],
+            f"AND state IN ({_TIMED_IN}) AND escalation_step < 2 ORDER BY id",
+            [incident_id, *_TIMED],
         )
     ]
 
@@ -329,8 +334,8 @@ def active_incidents_with_open_roll_call(db: Database) -> list[int]:
             db,
             "SELECT DISTINCT p.incident_id FROM participant p JOIN incident i "
             "ON i.id = p.incident_id WHERE i.status = 'active' "
-            "AND (p.state IN ('alerted', 'escalated', 'unable', 'failed') "
-            "AND p.escalation_step < 2 OR p.state = 'recalled')",
+            f"AND p.state IN ({_TIMED_IN}) AND p.escalation_step < 2",
+            list(_TIMED),
         )
     ]
 

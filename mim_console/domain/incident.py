@@ -7,7 +7,7 @@ the same rules hold in the console, the CLI, the dispatcher's tick and the tests
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -74,7 +74,14 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.JOINED: frozenset({State.STANDBY, State.STOOD_DOWN}),
     State.STANDBY: frozenset({State.RECALLED, State.STOOD_DOWN}),
     State.RECALLED: frozenset(
-        {State.JOINED, State.UNABLE, State.VOICEMAIL, State.FAILED, State.STOOD_DOWN}
+        {
+            State.JOINED,
+            State.UNABLE,
+            State.ESCALATED,
+            State.VOICEMAIL,
+            State.FAILED,
+            State.STOOD_DOWN,
+        }
     ),
     State.VOICEMAIL: frozenset({State.JOINED, State.UNABLE, State.STOOD_DOWN}),
     State.STOOD_DOWN: frozenset(),
@@ -259,6 +266,97 @@ class EscalationAction:
     reason: str
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """What an escalation timer will do to one waiting participant, and when (``at`` may be in
+    the past: the step is due). The roll call shows it; the tick does it."""
+
+    kind: ActionKind
+    at: datetime
+    reason: str
+
+
+def _after_alert(
+    p: Participant, rule: EscalationPolicy | None, now: datetime, voice_enabled: bool
+) -> NextStep | None:
+    """Alerted, or recalled from standby (timed from the recall): voice call, then deputy."""
+    if rule is None or p.escalation_step != 0:
+        return None
+    since = p.alerted_at or p.state_changed_at or now
+    if voice_enabled:
+        at = since + timedelta(minutes=rule.voice_after_min)
+        return NextStep(ActionKind.VOICE, at, f"no answer in {_minutes(rule.voice_after_min)}")
+    total = rule.voice_after_min + rule.deputy_after_min
+    return NextStep(ActionKind.DEPUTY, since + timedelta(minutes=total), "no answer")
+
+
+def _after_voice(
+    p: Participant, rule: EscalationPolicy | None, now: datetime, voice_enabled: bool
+) -> NextStep | None:
+    """A voice call was placed (or a missed call counted as one): the deputy next."""
+    del now, voice_enabled
+    if rule is None or p.escalation_step != 1:
+        return None
+    wait = _minutes(rule.deputy_after_min)
+    return NextStep(
+        ActionKind.DEPUTY,
+        p.state_changed_at + timedelta(minutes=rule.deputy_after_min),
+        f"no answer {wait} after the voice call",
+    )
+
+
+def _after_unable(
+    p: Participant, rule: EscalationPolicy | None, now: datetime, voice_enabled: bool
+) -> NextStep | None:
+    """An ``unable`` answer needs its deputy at once, whatever the role's policy."""
+    del rule, voice_enabled
+    if p.escalation_step >= 2:
+        return None
+    return NextStep(ActionKind.DEPUTY, min(p.state_changed_at, now), "answered unable")
+
+
+def _after_refusal(
+    p: Participant, rule: EscalationPolicy | None, now: datetime, voice_enabled: bool
+) -> NextStep | None:
+    """An alert refused for good (``failed``) takes the next step at once, whatever the
+    role's timers: a refused SMS before any call -> the voice call, if voice is on and the
+    number can take a call, else the deputy; a refused call -> the deputy."""
+    del rule
+    if p.escalation_step == 0 and voice_enabled:
+        return NextStep(ActionKind.VOICE, min(p.state_changed_at, now), "the alert was refused")
+    if p.escalation_step < 2:
+        return NextStep(ActionKind.DEPUTY, min(p.state_changed_at, now), "the alert was refused")
+    return None
+
+
+_StepRule = Callable[[Participant, EscalationPolicy | None, datetime, bool], NextStep | None]
+
+# One rule per state that a timer acts on; a state missing here is never escalated by timer.
+STEP_RULES: Mapping[State, _StepRule] = {
+    State.ALERTED: _after_alert,
+    State.RECALLED: _after_alert,
+    State.ESCALATED: _after_voice,
+    State.UNABLE: _after_unable,
+    State.FAILED: _after_refusal,
+}
+
+
+def next_step(
+    p: Participant,
+    rule: EscalationPolicy | None,
+    now: datetime,
+    voice_enabled: bool = True,
+) -> NextStep | None:
+    """The escalation timer's next step for ``p`` under its role's ``rule``, or ``None``.
+
+    No answer within ``voice_after_min`` of the alert (or of a recall from standby) -> voice
+    call; ``deputy_after_min`` after that -> the deputy is alerted (without voice calls, the
+    deputy after both). An ``unable`` answer needs its deputy at once.
+    """
+    step_rule = STEP_RULES.get(p.state)
+    return None if step_rule is None else step_rule(p, rule, now, voice_enabled)
+
+
 def escalation_actions(
     participants: Iterable[Participant],
     policy: Mapping[str, EscalationPolicy],
@@ -267,57 +365,16 @@ def escalation_actions(
     voice_enabled: bool = True,
     no_calls: Collection[int] = (),
 ) -> list[EscalationAction]:
-    """What the escalation timers say to do now; applying them is the caller's business.
-
-    No answer within ``voice_after_min`` of the alert -> voice call; ``deputy_after_min`` after
-    that -> the deputy is alerted. An ``unable`` answer needs its deputy at once. Someone
-    recalled from standby is not escalated: they were reachable minutes ago. A ``failed`` alert
-    (refused for good) takes the next step at once: see ``failed_action``.
-    """
+    """What the escalation timers say to do now (every ``next_step`` that is due); applying
+    them is the caller's business. ``no_calls``: participants whose number cannot take a call
+    (a refusal said the number does not exist): no voice step for them."""
     actions: list[EscalationAction] = []
     for p in participants:
-        if p.state is State.FAILED:
-            failed = failed_action(p, voice_enabled and p.id not in no_calls)
-            actions.extend([failed] if failed is not None else [])
-            continue
-        rule = policy.get(p.role.value)
-        if p.state is State.UNABLE and p.escalation_step < 2:
-            actions.append(EscalationAction(ActionKind.DEPUTY, p.id, "answered unable"))
-            continue
-        if rule is None:
-            continue
-        if p.state is State.ALERTED and p.escalation_step == 0 and p.alerted_at is not None:
-            waited = now - p.alerted_at
-            if voice_enabled and waited >= timedelta(minutes=rule.voice_after_min):
-                actions.append(
-                    EscalationAction(
-                        ActionKind.VOICE, p.id, f"no answer in {_minutes(rule.voice_after_min)}"
-                    )
-                )
-            elif not voice_enabled and waited >= timedelta(
-                minutes=rule.voice_after_min + rule.deputy_after_min
-            ):
-                actions.append(EscalationAction(ActionKind.DEPUTY, p.id, "no answer"))
-        elif p.state is State.ESCALATED and p.escalation_step == 1:
-            if now - p.state_changed_at >= timedelta(minutes=rule.deputy_after_min):
-                actions.append(
-                    EscalationAction(
-                        ActionKind.DEPUTY,
-                        p.id,
-                        f"no answer {_minutes(rule.deputy_after_min)} after the voice call",
-                    )
-                )
+        calls = voice_enabled and p.id not in no_calls
+        step = next_step(p, policy.get(p.role.value), now, calls)
+        if step is not None and step.at <= now:
+            actions.append(EscalationAction(step.kind, p.id, step.reason))
     return actions
-
-
-def failed_action(p: Participant, can_call: bool) -> EscalationAction | None:
-    """A refused SMS before any call: the voice call now, if voice is on and the number can
-    take a call (``can_call``), else the deputy now; a refused call: the deputy now."""
-    if p.escalation_step == 0 and can_call:
-        return EscalationAction(ActionKind.VOICE, p.id, "the alert was refused")
-    if p.escalation_step < 2:
-        return EscalationAction(ActionKind.DEPUTY, p.id, "the alert was refused")
-    return None
 
 
 def _minutes(value: float) -> str:

@@ -31,7 +31,7 @@ from mim_console.domain.comms import (
 from mim_console.domain.text import one_line
 from mim_console.errors import UserError
 from mim_console.screens.base import MimScreen
-from mim_console.screens.comms_approver import ApproverScreen
+from mim_console.screens.comms_approve import ask_approve
 from mim_console.screens.comms_diff import DiffScreen
 from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.comms_next import NextUpdateScreen
@@ -404,22 +404,7 @@ class CommsScreen(MimScreen):
         if draft.state is not DraftState.DRAFT:
             self.notify(already_words(draft), severity="warning", markup=False)
             return
-        code, kind, version = self.incident_ref, draft.kind, draft.version
-
-        def chosen(person_id: int | None) -> None:
-            if person_id is None:
-                return
-
-            def run(service: CommsService) -> tuple[str, int | None]:
-                done = service.approve(code, kind, version, str(person_id))
-                return (
-                    f"{kind_label(kind)} v{version} approved by {done.approved_by_name}",
-                    done.id,
-                )
-
-            self._act(run)
-
-        self.app.push_screen(ApproverScreen(f"{kind_label(kind)} v{version}"), chosen)
+        ask_approve(self, draft.kind, draft.version)  # asks when the approver has not joined
 
     def action_publish(self) -> None:
         draft = self._need_draft()

@@ -26,6 +26,7 @@ from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.note import NoteResult, NoteScreen
 from mim_console.screens.outbox import OutboxScreen, outbox_binding
 from mim_console.screens.replies import unplaced_words
+from mim_console.screens.rollcall_ask import ask_escalate, ask_release
 from mim_console.screens.rollcall_closed import ClosedKeys
 from mim_console.screens.rollcall_view import (
     COLS,
@@ -324,7 +325,7 @@ class RollCallScreen(ClosedKeys):
         self._bulk("marked unable", "mark_unable")
 
     def action_release(self) -> None:
-        self._bulk("released to standby", "release")
+        ask_release(self)  # asks first, naming any party whose quorum it would drop
 
     def action_recall(self) -> None:
         if self.view is None:
@@ -362,18 +363,8 @@ class RollCallScreen(ClosedKeys):
 
     def action_escalate(self) -> None:
         seat = self._one()
-        if seat is None:
-            return
-        code, ref, name = self.incident_ref, seat.person_ref, seat.name
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self._act(lambda s: s.escalate(code, ref))
-
-        self.app.push_screen(
-            ConfirmScreen(f"Escalate {name} now?\nThis places a voice call or pages their deputy."),
-            confirmed,
-        )
+        if seat is not None:
+            ask_escalate(self, seat.person_ref)  # names the step and offers the other
 
     def action_log_call(self) -> None:
         from mim_console.screens.call_log import CallLogResult, CallLogScreen

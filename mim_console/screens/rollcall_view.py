@@ -17,7 +17,7 @@ from rich.text import Text
 
 from mim_console.domain.alerts import Alert
 from mim_console.domain.bridge import BridgeState, bridge_mark, queue_eta
-from mim_console.domain.incident import Incident, IncidentStatus, Role, State
+from mim_console.domain.incident import ActionKind, Incident, IncidentStatus, Role, State
 from mim_console.services.attendance import roll_call_with_alerts
 from mim_console.services.context import Context
 from mim_console.services.incidents import RollCall, Seat
@@ -65,13 +65,15 @@ DELIVERY_WORDS = {
     "no-answer": "✖ no answer",
     "canceled": "✖ canceled",
 }
-# The layout rule (widgets/fittable.py): at 80 columns phone and delivery move into the detail
-# line below the table; from about 100 every column is shown and unit and name grow.
+# The layout rule (widgets/fittable.py): at 80 columns the next escalation step, phone and
+# delivery move into the detail line below the table; from about 116 every column is shown and
+# unit and name grow.
 COLS = (
     Col("mark", "✓", 1),
     Col("unit", "unit", 16, min_width=8, grow=True, detail="{}"),
     Col("name", "name", 20, min_width=10, grow=True, detail="{}"),
     Col("state", "state", STATE_WIDTH, detail="{}"),
+    Col("next", "next", 12, drop=6, detail="{}"),
     Col("delivery", "delivery", 13, drop=4, detail="last alert {}"),
     Col("since", "since", 5, drop=2, detail="alerted {} ago"),
     Col("joined", "joined", 6, drop=3, detail="joined {}"),
@@ -106,6 +108,24 @@ def ago(now: datetime, then: datetime | None) -> str:
     if minutes < 60:
         return f"{minutes}m"
     return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def until(now: datetime, then: datetime) -> str:
+    """Whole minutes left, like ``ago``: ``in 4m``, ``in <1m``, ``due`` once due (the next
+    timer tick takes the step; it stays ``due`` while no dispatcher runs the timers)."""
+    seconds = int((then - now).total_seconds())
+    if seconds <= 0:
+        return "due"
+    return "in <1m" if seconds < 60 else f"in {ago(then, now)}"
+
+
+STEP_WORDS = {ActionKind.VOICE: "☎", ActionKind.DEPUTY: "deputy"}
+
+
+def next_words(seat: Seat, now: datetime) -> str:
+    """The escalation timer's next step for a waiting participant: ``☎ in 2m``, ``deputy due``."""
+    step = seat.next_step
+    return "" if step is None else f"{STEP_WORDS[step.kind]} {until(now, step.at)}"
 
 
 def local_hm(moment: datetime | None) -> str:
@@ -251,13 +271,26 @@ class _SeatRows:
         presence = self.rc.bridge.presence.get(p.id)
         on = presence is not None and presence.state is BridgeState.CONNECTED
         muted = bool(on and presence is not None and presence.muted)
-        key = (p.id, p.state, since, p.joined_at, unit, name, words, seat.person.mobile, muted)
+        step = next_words(seat, self.now)
+        key = (
+            p.id,
+            p.state,
+            since,
+            p.joined_at,
+            unit,
+            name,
+            words,
+            seat.person.mobile,
+            muted,
+            step,
+        )
         view = self.previous.get(key)
         if view is None:  # unchanged rows keep their cells: a reload builds only what moved
             cells = (
                 lit(unit),
                 lit(name),
                 lit(STATE_WORDS.get(p.state, p.state.value), STATE_STYLE.get(p.state, "")),
+                lit(step, "bold" if step.endswith(" due") else ""),
                 lit(words),
                 lit(since),
                 lit(local_hm(p.joined_at)),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -40,6 +41,44 @@ from mim_console.services.publishing import Publishing, check_kind
 from mim_console.services.publishing import local_time as local_time
 
 TEMPLATE_SUFFIX = ".txt"
+
+
+class NotJoined(UserError):
+    """An approver who has not joined the incident, without "approving without joining"."""
+
+
+def _approval(
+    db: Database, incident_ref: str, kind: str, version: int, person_ref: str
+) -> tuple[Incident, Draft, dict[str, Any], bool]:
+    """The incident, the version and the approver, refused in words unless the approver may
+    approve it; and whether they joined the incident (on standby since counts: they took part)."""
+    inc = incidents_repo.find_incident(db, incident_ref)
+    current = repo.find_draft(db, inc.id, kind, version)
+    person = repo.find_person(db, person_ref)
+    name = str(person["name"])
+    if not person["decision_authority"]:
+        raise UserError(
+            f"{name} has no decision authority: a {kind_label(kind)} must be approved "
+            "by an MRT member with decision authority"
+        )
+    if not person["active"]:
+        raise UserError(f"{name} is inactive and cannot approve")
+    if not repo.is_mrt_member(db, int(person["id"])):
+        raise UserError(
+            f"{name} is not on any party's MRT seat: only MRT members approve communications"
+        )
+    if current.state is DraftState.PUBLISHED:
+        raise UserError(
+            f"{kind_label(kind)} version {version} is already published and cannot "
+            "change; save a correction as a new version"
+        )
+    if current.state is DraftState.APPROVED:
+        raise UserError(
+            f"{kind_label(kind)} version {version} was already approved by "
+            f"{current.approved_by_name}"
+        )
+    p = incidents_repo.participant_for(db, inc.id, int(person["id"]))
+    return inc, current, person, p is not None and p.joined_at is not None
 
 
 @dataclass(frozen=True)
@@ -221,36 +260,37 @@ class CommsService(Publishing):
     def diff(self, incident_ref: str, kind: str, old: int, new: int) -> str:
         return diff(self.version(incident_ref, kind, old), self.version(incident_ref, kind, new))
 
-    def approve(self, incident_ref: str, kind: str, version: int, person_ref: str) -> Draft:
-        """Approval by an MRT member with decision authority; recorded with who and when."""
+    def approver_joined(
+        self, incident_ref: str, kind: str, version: int, person_ref: str
+    ) -> tuple[str, bool]:
+        """The approver's name and whether they joined the incident, after the same refusals
+        as ``approve`` (the screen asks about approving without joining); nothing is written."""
+        check_kind(kind)
+        with self.store.read() as db:
+            _, _, person, joined = _approval(db, incident_ref, kind, version, person_ref)
+            return str(person["name"]), joined
+
+    def approve(
+        self,
+        incident_ref: str,
+        kind: str,
+        version: int,
+        person_ref: str,
+        *,
+        without_joining: bool = False,
+    ) -> Draft:
+        """Approval by an MRT member with decision authority; recorded with who and when. An
+        approver who has not joined the incident is refused unless ``without_joining`` (the
+        duty manager confirmed "approving without joining"), and the timeline says so."""
         check_kind(kind)
         now = self.ctx.clock()
         with self.store.write() as db:
-            inc = incidents_repo.find_incident(db, incident_ref)
-            current = repo.find_draft(db, inc.id, kind, version)
-            person = repo.find_person(db, person_ref)
+            inc, current, person, joined = _approval(db, incident_ref, kind, version, person_ref)
             name = str(person["name"])
-            if not person["decision_authority"]:
-                raise UserError(
-                    f"{name} has no decision authority: a {kind_label(kind)} must be approved "
-                    "by an MRT member with decision authority"
-                )
-            if not person["active"]:
-                raise UserError(f"{name} is inactive and cannot approve")
-            if not repo.is_mrt_member(db, int(person["id"])):
-                raise UserError(
-                    f"{name} is not on any party's MRT seat: only MRT members approve "
-                    "communications"
-                )
-            if current.state is DraftState.PUBLISHED:
-                raise UserError(
-                    f"{kind_label(kind)} version {version} is already published and cannot "
-                    "change; save a correction as a new version"
-                )
-            if current.state is DraftState.APPROVED:
-                raise UserError(
-                    f"{kind_label(kind)} version {version} was already approved by "
-                    f"{current.approved_by_name}"
+            if not joined and not without_joining:
+                raise NotJoined(
+                    f"{name} has not joined {inc.code}: approving without joining needs a "
+                    "confirmation (--without-joining)"
                 )
             approved = repo.set_approved(db, current.id, int(person["id"]), now)
             incidents_repo.append_event(
@@ -260,8 +300,9 @@ class CommsService(Publishing):
                 actor=self.ctx.actor,
                 kind="comms_approved",
                 person_id=int(person["id"]),
-                text=f"{kind_label(kind)} version {version} approved by {name}",
-                data={"draft_id": current.id, "kind": kind, "version": version},
+                text=f"{kind_label(kind)} version {version} approved by {name}"
+                + ("" if joined else " without joining the incident"),
+                data={"draft_id": current.id, "kind": kind, "version": version, "joined": joined},
             )
             return approved
 

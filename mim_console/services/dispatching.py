@@ -15,9 +15,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from mim_console.clock import utcnow
 from mim_console.config import Settings
 from mim_console.data import incidents as incidents_repo
-from mim_console.data import outbox
+from mim_console.data import lease, outbox
 from mim_console.data.store import Store
 from mim_console.domain.alerts import Alert
 from mim_console.domain.backoff import BackoffPolicy
@@ -223,3 +224,23 @@ def outbox_listing(
                 raise NotFound(f"no incident {incident_code!r} (see `mim-console incident list`)")
         alerts = outbox.list_alerts(db, incident_id=incident_id, limit=limit)
         return outbox.counts(db, incident_id), alerts
+
+
+def quit_warning(ctx: Context, own_holder: str | None) -> str | None:
+    """What to say before the console quits, or ``None``: an incident is open and no other
+    process holds the dispatcher lease (``own_holder`` is this console's own dispatcher)."""
+    now = utcnow()  # leases span processes: wall-clock UTC, as the dispatcher's own
+    with ctx.store.read() as db:
+        open_codes = [inc.code for inc in incidents_repo.list_incidents(db) if inc.is_open]
+        holder = lease.current(db)
+    if not open_codes:
+        return None
+    if holder is not None and holder.expires_at > now and holder.holder != own_holder:
+        return None  # another console or `mim-console dispatch` sends and runs the timers
+    more = len(open_codes) - 3
+    which = ", ".join(open_codes[:3]) + (f" and {more} more" if more > 0 else "")
+    return (
+        f"Quit while {which} {'is' if len(open_codes) == 1 else 'are'} open?\n"
+        "No other process is sending: alerts and escalation timers stop until "
+        "`mim-console dispatch` or a console runs."
+    )

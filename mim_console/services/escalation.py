@@ -6,7 +6,7 @@ texts, the deputy's page after an unable answer) in the caller's transaction.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -31,6 +31,42 @@ from mim_console.domain.people import Party, Person, SpecialistGroup
 from mim_console.domain.twilio_errors import describe, number_cannot_take_calls, refusal_words
 from mim_console.errors import UserError
 from mim_console.services.incident_core import IncidentCore, _words
+
+
+@dataclass(frozen=True)
+class EscalateChoice:
+    """What escalating one participant by hand can do: the procedure's step first."""
+
+    name: str
+    steps: tuple[ActionKind, ...]
+    deputy: str | None  # who the deputy step would page; None: nobody left to page
+    voice_ignored: bool  # a voice call was placed and not answered
+
+
+def _manual_steps(p: Participant) -> tuple[ActionKind, ...]:
+    """Alerted or recalled: a voice call, or the deputy at once. After an unanswered voice call:
+    the deputy, or one more call. Refused for good: a call (if none was refused yet) or the
+    deputy. Unable: the deputy. Otherwise nothing."""
+    if p.escalation_step >= 2:
+        return ()
+    if p.state in (State.ALERTED, State.RECALLED) and p.escalation_step == 0:
+        return (ActionKind.VOICE, ActionKind.DEPUTY)
+    if p.state is State.ESCALATED:
+        return (ActionKind.DEPUTY, ActionKind.VOICE)
+    if p.state is State.FAILED:
+        return (
+            (ActionKind.VOICE, ActionKind.DEPUTY)
+            if p.escalation_step == 0
+            else (ActionKind.DEPUTY,)
+        )
+    if p.state is State.UNABLE:
+        return (ActionKind.DEPUTY,)
+    return ()
+
+
+def _nothing_to_escalate(person: Person, inc: Incident, p: Participant) -> str:
+    already = " and their deputy was already alerted" if p.escalation_step >= 2 else ""
+    return f"{person.name} in {inc.code} is {_words(p.state)}{already}: nothing to escalate"
 
 
 class Escalation(IncidentCore):
@@ -69,32 +105,56 @@ class Escalation(IncidentCore):
             self._escalate_deputy(db, inc, after, person, now, reason=reason)
         return after
 
-    def escalate(self, ref: str, person_ref: str) -> str:
-        """Escalate now, without waiting for the timer: voice call, or the deputy after one."""
+    def escalate_choice(self, ref: str, person_ref: str) -> EscalateChoice:
+        """What escalating ``person_ref`` by hand can do now, the procedure's step first; the
+        deputy is named (nobody is paged here). Refused when there is nothing to escalate."""
+        person = self.directory.find_person(person_ref)
+        now = self.ctx.clock()
+        with self.store.read() as db:
+            inc = self._open(db, ref)
+            p = self._participant(db, inc, person)
+            steps = _manual_steps(p)
+            if not steps:
+                raise UserError(_nothing_to_escalate(person, inc, p))
+            deputy = self._pick_deputy(db, inc, p, person, now)[0]
+        return EscalateChoice(
+            person.name,
+            steps,
+            deputy.name if deputy is not None else None,
+            voice_ignored=p.state is State.ESCALATED,
+        )
+
+    def escalate(self, ref: str, person_ref: str, step: ActionKind | None = None) -> str:
+        """Escalate now, without waiting for the timer: ``step`` (voice call or deputy), by
+        default the procedure's next one (voice call, or the deputy after one)."""
         person = self.directory.find_person(person_ref)
         now = self.ctx.clock()
         with self.store.write() as db:
             inc = self._open(db, ref)
             p = self._participant(db, inc, person)
-            if p.state in (State.ALERTED, State.RECALLED) and p.escalation_step == 0:
-                if p.state is State.RECALLED:
-                    self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
-                    return "deputy alerted"
-                self._voice_now(db, inc, p, person, now, "escalated by the duty manager")
+            steps = _manual_steps(p)
+            if not steps:
+                raise UserError(_nothing_to_escalate(person, inc, p))
+            chosen = steps[0] if step is None else step
+            if chosen not in steps:
+                raise UserError(
+                    f"{person.name} in {inc.code} is {_words(p.state)}: "
+                    f"a {chosen.value} step is not possible now"
+                )
+            why = "escalated by the duty manager"
+            if chosen is ActionKind.VOICE:
+                self._voice_now(db, inc, p, person, now, why)
                 return "voice call queued"
-            if p.state in (State.ESCALATED, State.UNABLE, State.FAILED) and p.escalation_step < 2:
-                self._deputy_now(db, inc, p, person, now, "escalated by the duty manager")
-                return "deputy alerted"
-            raise UserError(
-                f"{person.name} in {inc.code} is {p.state.value.replace('_', ' ')}"
-                f"{' and their deputy was already alerted' if p.escalation_step >= 2 else ''}: "
-                "nothing to escalate"
-            )
+            self._deputy_now(db, inc, p, person, now, why)
+            return "deputy alerted"
 
     def _voice_now(
         self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime, why: str
     ) -> None:
-        after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
+        if p.state is State.ESCALATED:  # a second call: the deputy's timer counts from it
+            after = replace(p, state_changed_at=now, escalation_step=1)
+        else:
+            after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
         repo.save_participant(db, after)
         repo.append_event(
             db,
@@ -140,14 +200,8 @@ class Escalation(IncidentCore):
         if p.escalation_step >= 2:
             return
         repo.save_participant(db, replace(p, escalation_step=2))
-        order, preferred, unit_name = self._deputy_order(p, person, now)
-        taken = repo.person_ids_in(db, inc.id)
-        # Whoever is already paged cannot deputise: loading only the others keeps an unable
-        # answer cheap when a 2,000-member group is all alerted (96 ms -> under 2 ms).
-        candidates = {c for c in (*preferred, *order) if c is not None} - set(taken)
-        active = {pid for pid, x in self.directory.people_by_ids(candidates).items() if x.active}
-        deputy_id = choose_deputy(order, person.id, active, taken, preferred)
-        if deputy_id is None:
+        deputy, unit_name = self._pick_deputy(db, inc, p, person, now)
+        if deputy is None:
             where = f" in {unit_name}" if unit_name is not None else ""
             repo.append_event(
                 db,
@@ -160,7 +214,6 @@ class Escalation(IncidentCore):
                 data={"participant": p.id, "deputy": None, "reason": reason},
             )
             return
-        deputy = self.directory.person(deputy_id)
         repo.append_event(
             db,
             incident_id=inc.id,
@@ -181,6 +234,20 @@ class Escalation(IncidentCore):
             purpose=Purpose.ESCALATION,
             deputy_for=p.id,
         )
+
+    def _pick_deputy(
+        self, db: Database, inc: Incident, p: Participant, person: Person, now: datetime
+    ) -> tuple[Person | None, str | None]:
+        """Who would stand in for ``person`` now (nobody is paged here), and the unit's name."""
+        order, preferred, unit_name = self._deputy_order(p, person, now)
+        taken = repo.person_ids_in(db, inc.id)
+        # Whoever is already paged cannot deputise: loading only the others keeps an unable
+        # answer cheap when a 2,000-member group is all alerted (96 ms -> under 2 ms).
+        candidates = {c for c in (*preferred, *order) if c is not None} - set(taken)
+        people = self.directory.people_by_ids(candidates)
+        active = {pid for pid, x in people.items() if x.active}
+        deputy_id = choose_deputy(order, person.id, active, taken, preferred)
+        return (None if deputy_id is None else people[deputy_id]), unit_name
 
     def _deputy_order(
         self, p: Participant, person: Person, now: datetime
@@ -277,7 +344,7 @@ class Escalation(IncidentCore):
 
     def _failed(self, db: Database, inc: Incident, refusal: RefusedAlert, now: datetime) -> None:
         """Mark the participant ``failed`` with the plain reason on the timeline; the tick's
-        escalation then takes the next step at once (``domain.incident.failed_action``)."""
+        escalation then takes the next step at once (``domain.incident.STEP_RULES``)."""
         p = repo.participant_by_id(db, refusal.participant_id)
         person = self.directory.person(p.person_id)
         repo.save_participant(db, move(p, State.FAILED, now, f"{person.name} in {inc.code}"))

@@ -25,12 +25,15 @@ from mim_console.domain.bridge import BridgeState
 from mim_console.domain.incident import (
     Event,
     Incident,
+    IncidentStatus,
+    NextStep,
     Participant,
     Quorum,
     Recipient,
     Role,
     State,
     next_incident_code,
+    next_step,
     on_standby,
     quorum,
     reply_code,
@@ -53,6 +56,7 @@ class Seat:
     person: Person
     unit: str  # party or group name, or "duty manager"
     deputy_for: str | None = None
+    next_step: NextStep | None = None  # the escalation timer's next step (active incidents)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
         parties = {p.id: p.name for p in self.directory.parties()}
         groups = {g.id: g.name for g in self.directory.groups()}
         by_id = {p.id: p for p in parts}
+        policy, now = self.ctx.settings.escalation, self.ctx.clock()
         seats = []
         for p in parts:
             unit = (
@@ -118,7 +123,10 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
             deputy_for = None
             if p.deputy_for in by_id:
                 deputy_for = people[by_id[p.deputy_for].person_id].name
-            seats.append(Seat(p, people[p.person_id], unit, deputy_for))
+            step = None
+            if inc.status is IncidentStatus.ACTIVE:
+                step = next_step(p, policy.get(p.role.value), now)
+            seats.append(Seat(p, people[p.person_id], unit, deputy_for, step))
         authority = {pid for pid, person in people.items() if person.decision_authority}
         bridge = self.bridge_view(inc.id)
         q = quorum(self._quorum_view(parts, bridge), authority)
@@ -240,6 +248,25 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
 
     def release(self, ref: str, person_refs: Sequence[str]) -> list[str]:
         return self._bulk(ref, person_refs, State.STANDBY, via="console")
+
+    def quorum_dropped_by(self, ref: str, person_refs: Sequence[str]) -> list[str]:
+        """The parties that have quorum now and would lose it if ``person_refs`` were released
+        to standby (the release asks first, naming them); nothing is written."""
+        rc = self.roll_call(ref)
+        leaving = {p.id for p in self._people(person_refs)}
+        after = [
+            replace(s.participant, state=State.STANDBY)
+            if s.person.id in leaving and s.participant.state is State.JOINED
+            else s.participant
+            for s in rc.seats
+        ]
+        authority = {s.person.id for s in rc.seats if s.person.decision_authority}
+        later = quorum(self._quorum_view(after, rc.bridge), authority).parties
+        return [
+            rc.party_names.get(pid, str(pid))
+            for pid, ok in rc.quorum.parties.items()
+            if ok and not later.get(pid, False)
+        ]
 
     def recall(self, ref: str, person_refs: Sequence[str], *, everyone: bool = False) -> list[str]:
         if everyone:
