@@ -27,6 +27,7 @@ from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
+from mim_console.services.timezone import shown
 from mim_console.widgets.literal import lit, lit_block
 from mim_console.widgets.sms_preview import SmsPreview
 
@@ -136,7 +137,7 @@ class TemplatesScreen(MimScreen):
         for info in self.infos:
             state = "organisation's" if info.customised else "default"
             if info.customised and info.updated_at is not None:
-                state += info.updated_at.astimezone().strftime(" %d.%m")
+                state += shown(info.updated_at, " %d.%m")
             table.add_row(
                 lit(info.name), lit(info.label), lit(info.channel), lit(state), key=info.name
             )

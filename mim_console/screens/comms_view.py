@@ -26,6 +26,7 @@ from mim_console.screens.comms_publish import PublishChoice
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.services.timezone import shown
 from mim_console.widgets.literal import lit
 
 SHORT_KIND = {"stakeholder_update": "update", "press_release": "press"}
@@ -33,7 +34,7 @@ COLUMNS = (("✓", 1), ("kind", 6), ("v", 3), ("state", 11), ("approved", 21), (
 
 
 def hm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+    return shown(moment, "%H:%M")
 
 
 def minutes_words(minutes: float) -> str:
