@@ -15,8 +15,10 @@ from mim_console.domain import sms, templates
 from mim_console.domain.comms import KINDS, Draft
 from mim_console.domain.text import redact
 from mim_console.errors import UserError
+from mim_console.services import timezone
 from mim_console.services.comms import CommsService, local_time
 from mim_console.services.context import Context
+from mim_console.services.timezone import STAMP
 
 kind_option = click.option(
     "--kind",
@@ -137,11 +139,12 @@ def list_templates(ctx: Context, as_json: bool) -> None:
             t.label,
             t.channel,
             "edited" if t.customised else "default",
-            local_time(t.updated_at),
+            timezone.shown(t.updated_at, STAMP),
         )
         for t in infos
     ]
-    print_table("Templates", ["name", "what", "channel", "text", "edited at"], rows)
+    title = f"Templates ({timezone.times_label()})"
+    print_table(title, ["name", "what", "channel", "text", "edited at"], rows)
 
 
 @comms.group("template")
@@ -262,15 +265,17 @@ def versions(ctx: Context, incident: str, kind: str | None, as_json: bool) -> No
             d.kind.replace("_", " "),
             d.version,
             d.state.value,
-            local_time(d.created_at),
-            f"{d.approved_by_name} {local_time(d.approved_at)}" if d.approved_at else "",
-            f"{d.channel} {local_time(d.published_at)}" if d.published_at else "",
+            timezone.shown(d.created_at, STAMP),
+            f"{d.approved_by_name} {timezone.shown(d.approved_at, STAMP)}" if d.approved_at else "",
+            f"{d.channel} {timezone.shown(d.published_at, STAMP)}" if d.published_at else "",
             d.text.splitlines()[0][:60] if d.text else "",
         )
         for d in found
     ]
     print_table(
-        "Communications", ["kind", "v", "state", "saved", "approved", "published", "text"], rows
+        f"Communications ({timezone.times_label()})",
+        ["kind", "v", "state", "saved", "approved", "published", "text"],
+        rows,
     )
 
 

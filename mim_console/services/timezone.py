@@ -14,6 +14,7 @@ from mim_console.data import rotations
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 
+STAMP = "%Y-%m-%d %H:%M"  # a table's instants (the zone said once, above it)
 _cache: dict[tuple[str, str], tzinfo] = {}
 _using: list[Context] = []  # the process's context (the CLI's, the app's): the zone's source
 
@@ -71,7 +72,7 @@ def wall(moment: datetime, context: Context | None = None) -> datetime:
     return moment.astimezone(display_zone(context) if context is not None else shown_zone())
 
 
-def shown(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M", none: str = "") -> str:
+def shown(moment: datetime | None, pattern: str = STAMP, none: str = "") -> str:
     """``moment`` in words on the organisation's wall clock (unlabelled: label it once with
     ``times_label()``)."""
     return none if moment is None else wall(moment).strftime(pattern)
