@@ -15,10 +15,9 @@ from mim_console.domain import sms, templates
 from mim_console.domain.comms import KINDS, Draft
 from mim_console.domain.text import redact
 from mim_console.errors import UserError
-from mim_console.services import timezone
 from mim_console.services.comms import CommsService, local_time
 from mim_console.services.context import Context
-from mim_console.services.timezone import STAMP
+from mim_console.services.timezone import shown, times_label
 
 kind_option = click.option(
     "--kind",
@@ -139,12 +138,11 @@ def list_templates(ctx: Context, as_json: bool) -> None:
             t.label,
             t.channel,
             "edited" if t.customised else "default",
-            timezone.shown(t.updated_at, STAMP),
+            shown(t.updated_at),
         )
         for t in infos
     ]
-    title = f"Templates ({timezone.times_label()})"
-    print_table(title, ["name", "what", "channel", "text", "edited at"], rows)
+    print_table(f"Templates ({times_label()})", ["name", "what", "channel", "text", "edited"], rows)
 
 
 @comms.group("template")
@@ -265,18 +263,15 @@ def versions(ctx: Context, incident: str, kind: str | None, as_json: bool) -> No
             d.kind.replace("_", " "),
             d.version,
             d.state.value,
-            timezone.shown(d.created_at, STAMP),
-            f"{d.approved_by_name} {timezone.shown(d.approved_at, STAMP)}" if d.approved_at else "",
-            f"{d.channel} {timezone.shown(d.published_at, STAMP)}" if d.published_at else "",
+            shown(d.created_at),
+            f"{d.approved_by_name} {shown(d.approved_at)}" if d.approved_at else "",
+            f"{d.channel} {shown(d.published_at)}" if d.published_at else "",
             d.text.splitlines()[0][:60] if d.text else "",
         )
         for d in found
     ]
-    print_table(
-        f"Communications ({timezone.times_label()})",
-        ["kind", "v", "state", "saved", "approved", "published", "text"],
-        rows,
-    )
+    columns = ["kind", "v", "state", "saved", "approved", "published", "text"]
+    print_table(f"Communications ({times_label()})", columns, rows)
 
 
 @comms.command("show")

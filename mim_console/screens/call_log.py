@@ -207,8 +207,8 @@ def waiting_lines(
         f"(kept until Twilio answers), oldest {callsheet.age_words(now, alerts[0].created_at)}:"
     ]
     if len(alerts) > limit:
-        more = len(alerts) - limit
-        lines.append(f"  the oldest {limit} below; {more} more: `mim-console outbox`")
+        rest = len(alerts) - limit
+        lines.append(f"  the oldest {limit} below; {rest} more: `mim-console outbox`")
     return lines
 
 
