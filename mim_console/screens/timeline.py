@@ -128,7 +128,8 @@ class TimelineScreen(MimScreen):
             return
         event = self._events[row]
         when = shown(event.at, "%Y-%m-%d %H:%M:%S")
-        detail.update(lit_block(f"{when} · {event.actor} · {event.kind}: {event.text}"))
+        kind = event.kind.replace("_", " ")  # as the table says it
+        detail.update(lit_block(f"{when} · {event.actor} · {kind}: {event.text}"))
 
     def action_back(self) -> None:
         self.app.pop_screen()
