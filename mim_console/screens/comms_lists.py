@@ -52,6 +52,7 @@ class StakeholderListsScreen(MimScreen):
     #lists-table { width: 30; }
     #members-table { width: 1fr; }
     #lists-status { height: auto; max-height: 2; padding: 0 1; }
+    #members-detail { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     #lists-status.-bad { color: $error; text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -88,6 +89,7 @@ class StakeholderListsScreen(MimScreen):
         with Horizontal(id="lists-body"):
             yield FitTable(LIST_COLS, id="lists-table")
             yield FitTable(MEMBER_COLS, id="members-table")
+        yield Static(Content(""), id="members-detail")  # what the members table shortens
         yield Static(Content("Tab switches between lists and members."), id="lists-status")
         yield Footer(compact=True)
 
@@ -133,6 +135,12 @@ class StakeholderListsScreen(MimScreen):
     @on(DataTable.RowHighlighted, "#lists-table")
     def _list_moved(self) -> None:
         self._show_members()
+
+    @on(DataTable.RowHighlighted, "#members-table")
+    def _member_moved(self) -> None:
+        table = self.query_one("#members-table", FitTable)
+        words = table.detail_words(table.cursor_key())
+        self.query_one("#members-detail", Static).update(Content(one_line(" · ".join(words))))
 
     def _show_members(self) -> None:
         table = self.query_one("#members-table", FitTable)
