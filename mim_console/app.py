@@ -107,9 +107,10 @@ class MimConsole(App[None]):
     def on_mount(self) -> None:
         self._log_handler = ToTextualLog(self.log.warning)
         logging.getLogger("mim_console").addHandler(self._log_handler)
-        from mim_console.services.timezone import apply_zone
+        from mim_console.services import timezone
 
-        apply_zone(self.context)  # every time on every screen in the organisation's zone
+        timezone.use(self.context)  # every time on every screen in the organisation's zone
+        timezone.apply_zone(self.context)
         self.push_screen(DutyScreen())
         if self.sites.active:
             self.set_interval(SITE_CHECK_S, self._site_check)

@@ -152,8 +152,10 @@ def test_fixed_seat_skips_inactive_people_and_parties_without_anyone(
 def test_text_output_shows_names_literally_with_local_times(db_path: Path, rotas: Any) -> None:
     out = " ".join(run(db_path, "duty", "--at", "2026-03-30T06:00:00Z").output.split())
     assert "Duty manager: [bold red]Eve[/] +358402222222" in out
-    assert "until Mon 2026-04-06 09:00 EEST (in 7d 0h)" in out
-    assert "Next: Bob Smith +12125550101, from Mon 2026-04-06 09:00 EEST" in out
+    assert "On duty at Mon 2026-03-30 09:00 (times in Europe/Helsinki)" in out  # said once
+    assert "until Mon 2026-04-06 09:00 (in 7d 0h)" in out
+    assert "Next: Bob Smith +12125550101, from Mon 2026-04-06 09:00" in out
+    assert out.count("Europe/Helsinki") == 1 and "EEST" not in out
     assert "IT Operations" in out and "Security seat" in out
 
 

@@ -26,6 +26,7 @@ from mim_console.domain.replies import InboundReply
 from mim_console.services.context import Context
 from mim_console.services.demo import seed
 from mim_console.services.incidents import IncidentService
+from mim_console.widgets.fittable import FitTable
 from mim_console.widgets.rowlist import RowList
 from tests.conftest import FROZEN_NOW
 from tests.incident_seed import FakeClock
@@ -171,16 +172,61 @@ def shown_text(app: MimConsole, widget: Widget) -> str:
     return " ".join(" ".join(line[region.x : region.right].split()) for line in lines)
 
 
-@pytest.mark.parametrize("screen", list(SCREENS))
+def with_comms(ctx: Context, code: str) -> None:
+    """Versions of both kinds, approved by the MRT member with the longest name who may
+    approve, published by hand, and a stakeholder list member with a long label."""
+    from mim_console.services.comms import CommsService
+
+    comms = CommsService(ctx)
+    approvers = [
+        s.person for s in IncidentService(ctx).roll_call(code).seats if s.person.decision_authority
+    ]
+    approver = max(approvers, key=lambda p: len(p.name))
+    for kind in ("stakeholder_update", "press_release"):
+        comms.draft(code, kind)
+        version = comms.draft(code, kind, "Card payments are failing over to the standby site")
+        comms.approve(code, kind, version.version, str(approver.id))
+        comms.publish(code, kind, version.version, "manual", "Finance desk (by phone)")
+    comms.add_to_list("Executive board", "+358401110000", "Chief Financial Officer (deputy)")
+
+
+# Tables that are not on a snapshot: the comms screen's with versions, its templates and lists,
+# and the call sheet's waiting alerts (k on the roll call).
+MORE_TABLES: dict[str, tuple[str, ...]] = {
+    "comms_versions": ("m",),
+    "comms_templates": ("m", "t"),
+    "comms_lists": ("m", "l"),
+    "call_sheet": ("r", "k"),
+}
+
+
+@pytest.mark.parametrize("screen", list(SCREENS) + list(MORE_TABLES))
 async def test_every_table_fits_at_80_columns(desk: tuple[Context, str], screen: str) -> None:
-    ctx, _ = desk
+    ctx, code = desk
+    if screen in ("comms_versions", "comms_lists"):
+        with_comms(ctx, code)
     app = make_app(ctx, dispatch=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await go(*SCREENS[screen])(pilot)
+        await go(*SCREENS.get(screen, MORE_TABLES.get(screen, ())))(pilot)
         problems: list[str] = []
-        for table in app.screen.query(DataTable):
-            if table.display:
-                problems += cut_cells(table)
+        shown = [t for t in app.screen.query(DataTable) if t.display and t.row_count]
+        if screen in MORE_TABLES:
+            assert shown, f"{screen}: no table with rows on {type(app.screen).__name__}"
+            assert all(isinstance(t, FitTable) for t in shown), screen
+        for table in shown:
+            problems += cut_cells(table)
+        if screen == "comms_lists":  # a shortened member, whole under the tables
+            members = app.screen.query_one("#members-table", FitTable)
+            labels = [str(members.get_row_at(i)[0]) for i in range(members.row_count)]
+            members.move_cursor(
+                row=next(i for i, t in enumerate(labels) if t.startswith("Chief F"))
+            )
+            await settle(pilot)
+            detail = app.screen.query_one("#members-detail", Static)
+            assert "Chief Financial Officer (deputy)" in shown_text(app, detail)
+        if screen == "comms_versions":  # what the table shortens, the line under it says whole
+            title = app.screen.query_one("#comms-text-title", Static)
+            assert "published: manual Finance desk (by phone)" in shown_text(app, title)
         for rows in app.screen.query(RowList):
             problems += cut_rows(rows)
         assert not problems, "\n".join(problems)

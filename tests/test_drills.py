@@ -241,7 +241,7 @@ def test_reports_flag_the_drill_and_time_its_assembly(
     assert md.startswith("# EXERCISE - Lessons learnt") and "**EXERCISE" in md
     assert "<title>EXERCISE - Lessons learnt" in html and 'class="exercise"' in html
     # First alert at the declaration; Alice 2 min, Dan 5 min, Frank (last party) 9 min.
-    assert "| First alert | at 2026-03-02 08:00:00 UTC |" in md
+    assert "| First alert | at 2026-03-02 08:00:00 |" in md
     assert "| Quorum: IT Operations | 2 min 00 s |" in md
     assert "| Quorum: Business | 5 min 00 s |" in md
     assert "| Quorum: Communications | 9 min 00 s |" in md

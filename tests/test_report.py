@@ -70,8 +70,8 @@ def test_figures_in_markdown(ctx: Context, clock: FakeClock) -> None:
     assert "| Alerted | 7 |" in md and "| Joined | 6 |" in md and "| Unable | 1 |" in md
     assert "| Released to standby | 2 |" in md
     # Tina was recalled after 10 min; Uma stayed on standby until the close stood her down.
-    assert "| Tina Spec | 2026-03-02 08:10:00 UTC to 2026-03-02 08:20:00 UTC (10 min 00 s) |" in md
-    assert "| Uma Spec | 2026-03-02 08:10:00 UTC to 2026-03-02 09:00:00 UTC (50 min 00 s) |" in md
+    assert "| Tina Spec | 2026-03-02 08:10:00 to 2026-03-02 08:20:00 (10 min 00 s) |" in md
+    assert "| Uma Spec | 2026-03-02 08:10:00 to 2026-03-02 09:00:00 (50 min 00 s) |" in md
     assert "PRB-77" in md
     assert "Switch rebooted" in md and "Cards before invoices" in md
     assert "to be filled in by the duty manager" in md

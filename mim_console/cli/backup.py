@@ -10,6 +10,7 @@ from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import confirm, emit_json, print_table, say
 from mim_console.errors import UserError
 from mim_console.services import backups as backup_service
+from mim_console.services import timezone
 from mim_console.services.context import Context
 
 
@@ -30,8 +31,12 @@ def backup(ctx: Context, list_only: bool, as_json: bool) -> None:
             if not backups:
                 say(f"no backups in {folder}")
             else:
-                rows = [(b.taken_at.isoformat(timespec="seconds"), b.size, b.path) for b in backups]
-                print_table(f"Backups in {folder}", ["taken (UTC)", "bytes", "file"], rows)
+                rows = [
+                    (timezone.shown(b.taken_at, "%Y-%m-%d %H:%M:%S"), b.size, b.path)
+                    for b in backups
+                ]
+                title = f"Backups in {folder} ({timezone.times_label()})"
+                print_table(title, ["taken", "bytes", "file"], rows)
             say(_schedule_words(ctx))
         return
     taken = backup_service.take_now(ctx)

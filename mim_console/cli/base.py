@@ -109,6 +109,9 @@ def main(ctx: click.Context, db_path: Path | None, config_path: Path | None) -> 
         raise click.ClickException(printable(str(exc))) from exc
     context = Context(settings=settings)
     ctx.obj = context
+    from mim_console.services import timezone
+
+    timezone.use(context)  # every time a command prints is in the organisation's zone
     ctx.call_on_close(context.close)
     if ctx.invoked_subcommand is None:
         from mim_console.cli.tui import run_console

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ def sheet_json(sheet: CallSheet) -> dict[str, object]:
     number, pin, url = sheet.bridge
     return {
         "title": sheet.title,
-        "generated_at": sheet.generated_at.isoformat(),
+        "generated_at": sheet.generated_at.astimezone(UTC).isoformat(),
         "exercise": sheet.exercise,
         "bridge": {"number": number, "pin": pin, "url": url},
         "script": sheet.script,

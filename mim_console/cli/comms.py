@@ -18,6 +18,7 @@ from mim_console.domain.text import redact
 from mim_console.errors import UserError
 from mim_console.services.comms import CommsService, local_time
 from mim_console.services.context import Context
+from mim_console.services.timezone import shown, times_label
 
 kind_option = click.option(
     "--kind",
@@ -87,11 +88,11 @@ def list_templates(ctx: Context, as_json: bool) -> None:
             t.label,
             t.channel,
             "edited" if t.customised else "default",
-            local_time(t.updated_at),
+            shown(t.updated_at),
         )
         for t in infos
     ]
-    print_table("Templates", ["name", "what", "channel", "text", "edited at"], rows)
+    print_table(f"Templates ({times_label()})", ["name", "what", "channel", "text", "edited"], rows)
 
 
 @comms.group("template")
@@ -212,16 +213,15 @@ def versions(ctx: Context, incident: str, kind: str | None, as_json: bool) -> No
             d.kind.replace("_", " "),
             d.version,
             d.state.value,
-            local_time(d.created_at),
-            f"{d.approved_by_name} {local_time(d.approved_at)}" if d.approved_at else "",
-            f"{d.channel} {local_time(d.published_at)}" if d.published_at else "",
+            shown(d.created_at),
+            f"{d.approved_by_name} {shown(d.approved_at)}" if d.approved_at else "",
+            f"{d.channel} {shown(d.published_at)}" if d.published_at else "",
             d.text.splitlines()[0][:60] if d.text else "",
         )
         for d in found
     ]
-    print_table(
-        "Communications", ["kind", "v", "state", "saved", "approved", "published", "text"], rows
-    )
+    columns = ["kind", "v", "state", "saved", "approved", "published", "text"]
+    print_table(f"Communications ({times_label()})", columns, rows)
 
 
 @comms.command("show")

@@ -17,6 +17,7 @@ from mim_console.domain.people import Party, Person, SpecialistGroup
 from mim_console.domain.text import printable
 from mim_console.services.context import Context
 from mim_console.services.people import export_people_csv, import_people_csv
+from mim_console.services.timezone import shown, times_label
 
 
 def person_json(
@@ -299,7 +300,7 @@ def person_show(ctx: Context, person: str, as_json: bool) -> None:
             ["decision authority", "yes" if p.decision_authority else "no"],
             ["active", "yes" if p.active else "no"],
             ["groups", ", ".join(groups)],
-            ["verified", p.verified_at.isoformat() if p.verified_at else "never"],
+            ["verified", f"{shown(p.verified_at)} ({times_label()})" if p.verified_at else "never"],
             ["notes", p.notes],
         ],
     )

@@ -33,6 +33,7 @@ from mim_console.services import files
 from mim_console.services.context import Context
 from mim_console.services.duty import stored_rotation_problems
 from mim_console.services.incidents import CHANNELS, IncidentService
+from mim_console.services.timezone import times_label
 
 # --- commands -----------------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
         say("no open incidents" if not include_closed else "no incidents")
         return
     print_table(
-        "Incidents",
+        f"Incidents ({times_label()})",
         ["code", "reply", "status", "severity", "title", "declared"],
         [
             (
@@ -119,7 +120,7 @@ def incidents(ctx: Context, include_closed: bool, as_json: bool) -> None:
                 i.status.value,
                 i.severity,
                 i.title,
-                f"{local_time(i.declared_at):%Y-%m-%d %H:%M %Z}",
+                f"{local_time(i.declared_at):%Y-%m-%d %H:%M}",
             )
             for i in found
         ],
@@ -237,7 +238,9 @@ def status_report(ctx: Context, incident: str, text: str, next_in: float | None)
     """Log the spokesperson's status report and when the next one comes."""
     inc = IncidentService(ctx).status_report(incident, text, next_in)
     due = (
-        f"; next status at {local_time(inc.next_status_at):%H:%M %Z}" if inc.next_status_at else ""
+        f"; next status at {local_time(inc.next_status_at):%H:%M} ({times_label()})"
+        if inc.next_status_at
+        else ""
     )
     say(f"status report logged{due}")
 
@@ -360,9 +363,9 @@ def timeline(ctx: Context, incident: str, as_json: bool) -> None:
         return
     inc = IncidentService(ctx).incident(incident)
     print_table(
-        f"{'EXERCISE · ' if inc.exercise else ''}Timeline of {inc.code}",
+        f"{'EXERCISE · ' if inc.exercise else ''}Timeline of {inc.code} ({times_label()})",
         ["at", "kind", "who", "what"],
-        [(f"{local_time(e.at):%Y-%m-%d %H:%M:%S %Z}", e.kind, e.actor, e.text) for e in found],
+        [(f"{local_time(e.at):%Y-%m-%d %H:%M:%S}", e.kind, e.actor, e.text) for e in found],
     )
 
 

@@ -15,6 +15,7 @@ from mim_console.cli.output import literal
 from mim_console.domain.bridge import BridgeState, Presence
 from mim_console.domain.incident import Event, Incident, Role
 from mim_console.services.incidents import RollCall
+from mim_console.services.timezone import times_label, wall
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -110,8 +111,8 @@ def hhmm(moment: datetime | None) -> str:
 
 
 def local_time(moment: datetime) -> datetime:
-    """Stored UTC, shown in the console's own time zone (the duty manager's wall clock)."""
-    return moment.astimezone()
+    """Stored UTC, shown on the organisation's wall clock (services/timezone.py)."""
+    return wall(moment)
 
 
 _ROLE_SHORT = {Role.DUTY_MANAGER: "DM", Role.MRT: "MRT", Role.SPECIALIST: "spec"}
@@ -132,7 +133,8 @@ def roll_call_renderable(
         head.append("EXERCISE ", style="bold reverse")
     head.append(f"{inc.code} ", style="bold")
     head.append_text(literal(f"[{inc.reply_code}] {inc.severity} {inc.title}"))
-    head.append(f"  ({inc.status.value}, declared {local_time(inc.declared_at):%Y-%m-%d %H:%M %Z})")
+    declared = f"{local_time(inc.declared_at):%Y-%m-%d %H:%M}"
+    head.append(f"  ({inc.status.value}, declared {declared}, {times_label()})")
     q = Text("Quorum: ")
     q.append(
         "REACHED" if rc.quorum.reached else "not yet", style="bold" if rc.quorum.reached else ""
@@ -144,7 +146,7 @@ def roll_call_renderable(
     spoke = Text("Spokesperson: ")
     spoke.append_text(literal(rc.spokesperson.name if rc.spokesperson else "-"))
     if inc.next_status_at:
-        spoke.append(f"   next status {local_time(inc.next_status_at):%H:%M %Z}")
+        spoke.append(f"   next status {local_time(inc.next_status_at):%H:%M}")
         if rc.status_due(now):
             spoke.append(" (due)", style="bold")
     table = Table(show_lines=False, title_justify="left")

@@ -12,6 +12,7 @@ from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import confirm, console, emit_json, literal, print_table, say, warn
 from mim_console.domain.readiness import LABELS, Finding
 from mim_console.errors import UserError
+from mim_console.services import timezone
 from mim_console.services.context import Context
 
 COMPACT_AFTER = 5
@@ -203,15 +204,15 @@ def _status(records: Sequence[Any], as_json: bool) -> None:
         say("no contact checks in that time")
         return
     print_table(
-        "Contact checks, newest first (local time)",
+        f"Contact checks, newest first ({timezone.times_label()})",
         ["sent", "person", "code", "SMS", "answered", "reply"],
         [
             (
-                f"{r.requested_at.astimezone():%m-%d %H:%M}",
+                timezone.shown(r.requested_at, "%m-%d %H:%M"),
                 r.person_name,
                 r.code,
                 r.alert_status or "",
-                f"{r.answered_at.astimezone():%m-%d %H:%M}" if r.answered_at else "not yet",
+                timezone.shown(r.answered_at, "%m-%d %H:%M", none="not yet"),
                 r.answer or "",
             )
             for r in records

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from mim_console.cli.base import json_option, main, pass_context
+from mim_console.cli.base import ROW_NUMBER, json_option, main, pass_context
 from mim_console.cli.output import emit_json, print_table, say
 from mim_console.services.context import Context
 
@@ -52,7 +52,7 @@ def replies(click_ctx: click.Context, unassigned: bool, as_json: bool) -> None:
 
 
 @replies.command("assign")
-@click.argument("reply_id", type=click.IntRange(min=1))
+@click.argument("reply_id", type=ROW_NUMBER)
 @click.argument("incident")
 @click.option(
     "--as",
@@ -70,7 +70,7 @@ def replies_assign(ctx: Context, reply_id: int, incident: str, meaning: str | No
 
 
 @replies.command("dismiss")
-@click.argument("reply_id", type=click.IntRange(min=1))
+@click.argument("reply_id", type=ROW_NUMBER)
 @pass_context
 def replies_dismiss(ctx: Context, reply_id: int) -> None:
     """Take reply REPLY_ID off the list of replies that need an incident."""

@@ -31,9 +31,8 @@ from mim_console.domain.text import countdown
 from mim_console.errors import OutOfRange, UserError
 from mim_console.services import duty as duty_service
 from mim_console.services import rota as rota_service
+from mim_console.services import timezone
 from mim_console.services.context import Context
-
-UTC_ZONE = ZoneInfo("UTC")
 
 
 def person_json(person: Person | None) -> dict[str, Any] | None:
@@ -65,6 +64,11 @@ def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+def _at(moment: datetime | None) -> str:
+    """An instant of the duty board, on the organisation's wall clock (labelled once)."""
+    return timezone.shown(moment, "%a %Y-%m-%d %H:%M")
+
+
 def _who(person: Person | None, note: str = "") -> str:
     if person is None:
         return f"nobody ({note})" if note else "nobody"
@@ -85,7 +89,8 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
     """
     now = ctx.clock()
     duty_rotation = rota_service.duty_rotation(ctx)
-    zone = duty_rotation.zone if duty_rotation else UTC_ZONE
+    shown = timezone.shown_zone()  # the organisation's: --at is read and times shown in it
+    zone = shown if isinstance(shown, ZoneInfo) else ZoneInfo("UTC")
     at = parse_instant(at_text, zone, "--at") if at_text else now
     board = duty_service.load_board(ctx.store, at)
     if as_json:
@@ -123,6 +128,7 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
             }
         )
         return
+    say(f"On duty at {_at(at)} ({timezone.times_label()})")
     dm = board.duty_manager
     if dm.person is None:
         say(f"Duty manager: {_who(None, dm.note)}")
@@ -131,14 +137,14 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
         if dm.override:
             line += " (override)"
         if dm.until is not None:
-            line += f", until {local_time(dm.until, zone)} ({countdown(at, dm.until)})"
+            line += f", until {_at(dm.until)} ({countdown(at, dm.until)})"
         say(line)
         if dm.note:
             say(f"  note: {dm.note}")
         say(f"  deputy: {_who(dm.deputy)}" + (f" {dm.deputy.mobile}" if dm.deputy else ""))
     nxt = board.next_duty_manager
     if nxt.person is not None:
-        say(f"Next: {nxt.person.name} {nxt.person.mobile}, from {local_time(nxt.since, zone)}")
+        say(f"Next: {nxt.person.name} {nxt.person.mobile}, from {_at(nxt.since)}")
     elif duty_rotation is not None:
         say(f"Next: {_who(None, nxt.note)}")
     rows = [
@@ -148,13 +154,13 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
             seat.holder.person.mobile if seat.holder.person else "",
             _who(seat.holder.deputy),
             seat.rotation or "fixed order",
-            local_time(seat.holder.until, zone) if seat.holder.until else "",
+            _at(seat.holder.until),
         )
         for seat in board.seats
     ]
     if rows:
         print_table(
-            f"MRT seats at {local_time(at, zone)}",
+            "MRT seats",
             ["party", "representative", "phone", "deputy", "seat held by", "until"],
             rows,
         )

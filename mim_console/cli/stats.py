@@ -11,6 +11,7 @@ from rich.table import Table
 from mim_console.cli.base import json_option, main, pass_context
 from mim_console.cli.output import console, emit_json, literal, print_table, say
 from mim_console.domain.report import format_duration
+from mim_console.services import timezone
 from mim_console.services.context import Context
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def stats(ctx: Context, exercises: bool, as_json: bool) -> None:
     )
     table = Table(
         title="Per incident (assembled: first alert -> every party at quorum; silent: never "
-        "answered; declared: UTC)",
+        "answered; "
+        f"declared: {timezone.times_label()})",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -68,7 +70,7 @@ def stats(ctx: Context, exercises: bool, as_json: bool) -> None:
     for i in found.incidents:
         table.add_row(
             i.code,
-            f"{i.declared_at:%m-%d %H:%M}",
+            timezone.shown(i.declared_at, "%m-%d %H:%M"),
             format_duration(i.assemble) if i.assemble is not None else "never",
             str(i.alerted),
             str(i.unreachable),

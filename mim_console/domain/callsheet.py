@@ -33,7 +33,7 @@ class Section:
 @dataclass(frozen=True)
 class CallSheet:
     title: str  # "Call sheet" or "MI-2026-007 Payments down"
-    generated_at: datetime  # shown in local time by the caller's choice of tz
+    generated_at: datetime  # on the organisation's wall clock: the sheet's times are in its zone
     bridge: tuple[str, str, str]  # number, pin, url
     script: str
     sections: tuple[Section, ...]
@@ -51,7 +51,10 @@ def _bridge_lines(sheet: CallSheet) -> list[str]:
 
 
 def _stamp(sheet: CallSheet) -> str:
-    return sheet.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()
+    """When, and the zone every time on the sheet is in (said once)."""
+    moment = sheet.generated_at
+    zone = getattr(moment.tzinfo, "key", None) or moment.tzname() or "local time"
+    return f"{moment:%Y-%m-%d %H:%M} (times in {zone})"
 
 
 def render(sheet: CallSheet, fmt: str) -> str:

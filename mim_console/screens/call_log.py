@@ -27,6 +27,7 @@ from mim_console.domain.alerts import Alert
 from mim_console.domain.text import one_line
 from mim_console.services import callsheet
 from mim_console.services.incidents import CALL_OUTCOMES
+from mim_console.widgets.fittable import Col, FitTable
 
 if TYPE_CHECKING:
     from mim_console.screens.base import MimScreen
@@ -120,11 +121,14 @@ class CallSheetScreen(ModalScreen[None]):
         Binding("escape", "close", "Close", id="callsheet.close", tooltip="Back"),
     ]
 
-    def __init__(self, paths: list[Path], text: str, waiting: list[str]) -> None:
+    def __init__(
+        self, paths: list[Path], text: str, waiting: list[str], rows: Sequence[Row] = ()
+    ) -> None:
         super().__init__()
         self.paths = paths
         self.text = text
-        self.waiting = waiting
+        self.waiting = waiting  # what is waiting, in words (the oldest alerts: ``rows``)
+        self.rows = list(rows)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="callsheet-box"):
@@ -133,6 +137,9 @@ class CallSheetScreen(ModalScreen[None]):
             names = " · ".join(p.name for p in self.paths)
             yield Static(Content(f"{names} (print the .html)"), classes="callsheet-path")
             yield Static(Content("\n".join(self.waiting)), id="callsheet-waiting")
+            table = FitTable(WAITING_COLS, id="callsheet-alerts")
+            table.display = bool(self.rows)
+            yield table
             yield TextArea(self.text, id="callsheet-text", read_only=True, soft_wrap=True)
             yield Static(Content("Esc closes · l on the roll call logs each call"))
 
@@ -141,17 +148,50 @@ class CallSheetScreen(ModalScreen[None]):
         box.styles.width = "90%"
         box.styles.height = "90%"
         self.query_one("#callsheet-text", TextArea).styles.height = "1fr"
+        alerts = self.query_one("#callsheet-alerts", FitTable)
+        alerts.styles.height = len(self.rows) + 1
+        alerts.set_rows(self.rows)
         self.query_one("#callsheet-text", TextArea).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
+Row = tuple[str, tuple[str, ...]]
+# The oldest alerts waiting, on the layout rule (widgets/fittable.py): 74 cells at 80 columns.
+WAITING_COLS = (
+    Col("age", "waited", 7),
+    Col("incident", "incident", 11, min_width=6),
+    Col("what", "what", 14, min_width=8),
+    Col("to", "to", 18, min_width=8, grow=True),
+    Col("tries", "tries", 5),
+    Col("why", "last error", 7, min_width=5, drop=1, grow=True),
+)
+
+
+def waiting_rows(now: datetime, alerts: Sequence[Alert], limit: int = 3) -> list[Row]:
+    """The oldest ``limit`` alerts waiting: how long, which incident, what, to whom, tries."""
+    return [
+        (
+            str(a.id),
+            (
+                callsheet.age_words(now, a.created_at),
+                a.incident_code or "-",
+                f"{a.purpose} {a.channel}",
+                one_line(a.person_name or a.to_number),
+                str(a.attempts),
+                one_line(a.last_error or ""),
+            ),
+        )
+        for a in alerts[:limit]
+    ]
+
+
 def waiting_lines(
     now: datetime, alerts: list[Alert], gave_up: Sequence[Alert] = (), limit: int = 3
 ) -> list[str]:
-    """'N alerts waiting, oldest 12 min' and the oldest few with their ages; first, any alert
-    that was given up on without reaching anyone (those people must be phoned)."""
+    """'N alerts waiting, oldest 12 min' (the oldest few: ``waiting_rows``, a table); first,
+    any alert given up on without reaching anyone (those people must be phoned)."""
     lines: list[str] = []
     if gave_up:
         names = ", ".join(one_line(a.person_name or a.to_number) for a in gave_up[:limit])
@@ -166,15 +206,9 @@ def waiting_lines(
         f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} waiting to be sent "
         f"(kept until Twilio answers), oldest {callsheet.age_words(now, alerts[0].created_at)}:"
     ]
-    for a in alerts[:limit]:
-        who = one_line(a.person_name or a.to_number)
-        why = f" — {one_line(a.last_error)}" if a.last_error else ""
-        lines.append(
-            f"  {callsheet.age_words(now, a.created_at):>7}  {a.incident_code or '-'}  "
-            f"{a.purpose} {a.channel} to {who}, {a.attempts} tries{why}"
-        )
     if len(alerts) > limit:
-        lines.append(f"  … and {len(alerts) - limit} more (`mim-console outbox`)")
+        rest = len(alerts) - limit
+        lines.append(f"  the oldest {limit} below; {rest} more: `mim-console outbox`")
     return lines
 
 
@@ -186,9 +220,9 @@ def offer_call_sheet(screen: MimScreen, incident_ref: str | None) -> None:
     def work() -> None:
         paths = callsheet.save(context, incident_ref)
         text = paths[0].read_text(encoding="utf-8")
-        lines = waiting_lines(
-            context.clock(), callsheet.waiting_alerts(context), callsheet.gave_up_alerts(context)
-        )
-        app.call_from_thread(app.push_screen, CallSheetScreen(paths, text, lines))
+        now, waiting = context.clock(), callsheet.waiting_alerts(context)
+        lines = waiting_lines(now, waiting, callsheet.gave_up_alerts(context))
+        rows = waiting_rows(now, waiting)
+        app.call_from_thread(app.push_screen, CallSheetScreen(paths, text, lines, rows))
 
     screen.run_worker(work, thread=True, group="callsheet", name="call sheet", exit_on_error=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -37,7 +36,7 @@ from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.comms_next import NextUpdateScreen
 from mim_console.screens.comms_publish import PublishChoice, PublishScreen
 from mim_console.screens.comms_view import (
-    COLUMNS,
+    COLS,
     CommsView,
     already_words,
     empty_row,
@@ -52,6 +51,7 @@ from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
 from mim_console.services.incidents import IncidentService
 from mim_console.widgets.banner import OutboxBanner
+from mim_console.widgets.fittable import FitTable
 from mim_console.widgets.literal import lit_block
 from mim_console.widgets.sms_preview import SmsPreview
 
@@ -70,7 +70,7 @@ class CommsScreen(MimScreen):
     #comms-due { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     #comms-due.-due { background: $warning 30%; text-style: bold; }
     #comms-table { height: auto; max-height: 8; }
-    #comms-text-title { height: 1; padding: 0 1; color: $text-muted; }
+    #comms-text-title { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     #comms-scroll { height: 1fr; padding: 0 1; }
     #comms-sms { padding: 0 1; }
     #comms-status { height: auto; max-height: 2; padding: 0 1; }
@@ -185,7 +185,7 @@ class CommsScreen(MimScreen):
         yield OutboxBanner(id="banner")
         yield Static(Content(f"Communications · {self.incident_ref}: loading…"), id="comms-header")
         yield Static(Content(""), id="comms-due")
-        yield DataTable(id="comms-table", cursor_type="row", zebra_stripes=True)
+        yield FitTable(COLS, id="comms-table")
         yield Static(Content(""), id="comms-text-title")
         with VerticalScroll(id="comms-scroll"):
             yield Static(Content(""), id="comms-text")
@@ -194,10 +194,7 @@ class CommsScreen(MimScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#comms-table", DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
-        table.focus()
+        self.query_one("#comms-table", FitTable).focus()
         super().on_mount()
 
     # -- loading -------------------------------------------------------------------------------
@@ -230,16 +227,13 @@ class CommsScreen(MimScreen):
         due = self.query_one("#comms-due", Static)
         due.update(Content(view.due_line))
         due.set_class(view.due, "-due")
-        table = self.query_one("#comms-table", DataTable)
+        table = self.query_one("#comms-table", FitTable)
         keep = self._select if self._select is not None else self.current_id()
         self._select = None
         if self.marked is not None and view.draft(self.marked) is None:
             self.marked = None
-        table.clear()
-        for draft in view.drafts:
-            table.add_row(*row_cells(view, draft, draft.id == self.marked), key=str(draft.id))
-        if not view.drafts:
-            table.add_row(*empty_row())
+        rows = [(str(d.id), row_cells(view, d, d.id == self.marked)) for d in view.drafts]
+        table.set_rows(rows or [("none", empty_row())])
         ids = [d.id for d in view.drafts]
         if keep in ids:
             table.move_cursor(row=ids.index(keep))
@@ -273,7 +267,8 @@ class CommsScreen(MimScreen):
             body.update(Content(""))
             preview.display = False
             return
-        title.update(Content(one_line(version_title(draft))))
+        shortened = self.query_one("#comms-table", FitTable).detail_words(str(draft.id))
+        title.update(Content(one_line(" · ".join([version_title(draft), *shortened]))))
         body.update(lit_block(draft.text))
         preview.display = draft.kind == "stakeholder_update"
         if preview.display:
@@ -375,9 +370,9 @@ class CommsScreen(MimScreen):
         if draft is None or self.view is None:
             return
         self.marked = None if self.marked == draft.id else draft.id
-        table = self.query_one("#comms-table", DataTable)
+        table = self.query_one("#comms-table", FitTable)
         for other in self.view.drafts:
-            table.update_cell(str(other.id), "✓", Text("●" if other.id == self.marked else ""))
+            table.update_row(str(other.id), row_cells(self.view, other, other.id == self.marked))
 
     def action_diff(self) -> None:
         draft = self._need_draft()

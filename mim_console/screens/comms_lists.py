@@ -24,11 +24,21 @@ from mim_console.screens.base import ActionDone, MimScreen
 from mim_console.screens.comms_lists_add import AddMemberScreen, MemberEntry
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
 
 
 def member_kind(member: StakeholderMember) -> str:
     return "person" if member.person_id is not None else "number"
+
+
+# The layout rule (widgets/fittable.py): names shorten with "…", never cut silently.
+LIST_COLS = (Col("list", "list", 18, min_width=8, grow=True), Col("people", "people", 6))
+MEMBER_COLS = (
+    Col("name", "name", 20, min_width=8, grow=True),
+    Col("number", "number", 14, min_width=8),
+    Col("kind", "kind", 6),
+)
 
 
 class StakeholderListsScreen(MimScreen):
@@ -42,6 +52,7 @@ class StakeholderListsScreen(MimScreen):
     #lists-table { width: 30; }
     #members-table { width: 1fr; }
     #lists-status { height: auto; max-height: 2; padding: 0 1; }
+    #members-detail { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     #lists-status.-bad { color: $error; text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -76,19 +87,14 @@ class StakeholderListsScreen(MimScreen):
         yield Header()
         yield Static(Content("Stakeholder lists"), classes="section-title")
         with Horizontal(id="lists-body"):
-            yield DataTable(id="lists-table", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
+            yield FitTable(LIST_COLS, id="lists-table")
+            yield FitTable(MEMBER_COLS, id="members-table")
+        yield Static(Content(""), id="members-detail")  # what the members table shortens
         yield Static(Content("Tab switches between lists and members."), id="lists-status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        lists = self.query_one("#lists-table", DataTable)
-        lists.add_column("list", width=18)
-        lists.add_column("people", width=6)
-        members = self.query_one("#members-table", DataTable)
-        for label, width in (("name", 20), ("number", 14), ("kind", 6)):
-            members.add_column(label, width=width)
-        lists.focus()
+        self.query_one("#lists-table", FitTable).focus()
         self.sub_title = "stakeholder lists"
         super().on_mount()
 
@@ -102,13 +108,13 @@ class StakeholderListsScreen(MimScreen):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         self.lists = message.lists
-        table = self.query_one("#lists-table", DataTable)
+        table = self.query_one("#lists-table", FitTable)
         keep = self.current_list()
-        table.clear()
-        for sl in self.lists:
-            table.add_row(lit(sl.name), lit(len({m.number for m in sl.members})))
-        if not self.lists:
-            table.add_row(lit("none yet"), lit(""))
+        rows = [
+            (str(i), (lit(sl.name), lit(len({m.number for m in sl.members}))))
+            for i, sl in enumerate(self.lists)
+        ]
+        table.set_rows(rows or [("none", (lit("none yet"), lit("")))])
         names = [sl.name for sl in self.lists]
         if keep is not None and keep.name in names:
             table.move_cursor(row=names.index(keep.name))
@@ -130,16 +136,25 @@ class StakeholderListsScreen(MimScreen):
     def _list_moved(self) -> None:
         self._show_members()
 
+    @on(DataTable.RowHighlighted, "#members-table")
+    def _member_moved(self) -> None:
+        table = self.query_one("#members-table", FitTable)
+        words = table.detail_words(table.cursor_key())
+        self.query_one("#members-detail", Static).update(Content(one_line(" · ".join(words))))
+
     def _show_members(self) -> None:
-        table = self.query_one("#members-table", DataTable)
+        table = self.query_one("#members-table", FitTable)
         keep = table.cursor_row
-        table.clear()
         chosen = self.current_list()
         if chosen is None:
-            table.add_row(lit("a adds the first member"), lit(""), lit(""))
+            table.set_rows([("none", (lit("a adds the first member"), lit(""), lit("")))])
             return
-        for member in chosen.members:
-            table.add_row(lit(member.label), lit(member.number), lit(member_kind(member)))
+        table.set_rows(
+            [
+                (str(i), (lit(m.label), lit(m.number), lit(member_kind(m))))
+                for i, m in enumerate(chosen.members)
+            ]
+        )
         if 0 <= keep < len(chosen.members):
             table.move_cursor(row=keep)
 

@@ -27,6 +27,8 @@ from mim_console.screens.comms_editor import TextEditScreen
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
+from mim_console.services.timezone import shown
+from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit, lit_block
 from mim_console.widgets.sms_preview import SmsPreview
 
@@ -61,6 +63,15 @@ def checker(name: str) -> Callable[[str], None]:
         templates.validate(name, text)
 
     return check
+
+
+# The layout rule (widgets/fittable.py): 73 cells at their widths, names shorten with "…".
+TEMPLATE_COLS = (
+    Col("template", "template", 18, min_width=12, grow=True),
+    Col("what", "what", 26, min_width=12, grow=True),
+    Col("via", "via", 5),
+    Col("text", "text", 16, min_width=10),
+)
 
 
 class TemplatesScreen(MimScreen):
@@ -105,7 +116,7 @@ class TemplatesScreen(MimScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Content("Message templates"), classes="section-title")
-        yield DataTable(id="tpl-table", cursor_type="row", zebra_stripes=True)
+        yield FitTable(TEMPLATE_COLS, id="tpl-table")
         yield Static(Content(""), id="tpl-title")
         with VerticalScroll(id="tpl-scroll"):
             yield Static(Content(""), id="tpl-text")
@@ -113,10 +124,7 @@ class TemplatesScreen(MimScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#tpl-table", DataTable)
-        for label, width in (("template", 18), ("what", 26), ("via", 5), ("text", 16)):
-            table.add_column(label, key=label, width=width)
-        table.focus()
+        self.query_one("#tpl-table", FitTable).focus()
         self.sub_title = "templates"
         super().on_mount()
 
@@ -130,16 +138,17 @@ class TemplatesScreen(MimScreen):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         self.infos = message.infos
-        table = self.query_one("#tpl-table", DataTable)
+        table = self.query_one("#tpl-table", FitTable)
         keep = table.cursor_row
-        table.clear()
+        rows = []
         for info in self.infos:
             state = "organisation's" if info.customised else "default"
             if info.customised and info.updated_at is not None:
-                state += info.updated_at.astimezone().strftime(" %d.%m")
-            table.add_row(
-                lit(info.name), lit(info.label), lit(info.channel), lit(state), key=info.name
+                state += shown(info.updated_at, " %d.%m")
+            rows.append(
+                (info.name, (lit(info.name), lit(info.label), lit(info.channel), lit(state)))
             )
+        table.set_rows(rows)
         if 0 <= keep < len(self.infos):
             table.move_cursor(row=keep)
         self._show_text()

@@ -26,14 +26,25 @@ from mim_console.screens.comms_publish import PublishChoice
 from mim_console.services.comms import CommsService
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
+from mim_console.services.timezone import shown
+from mim_console.widgets.fittable import Col
 from mim_console.widgets.literal import lit
 
 SHORT_KIND = {"stakeholder_update": "update", "press_release": "press"}
-COLUMNS = (("✓", 1), ("kind", 6), ("v", 3), ("state", 11), ("approved", 21), ("published", 22))
+# On the layout rule (widgets/fittable.py): who approved and where it went shorten with "…"
+# (the line under the table says them whole); 76 cells at their widths, so whole at 80.
+COLS = (
+    Col("✓", "✓", 1),
+    Col("kind", "kind", 6),
+    Col("v", "v", 3),
+    Col("state", "state", 11),
+    Col("approved", "approved", 21, min_width=10, grow=True, detail="approved by {}"),
+    Col("published", "published", 22, min_width=10, grow=True, detail="published: {}"),
+)
 
 
 def hm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+    return shown(moment, "%H:%M")
 
 
 def minutes_words(minutes: float) -> str:

@@ -35,6 +35,7 @@ CHANNELS = (
     ("SMS and call", "both"),
     ("SMS and bridge call", "bridge"),  # the incident's Twilio bridge ([bridge] mode = "twilio")
 )
+SHORT = {"both": "SMS + call", "bridge": "SMS + bridge"}  # whole in the 16-cell select
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class DeclareScreen(MimModal[str | None]):
                 yield Static(Content(" Channel "), classes="label-inline")
                 on_bridge = self.context.settings.bridge.twilio
                 yield Select(
-                    [c for c in CHANNELS if on_bridge or c[1] != "bridge"],
+                    [(SHORT.get(v, w), v) for w, v in CHANNELS if on_bridge or v != "bridge"],
                     value="bridge" if on_bridge else "sms",
                     id="channel",
                     allow_blank=False,

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
-from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
@@ -22,6 +21,7 @@ from mim_console.domain.text import countdown
 from mim_console.screens.base import MimScreen
 from mim_console.screens.outbox import OutboxScreen, outbox_binding
 from mim_console.services.context import Context
+from mim_console.services.timezone import display_zone, shown, zone_label
 from mim_console.widgets.banner import OutboxBanner
 from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit
@@ -107,7 +107,7 @@ def load_duty_view(context: Context) -> DutyView:
 
     now = context.clock()
     board = load_board(context.store, now)
-    zone = ZoneInfo(board.timezone)
+    zone = display_zone(context)
     dm = board.duty_manager
     if dm.person is None:
         now_line = f"Duty manager: ⚠ {dm.note or 'nobody is on duty'}"
@@ -120,7 +120,7 @@ def load_duty_view(context: Context) -> DutyView:
     nxt = board.next_duty_manager
     next_line = "" if dm.person is None and nxt.person is None else f"Next: {_who(nxt)}"
     if nxt.since is not None and nxt.person is not None:
-        next_line += f" from {nxt.since.astimezone(zone):%a %d.%m %H:%M} {board.timezone}"
+        next_line += f" from {nxt.since.astimezone(zone):%a %d.%m %H:%M} {zone_label(zone)}"
     seats = [
         SeatRow(
             seat.party.name,
@@ -167,7 +167,7 @@ def update_rhythm(context: Context, now: datetime) -> tuple[list[str], datetime 
         late = int(due.overdue_min)
         lines.append(
             f"{due.incident.code}: stakeholder update due since "
-            f"{due.due_at.astimezone():%H:%M} ({late}m late) · m: Communications"
+            f"{shown(due.due_at, '%H:%M')} ({late}m late) · m: Communications"
         )
     return lines, ahead
 

@@ -99,7 +99,11 @@ class ReportScreen(MimScreen):
         document (its tables above all) out in one go, seconds for a busy incident."""
         md = self.query_one(Markdown)
         sections = split_sections(text)
-        await md.update(sections[0])
+        # Every piece by append (the first too): ``append`` carries on from the last block it
+        # parsed, and after an ``update`` it re-read the whole text, losing the paragraph or
+        # table the first piece ended with (the "Generated … times in …" line, the summary).
+        await md.update("")
+        await md.append(sections[0])
         for section in sections[1:]:
             await asyncio.sleep(0)  # keys and repaints between sections
             await md.append(section)

@@ -21,6 +21,7 @@ from mim_console.domain.incident import ActionKind, Incident, IncidentStatus, Ro
 from mim_console.services.attendance import roll_call_with_alerts
 from mim_console.services.context import Context
 from mim_console.services.incidents import RollCall, Seat
+from mim_console.services.timezone import shown
 from mim_console.widgets.fittable import Col
 from mim_console.widgets.literal import lit
 
@@ -129,7 +130,7 @@ def next_words(seat: Seat, now: datetime) -> str:
 
 
 def local_hm(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+    return shown(moment, "%H:%M")
 
 
 @dataclass(frozen=True)

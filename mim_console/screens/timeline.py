@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from mim_console.domain.incident import Event
 from mim_console.screens.base import MimScreen
 from mim_console.services.incidents import IncidentService
-from mim_console.services.timezone import display_zone, times_in
+from mim_console.services.timezone import display_zone, shown, times_in
 from mim_console.widgets.fittable import Col, FitTable
 from mim_console.widgets.literal import lit, lit_block
 
@@ -102,7 +102,7 @@ class TimelineScreen(MimScreen):
                 (
                     str(event.id),
                     (
-                        event.at.astimezone().strftime("%d.%m %H:%M:%S"),
+                        event.at.astimezone(view.zone).strftime("%d.%m %H:%M:%S"),
                         lit(event.actor),
                         event.kind.replace("_", " "),
                         lit(event.text),
@@ -127,8 +127,9 @@ class TimelineScreen(MimScreen):
             detail.update(Content(""))
             return
         event = self._events[row]
-        when = event.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        detail.update(lit_block(f"{when} · {event.actor} · {event.kind}: {event.text}"))
+        when = shown(event.at, "%Y-%m-%d %H:%M:%S")
+        kind = event.kind.replace("_", " ")  # as the table says it
+        detail.update(lit_block(f"{when} · {event.actor} · {kind}: {event.text}"))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -29,6 +29,7 @@ from mim_console.domain.people import Person, SpecialistGroup
 from mim_console.errors import UserError
 from mim_console.services import messages
 from mim_console.services.context import Context
+from mim_console.services.timezone import wall
 
 if TYPE_CHECKING:
     from mim_console.data.directory import Directory
@@ -147,7 +148,7 @@ def _incident_sheet(ctx: Context, ref: str, now: datetime) -> CallSheet:
     script = _incident_script(ctx, inc) + "\n" + CALL_HINT.format(code=inc.code)
     return CallSheet(
         title=f"Call sheet {inc.code}: {inc.title}",
-        generated_at=now.astimezone(),
+        generated_at=wall(now, ctx),
         bridge=_bridge(ctx),
         script=script,
         sections=tuple(sections),
@@ -179,7 +180,7 @@ def _board_sheet(ctx: Context, now: datetime) -> CallSheet:
     board = load_board(ctx.store, now)
     directory = ctx.directory()
     sections = [
-        Section("Duty manager", _duty_manager_entries(board) or (_nobody(),)),
+        Section("Duty manager", _duty_manager_entries(board, ctx) or (_nobody(),)),
         *(
             Section(f"MRT - {seat.party.name}", _seat_entries(directory, seat) or (_nobody(),))
             for seat in board.seats
@@ -200,14 +201,14 @@ def _board_sheet(ctx: Context, now: datetime) -> CallSheet:
     title = "Call sheet: duty board" + (f" of {organisation}" if organisation else "")
     return CallSheet(
         title=title,
-        generated_at=now.astimezone(),
+        generated_at=wall(now, ctx),
         bridge=_bridge(ctx),
         script=script,
         sections=tuple(sections),
     )
 
 
-def _duty_manager_entries(board: DutyBoard) -> tuple[Entry, ...]:
+def _duty_manager_entries(board: DutyBoard, ctx: Context) -> tuple[Entry, ...]:
     """On duty, the deputy and who is next, each once."""
     entries: list[Entry] = []
     seen: set[int] = set()
@@ -220,7 +221,7 @@ def _duty_manager_entries(board: DutyBoard) -> tuple[Entry, ...]:
             continue
         seen.add(person.id)
         if label == "next on duty" and board.duty_manager.until is not None:
-            label += f" from {board.duty_manager.until.astimezone():%a %H:%M}"
+            label += f" from {wall(board.duty_manager.until, ctx):%a %H:%M}"
         entries.append(_entry(person, label))
     return tuple(entries)
 
@@ -346,7 +347,7 @@ def save(
         from mim_console.services.incidents import IncidentService
 
         code = IncidentService(ctx).incident(incident_ref).code
-    stamp = sheet.generated_at.astimezone().strftime("%Y%m%d-%H%M%S")
+    stamp = sheet.generated_at.strftime("%Y%m%d-%H%M%S")
     base = f"callsheet-{code or 'duty'}-{stamp}"
     paths = []
     for fmt in fmts:

@@ -31,6 +31,7 @@ from mim_console.domain.people import Person
 from mim_console.errors import UserError
 from mim_console.services import messages
 from mim_console.services.context import Context
+from mim_console.services.timezone import wall
 
 CHANNELS = ("sms", "voice", "both", "bridge")
 
@@ -96,7 +97,8 @@ class IncidentCore:
         inc = repo.find_incident(db, ref)
         if inc.status is IncidentStatus.CLOSED:
             raise UserError(
-                f"{inc.code} is closed (at {inc.closed_at:%Y-%m-%d %H:%M} UTC): nothing can change "
+                f"{inc.code} is closed (at {wall(inc.closed_at, self.ctx):%Y-%m-%d %H:%M %Z}): "
+                "nothing can change "
                 "on it; declare a new incident if it flared up again"
                 if inc.closed_at
                 else f"{inc.code} is closed"

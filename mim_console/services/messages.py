@@ -19,6 +19,7 @@ from mim_console.domain.bridge import bridge_twiml, conference_name
 from mim_console.domain.incident import Incident
 from mim_console.domain.people import Person
 from mim_console.domain.voice import alert_twiml
+from mim_console.services.timezone import shown
 
 # Our message kinds -> template names.
 TEMPLATE = {
@@ -39,7 +40,7 @@ def values(inc: Incident, person: Person, settings: Settings) -> dict[str, Any]:
         "bridge": _bridge_words(settings),
         "person_name": person.name,
         "organisation": settings.organisation,
-        "next_update": inc.next_update_at.strftime("%H:%M UTC") if inc.next_update_at else "",
+        "next_update": shown(inc.next_update_at, "%H:%M %Z").strip(),
         "status": inc.status.value,
         "exercise": inc.exercise,
     }

@@ -30,15 +30,14 @@ from mim_console.domain.comms import (
 from mim_console.domain.incident import Incident
 from mim_console.errors import UserError
 from mim_console.services.context import Context
+from mim_console.services.timezone import shown
 
 PUBLISH_CHANNELS = ("sms", "chat", "manual")
 
 
 def local_time(moment: datetime | None) -> str:
-    """How a time reads in a message: local wall clock with its zone."""
-    if moment is None:
-        return ""
-    return moment.astimezone().strftime("%H:%M %Z").strip()
+    """How a time reads in a message (one time, so it names its zone): the organisation's."""
+    return shown(moment, "%H:%M %Z").strip()
 
 
 class Publishing:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from mim_console.services.incidents import IncidentService, RollCall
 from mim_console.services.report_html import html
 from mim_console.services.report_markdown import markdown
 from mim_console.services.report_rows import final_state
+from mim_console.services.timezone import display_zone
 
 __all__ = ["ReportData", "as_json", "build", "default_folder", "html", "markdown", "render", "save"]
 
@@ -52,6 +53,7 @@ class ReportData:
     statements: Sequence[Draft] = ()  # published stakeholder updates and press releases
     assembly: Assembly | None = None  # from the first alert: the drill's figures
     bridge: BridgeFigures | None = None  # the incident's own bridge, when it had one
+    zone: tzinfo = UTC  # the organisation's: every time of the report is shown in it
 
     def state_at_close(self, participant_id: int) -> str:
         """What someone was when the incident closed ("joined", "on standby"…), not just
@@ -113,6 +115,7 @@ def build(ctx: Context, ref: str) -> ReportData:
         statements,
         drill,
         _bridge(rc, events, alerts, ctx.clock()),
+        display_zone(ctx),
     )
 
 

@@ -15,10 +15,12 @@ from mim_console.services.report_rows import (
     drill_rows,
     events_of,
     final_state,
+    generated_line,
     message_rows,
     stamp,
     statement_rows,
     summary_rows,
+    zone_name,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ def html(data: ReportData) -> str:
     ]
     if inc.exercise:
         out.append('<p class="exercise">EXERCISE: this incident was a drill.</p>')
-    out.append(f"<p>Generated {e(stamp(data.generated_at))}.</p>")
+    out.append(f"<p>{e(generated_line(data))}</p>")
     _figures(data, out)
     _people(data, out)
     _communications(data, out)
@@ -61,7 +63,7 @@ def html(data: ReportData) -> str:
     _table(
         out,
         ("When", "Kind", "Who", "What"),
-        [(stamp(x.at), x.kind, x.actor, x.text) for x in data.events],
+        [(stamp(x.at, data.zone), x.kind, x.actor, x.text) for x in data.events],
     )
     for heading, text in (("What went well", inc.went_well), ("What to improve", inc.to_improve)):
         out.append(f"<h2>{heading}</h2>")
@@ -137,7 +139,7 @@ def _people(data: ReportData, out: list[str]) -> None:
                 + (f" (deputy for {s.deputy_for})" if s.deputy_for else ""),
                 s.unit,
                 final_state(data, s),
-                stamp(s.participant.joined_at),
+                stamp(s.participant.joined_at, data.zone),
             )
             for s in data.roll_call.seats
         ],
@@ -148,7 +150,9 @@ def _people(data: ReportData, out: list[str]) -> None:
         items = events_of(data, kind)
         if items:
             out.append("<ul>")
-            out += [f"<li>{e(stamp(x.at))} {e(x.actor)}: {e(x.text)}</li>" for x in items]
+            out += [
+                f"<li>{e(stamp(x.at, data.zone))} {e(x.actor)}: {e(x.text)}</li>" for x in items
+            ]
             out.append("</ul>")
         else:
             out.append("<p>None.</p>")
@@ -208,11 +212,11 @@ def assembly_svg(data: ReportData, width: int = 720, height: int = 280) -> str:
         moment = start + (end - start) * i / 4
         out.append(
             f'<text x="{x(moment):.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
-            f"{moment:%H:%M}</text>"
+            f"{moment.astimezone(data.zone):%H:%M}</text>"
         )
     out.append(
         f'<text x="{left + plot_w / 2:.1f}" y="{legend_top - 14}" text-anchor="middle">'
-        "time (UTC)</text>"
+        f"time ({html_escape(zone_name(data.zone))})</text>"
     )
     order = {"party": 0, "group": 1}
     series = sorted(

@@ -12,6 +12,7 @@ from mim_console.services.report_rows import (
     drill_rows,
     events_of,
     final_state,
+    generated_line,
     message_rows,
     stamp,
     statement_rows,
@@ -31,7 +32,7 @@ def markdown(data: ReportData) -> str:
     out.append("")
     if inc.exercise:
         out += ["**EXERCISE: this incident was a drill.**", ""]
-    out.append(f"Generated {stamp(data.generated_at)}.")
+    out.append(generated_line(data))
     out.append("")
 
     def table(head: tuple[str, str], pairs: list[tuple[str, str]]) -> None:
@@ -69,15 +70,15 @@ def markdown(data: ReportData) -> str:
         )
         out.append(
             f"| {md_escape(seat.person.name)} | {md_escape(role)} | {md_escape(seat.unit)} "
-            f"| {final_state(data, seat)} | {stamp(p.joined_at)} |"
+            f"| {final_state(data, seat)} | {stamp(p.joined_at, data.zone)} |"
         )
     out.append("")
     for title, kind in (("Status reports", "status_report"), ("Directives", "directive")):
         out += [f"## {title}", ""]
         items = events_of(data, kind)
-        out += [f"- {stamp(e.at)} {md_escape(e.actor)}: {md_escape(e.text)}" for e in items] or [
-            "None."
-        ]
+        out += [
+            f"- {stamp(e.at, data.zone)} {md_escape(e.actor)}: {md_escape(e.text)}" for e in items
+        ] or ["None."]
         out.append("")
     out += ["## Communications issued", "", "### Stakeholder updates and press releases", ""]
     statements = statement_rows(data)
@@ -97,7 +98,8 @@ def markdown(data: ReportData) -> str:
         out.append("None.")
     out += ["", "## Timeline", ""]
     out += [
-        f"- {stamp(e.at)} [{md_escape(e.kind)}] {md_escape(e.actor)}: {md_escape(e.text)}"
+        f"- {stamp(e.at, data.zone)} [{md_escape(e.kind)}] {md_escape(e.actor)}: "
+        f"{md_escape(e.text)}"
         for e in data.events
     ]
     out.append("")

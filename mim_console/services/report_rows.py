@@ -4,7 +4,7 @@ renderers escape them, each in its own way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from mim_console.domain.incident import Event, State
@@ -18,8 +18,19 @@ if TYPE_CHECKING:
 TO_FILL = "(to be filled in by the duty manager: `mim-console lessons INCIDENT`)"
 
 
-def stamp(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def stamp(moment: datetime | None, zone: tzinfo) -> str:
+    """An instant of the report on the organisation's wall clock (the zone is said once, in
+    the "Generated" line: ``generated_line``)."""
+    return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone_name(zone: tzinfo) -> str:
+    return str(getattr(zone, "key", None) or datetime.now(zone).tzname() or "local time")
+
+
+def generated_line(data: ReportData) -> str:
+    """The report's one label of its zone."""
+    return f"Generated {stamp(data.generated_at, data.zone)} (times in {zone_name(data.zone)})."
 
 
 def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
@@ -31,9 +42,9 @@ def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
         ("Title", inc.title),
         ("Severity", inc.severity),
         ("Categories", ", ".join(inc.categories) or "-"),
-        ("Declared", f"{stamp(inc.declared_at)} by {inc.declared_by or '-'}"),
-        ("Service restored", stamp(inc.restored_at)),
-        ("Closed", stamp(inc.closed_at)),
+        ("Declared", f"{stamp(inc.declared_at, data.zone)} by {inc.declared_by or '-'}"),
+        ("Service restored", stamp(inc.restored_at, data.zone)),
+        ("Closed", stamp(inc.closed_at, data.zone)),
         (
             "Duration",
             format_duration((inc.closed_at or data.generated_at) - inc.declared_at),
@@ -72,7 +83,8 @@ def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
     standby = [
         (
             data.people.get(s.person_id, f"person {s.person_id}"),
-            f"{stamp(s.start)} to {stamp(s.end) if s.end else 'still on standby'} "
+            f"{stamp(s.start, data.zone)} to "
+            f"{stamp(s.end, data.zone) if s.end else 'still on standby'} "
             f"({format_duration(s.length(data.end))})",
         )
         for s in f.standby_periods
@@ -96,7 +108,7 @@ def drill_rows(data: ReportData) -> DrillRows:
     def after(delta: timedelta | None) -> str:
         return "never" if delta is None else format_duration(delta)
 
-    timing = [("First alert", f"at {stamp(a.first_alert_at)}")]
+    timing = [("First alert", f"at {stamp(a.first_alert_at, data.zone)}")]
     for pid, delta in a.party_quorum_after.items():
         name = data.roll_call.party_names.get(pid, f"party {pid}")
         timing.append((f"Quorum: {name}", after(delta)))
@@ -162,8 +174,8 @@ def bridge_rows(
         (
             by_id[pid].person.name,
             str(a.joins),
-            stamp(a.first_at),
-            "still on" if a.on_now else stamp(a.last_left_at),
+            stamp(a.first_at, data.zone),
+            "still on" if a.on_now else stamp(a.last_left_at, data.zone),
             f"{a.seconds / 60:.1f}",
         )
         for pid, a in sorted(b.attendance.items())
@@ -181,7 +193,7 @@ def statement_rows(data: ReportData) -> list[tuple[str, str, str]]:
             what += f", approved by {d.approved_by_name}"
         if d.channel:
             what += f", published on {d.channel}"
-        out.append((stamp(d.published_at), what, d.text))
+        out.append((stamp(d.published_at, data.zone), what, d.text))
     return out
 
 

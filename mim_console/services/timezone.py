@@ -6,13 +6,17 @@ such rotation, the machine's. JSON output stays UTC ISO-8601.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mim_console.data import rotations
+from mim_console.errors import UserError
 from mim_console.services.context import Context
 
+STAMP = "%Y-%m-%d %H:%M"  # a table's instants (the zone said once, above it)
 _cache: dict[tuple[str, str], tzinfo] = {}
+_using: list[Context] = []  # the process's context (the CLI's, the app's): the zone's source
 
 
 def _named(name: str) -> tzinfo | None:
@@ -43,6 +47,40 @@ def display_zone(context: Context) -> tzinfo:
 def forget() -> None:
     """After a setting or the duty rotation's zone changed (tests, the settings command)."""
     _cache.clear()
+    _using.clear()
+
+
+def use(context: Context) -> None:
+    """Times this process shows are in ``context``'s organisation's zone, looked up on the first
+    one shown (a command that shows no time reads nothing)."""
+    _using[:] = [context]
+
+
+def shown_zone() -> tzinfo:
+    """The zone of the context in use (the machine's when there is none or it cannot be read)."""
+    if _using:
+        try:
+            return apply_zone(_using[0])
+        except (UserError, OSError, sqlite3.Error):  # unreadable: its command says why
+            _using.clear()
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def wall(moment: datetime, context: Context | None = None) -> datetime:
+    """A stored (UTC) instant on the organisation's wall clock: the one way a time is shown
+    (``context``'s organisation, else the one in use)."""
+    return moment.astimezone(display_zone(context) if context is not None else shown_zone())
+
+
+def shown(moment: datetime | None, pattern: str = STAMP, none: str = "") -> str:
+    """``moment`` in words on the organisation's wall clock (unlabelled: label it once with
+    ``times_label()``)."""
+    return none if moment is None else wall(moment).strftime(pattern)
+
+
+def times_label() -> str:
+    """``times in Europe/Helsinki``: once per screen, table or document."""
+    return times_in(shown_zone())
 
 
 def zone_label(zone: tzinfo) -> str:
