@@ -17,6 +17,7 @@ from mim_console.cli.output import confirm, emit_json, say, warn
 from mim_console.domain.instants import parse_instant
 from mim_console.services.context import Context
 from mim_console.services.steering import PAGE_CHANNELS, Paged, PageTargets, Steering
+from mim_console.services.timezone import wall
 
 
 @main.command()
@@ -158,4 +159,4 @@ def restored(ctx: Context, incident: str, at_text: str | None, as_json: bool) ->
         emit_json(incident_json(inc))
         return
     when = inc.restored_at
-    say(f"{inc.code}: service restored at {when:%Y-%m-%d %H:%M} UTC" if when else inc.code)
+    say(f"{inc.code}: service restored at {wall(when):%Y-%m-%d %H:%M %Z}" if when else inc.code)

@@ -16,6 +16,7 @@ from mim_console.errors import UserError
 from mim_console.screens.confirm import ConfirmScreen
 from mim_console.screens.rollcall_bridge import BridgeKeys
 from mim_console.services.steering import EditBasis, PagePreview, PageTargets, Steering
+from mim_console.services.timezone import wall
 
 if TYPE_CHECKING:
     from mim_console.screens.incident_edit import EditForm
@@ -166,4 +167,4 @@ def _apply_edit(service: Steering, code: str, form: EditForm) -> str:
 def _restored_words(service: Steering, code: str) -> str:
     inc = service.restored(code)
     when = inc.restored_at
-    return f"service restored at {when.astimezone():%H:%M}" if when else "service restored"
+    return f"service restored at {wall(when):%H:%M %Z}" if when else "service restored"

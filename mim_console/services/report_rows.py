@@ -144,7 +144,7 @@ def message_rows(data: ReportData) -> list[tuple[str, str, str, str, str]]:
     by_hand = steered(data)
     return [
         (
-            f"{a.created_at:%Y-%m-%d %H:%M:%S}",
+            stamp(a.created_at, data.zone),
             data.people.get(a.person_id, a.to_number) if a.person_id is not None else a.to_number,
             f"{a.channel} {a.purpose}" + (" by GSM modem" if a.route == "modem" else ""),
             "; ".join([str(a.status), *by_hand.get(a.id, [])]),

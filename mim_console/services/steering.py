@@ -30,7 +30,9 @@ from mim_console.domain.steering import (
 )
 from mim_console.domain.text import names_list
 from mim_console.errors import UserError
+from mim_console.services.context import Context
 from mim_console.services.incident_core import IncidentCore
+from mim_console.services.timezone import wall
 
 PAGE_CHANNELS = ("sms", "voice", "both")
 CHANNEL_WORDS = {"sms": "SMS", "voice": "voice call", "both": "SMS and voice call"}
@@ -327,16 +329,15 @@ class Steering(IncidentCore):
             previous = inc.restored_at
             if previous is not None and at is None:
                 raise UserError(
-                    f"{inc.code} was already restored at {previous:%Y-%m-%d %H:%M} UTC "
+                    f"{inc.code} was already restored at {_at(previous, self.ctx)} "
                     "(--at corrects the time)"
                 )
             if previous == when:
-                raise UserError(f"{inc.code} was already restored at {when:%Y-%m-%d %H:%M} UTC")
-            text = f"service restored at {when:%Y-%m-%d %H:%M} UTC: business as usual"
+                raise UserError(f"{inc.code} was already restored at {_at(when, self.ctx)}")
+            text = f"service restored at {_at(when, self.ctx)}: business as usual"
             if previous is not None:
-                text = (
-                    f"service restored time corrected: {previous:%H:%M} → {when:%Y-%m-%d %H:%M} UTC"
-                )
+                corrected = f"{_at(previous, self.ctx)} → {_at(when, self.ctx)}"
+                text = f"service restored time corrected: {corrected}"
             repo.append_event(
                 db,
                 incident_id=inc.id,
@@ -381,3 +382,8 @@ def _role_of(
     if not chosen and person.party_id is not None:
         return Recipient(person.id, Role.MRT, party_id=person.party_id)
     return Recipient(person.id, Role.SPECIALIST, group_id=chosen[0].id if chosen else None)
+
+
+def _at(moment: datetime, context: Context) -> str:
+    """A single time in a sentence: on the organisation's wall clock, naming its zone."""
+    return f"{wall(moment, context):%Y-%m-%d %H:%M %Z}"
