@@ -185,7 +185,7 @@ def with_comms(ctx: Context, code: str) -> None:
     for kind in ("stakeholder_update", "press_release"):
         comms.draft(code, kind)
         version = comms.draft(code, kind, "Card payments are failing over to the standby site")
-        comms.approve(code, kind, version.version, str(approver.id))
+        comms.approve(code, kind, version.version, str(approver.id), without_joining=True)
         comms.publish(code, kind, version.version, "manual", "Finance desk (by phone)")
     comms.add_to_list("Executive board", "+358401110000", "Chief Financial Officer (deputy)")
 
