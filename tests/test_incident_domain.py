@@ -230,6 +230,7 @@ def test_response_figures_replay() -> None:
     moves = [Move(T0, p.id, State.ALERTED) for p in parts] + [
         Move(T0 + 2 * m, 3, State.JOINED),
         Move(T0 + 3 * m, 1, State.JOINED),
+        Move(T0 + 5 * m, 2, State.FAILED),
         Move(T0 + 7 * m, 2, State.UNABLE),
         Move(T0 + 9 * m, 2, State.JOINED),
         Move(T0 + 20 * m, 3, State.STANDBY),
@@ -245,6 +246,7 @@ def test_response_figures_replay() -> None:
         "unable": 1,
         "escalated": 0,
         "unreachable": 0,
+        "failed": 1,
         "standby": 1,
     }
     [period] = f.standby_periods

@@ -46,7 +46,7 @@ class Figures:
     first_join_after: timedelta | None
     party_quorum_after: Mapping[int, timedelta | None]  # party id -> first moment with quorum
     quorum_at: datetime | None  # first moment every party had quorum at once
-    counts: Mapping[str, int]  # alerted, joined, unable, escalated, unreachable, standby
+    counts: Mapping[str, int]  # alerted, joined, unable, escalated, unreachable, failed, standby
     standby_periods: Sequence[StandbyPeriod]
     curve: Mapping[str, Sequence[CurvePoint]]  # series key -> joined count over time
 
@@ -127,6 +127,7 @@ def response_figures(
         "unable": len(ever[State.UNABLE]),
         "escalated": len(ever[State.ESCALATED]),
         "unreachable": len(ever[State.UNREACHABLE]),
+        "failed": len(ever[State.FAILED]),
         "standby": len(ever[State.STANDBY]),
     }
     return Figures(

@@ -73,6 +73,8 @@ def summary_rows(data: ReportData) -> dict[str, list[tuple[str, str]]]:
         ("Unreachable", str(f.counts["unreachable"])),
         ("Released to standby", str(f.counts["standby"])),
     ]
+    if f.counts["failed"]:
+        figures.append(("Alert refused by Twilio", str(f.counts["failed"])))
     by_modem = sum(1 for a in data.alerts if a.route == "modem" and a.provider_sid)
     if by_modem:
         figures.append(("Sent by the GSM modem", str(by_modem)))
