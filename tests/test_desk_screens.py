@@ -125,6 +125,9 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "readiness": ("w",),
     "outbox": ("O",),
     "roll_call_outbox": ("r", "O"),
+    "page_more": ("r", "plus"),
+    "incident_edit": ("r", "E"),
+    "escalate": ("r", "e"),
 }
 
 
