@@ -105,17 +105,25 @@ class Escalation(IncidentCore):
             self._escalate_deputy(db, inc, after, person, now, reason=reason)
         return after
 
+    def _manual(
+        self, db: Database, ref: str, person: Person
+    ) -> tuple[Incident, Participant, tuple[ActionKind, ...]]:
+        """The open incident, ``person``'s participant and the steps escalating them by hand can
+        take now; refused when there are none."""
+        inc = self._open(db, ref)
+        p = self._participant(db, inc, person)
+        steps = _manual_steps(p)
+        if not steps:
+            raise UserError(_nothing_to_escalate(person, inc, p))
+        return inc, p, steps
+
     def escalate_choice(self, ref: str, person_ref: str) -> EscalateChoice:
         """What escalating ``person_ref`` by hand can do now, the procedure's step first; the
         deputy is named (nobody is paged here). Refused when there is nothing to escalate."""
         person = self.directory.find_person(person_ref)
         now = self.ctx.clock()
         with self.store.read() as db:
-            inc = self._open(db, ref)
-            p = self._participant(db, inc, person)
-            steps = _manual_steps(p)
-            if not steps:
-                raise UserError(_nothing_to_escalate(person, inc, p))
+            inc, p, steps = self._manual(db, ref, person)
             deputy = self._pick_deputy(db, inc, p, person, now)[0]
         return EscalateChoice(
             person.name,
@@ -130,11 +138,7 @@ class Escalation(IncidentCore):
         person = self.directory.find_person(person_ref)
         now = self.ctx.clock()
         with self.store.write() as db:
-            inc = self._open(db, ref)
-            p = self._participant(db, inc, person)
-            steps = _manual_steps(p)
-            if not steps:
-                raise UserError(_nothing_to_escalate(person, inc, p))
+            inc, p, steps = self._manual(db, ref, person)
             chosen = steps[0] if step is None else step
             if chosen not in steps:
                 raise UserError(
