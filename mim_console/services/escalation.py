@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -83,17 +84,8 @@ class Escalation(IncidentCore):
         actor: str,
     ) -> Participant:
         after = move(p, target, now, who=f"{person.name} in {inc.code}")
-        repo.save_participant(db, after)
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=actor,
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: {_words(p.state)} -> {_words(target)} ({via})",
-            data={"participant": p.id, "from": p.state.value, "to": target.value, "via": via},
-        )
+        text = f"{person.name}: {_words(p.state)} -> {_words(target)} ({via})"
+        _record(db, inc, p, after, person, now, actor=actor, text=text, via=via)
         if target is State.STANDBY:
             enqueue(db, [self._sms(db, inc, person, "standby", Purpose.STANDBY)], now)
         elif target is State.RECALLED:
@@ -159,17 +151,9 @@ class Escalation(IncidentCore):
             after = replace(p, state_changed_at=now, escalation_step=1)
         else:
             after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
-        repo.save_participant(db, after)
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=self.ctx.actor if "duty manager" in why else "escalation",
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: voice call ({why})",
-            data={"participant": p.id, "from": p.state.value, "to": "escalated", "via": "voice"},
-        )
+        actor = self.ctx.actor if "duty manager" in why else "escalation"
+        text = f"{person.name}: voice call ({why})"
+        _record(db, inc, p, after, person, now, actor=actor, text=text, via="voice")
         enqueue(db, [self._escalation_call(db, inc, person, after, Purpose.ESCALATION)], now)
 
     def _deputy_now(
@@ -177,17 +161,8 @@ class Escalation(IncidentCore):
     ) -> None:
         if p.state is State.ESCALATED:
             after = move(p, State.UNREACHABLE, now, person.name)
-            repo.save_participant(db, after)
-            repo.append_event(
-                db,
-                incident_id=inc.id,
-                at=now,
-                actor="escalation",
-                kind="state",
-                person_id=person.id,
-                text=f"{person.name}: unreachable ({why})",
-                data={"participant": p.id, "from": p.state.value, "to": "unreachable"},
-            )
+            text = f"{person.name}: unreachable ({why})"
+            _record(db, inc, p, after, person, now, actor="escalation", text=text)
             p = after
         self._escalate_deputy(db, inc, p, person, now, reason=why)
 
@@ -325,24 +300,10 @@ class Escalation(IncidentCore):
         """A call that did not reach someone alerted counts as the escalation's voice call:
         no second call is queued, and the deputy is alerted if no answer comes in time."""
         after = replace(move(p, State.ESCALATED, now, person.name), escalation_step=1)
-        repo.save_participant(db, after)
         rule = self.ctx.settings.escalation.get(p.role.value)
         wait = f" in {rule.deputy_after_min:g} min" if rule is not None else ""
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor=self.ctx.actor,
-            kind="state",
-            person_id=person.id,
-            text=f"{person.name}: not reached by phone ({why}); deputy next{wait} if still silent",
-            data={
-                "participant": p.id,
-                "from": p.state.value,
-                "to": "escalated",
-                "via": "phone call",
-            },
-        )
+        text = f"{person.name}: not reached by phone ({why}); deputy next{wait} if still silent"
+        _record(db, inc, p, after, person, now, actor=self.ctx.actor, text=text, via="phone call")
 
     # --- alerts refused for good (issue 14): the participant is failed, the next step now ---
 
@@ -351,27 +312,48 @@ class Escalation(IncidentCore):
         escalation then takes the next step at once (``domain.incident.STEP_RULES``)."""
         p = repo.participant_by_id(db, refusal.participant_id)
         person = self.directory.person(p.person_id)
-        repo.save_participant(db, move(p, State.FAILED, now, f"{person.name} in {inc.code}"))
+        after = move(p, State.FAILED, now, f"{person.name} in {inc.code}")
         kind = "SMS" if refusal.channel == "sms" else "call"
         what = "not delivered" if refusal.accepted else "refused by Twilio"
         reason = refusal_words(refusal.code, refusal.error.partition(" (")[0])
-        repo.append_event(
-            db,
-            incident_id=inc.id,
-            at=now,
-            actor="escalation",
-            kind="state",
-            person_id=person.id,
-            text=f"{kind} to {person.name} {what}: {reason}",
-            data={
-                "participant": p.id,
-                "from": p.state.value,
-                "to": State.FAILED.value,
-                "via": refusal.channel,
-                "alert": refusal.alert_id,
-                "code": refusal.code,
-            },
-        )
+        text = f"{kind} to {person.name} {what}: {reason}"
+        extra = {"alert": refusal.alert_id, "code": refusal.code}
+        via = refusal.channel
+        _record(db, inc, p, after, person, now, actor="escalation", text=text, via=via, extra=extra)
+
+
+def _record(
+    db: Database,
+    inc: Incident,
+    before: Participant,
+    after: Participant,
+    person: Person,
+    now: datetime,
+    *,
+    actor: str,
+    text: str,
+    via: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Save a participant's move and its "state" event on the timeline: from, to, and how."""
+    repo.save_participant(db, after)
+    data: dict[str, Any] = {
+        "participant": before.id,
+        "from": before.state.value,
+        "to": after.state.value,
+    }
+    if via is not None:
+        data["via"] = via
+    repo.append_event(
+        db,
+        incident_id=inc.id,
+        at=now,
+        actor=actor,
+        kind="state",
+        person_id=person.id,
+        text=text,
+        data={**data, **(extra or {})},
+    )
 
 
 def _refusals(found: list[RefusedAlert]) -> tuple[list[RefusedAlert], set[int]]:
