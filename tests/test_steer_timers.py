@@ -27,6 +27,7 @@ from mim_console.domain.incident import (
     next_step,
 )
 from mim_console.errors import UserError
+from mim_console.services import outbox_steer
 from mim_console.services.context import Context
 from mim_console.services.dispatching import quit_warning
 from mim_console.services.incidents import IncidentService, Seat
@@ -159,6 +160,33 @@ def test_recalled_person_who_never_answers_gets_the_call_then_the_deputy(
     assert _alerts_to(ctx, "Bob Ops") == [("sms", "escalation")]
     assert _seat(svc, code, "Bob Ops").deputy_for == "Alice Ops"
     assert svc.tick() == 0
+
+
+def test_a_cancelled_alert_stops_its_persons_timers_until_they_are_paged_again(
+    svc: IncidentService, ctx: Context, clock: FakeClock
+) -> None:
+    """The duty manager cancelled it for a reason: no voice call, no deputy by timer; the roll
+    call shows no next step. Escalating by hand pages again and the timers resume."""
+    code = svc.declare(title="Payments down", severity="SEV1", categories=["payments"]).code
+    [alert_id] = [
+        int(r["id"])
+        for r in ctx.store.query("SELECT id FROM alert WHERE to_number = ?", [mobile("Dan Biz")])
+    ]
+    assert "no timer escalates them" in outbox_steer.cancel(ctx, alert_id)
+    assert _seat(svc, code, "Dan Biz").next_step is None
+    assert _seat(svc, code, "Alice Ops").next_step is not None
+    clock.advance(minutes=60)
+    waiting = len(svc.roll_call(code).seats) - 1
+    assert svc.tick() == waiting  # everyone else: the voice call
+    assert _alerts_to(ctx, "Dan Biz") == [("sms", "alert")]
+    assert _seat(svc, code, "Dan Biz").participant.state is State.ALERTED
+    assert svc.tick() == 0
+    assert svc.escalate(code, "Dan Biz", ActionKind.VOICE) == "voice call queued"
+    seat = _seat(svc, code, "Dan Biz")
+    assert seat.next_step is not None and seat.next_step.kind is ActionKind.DEPUTY
+    clock.advance(minutes=4)
+    assert svc.tick() >= 1
+    assert _alerts_to(ctx, "Erin Biz") == [("sms", "escalation")]
 
 
 def test_escalate_by_hand_names_the_deputy_and_offers_the_other_step(

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from mim_console.clock import from_iso, to_iso
 from mim_console.data import timeline
 from mim_console.data.store import as_row_id
+from mim_console.domain.alerts import PAGES_SQL
 from mim_console.domain.incident import (
     STEP_RULES,
     Event,
@@ -280,17 +281,42 @@ _TIMED = tuple(state.value for state in STEP_RULES)
 _TIMED_IN = ", ".join("?" for _ in _TIMED)
 
 
+# A participant whose every page since they were last alerted was cancelled by hand: no timer
+# acts on them (the duty manager cancelled for a reason; `e` still escalates by hand).
+_SINCE = (
+    "a.incident_id = p.incident_id AND a.person_id = p.person_id AND a.created_at >= "
+    "COALESCE(p.alerted_at, '')"
+)
+_HELD = (
+    f"EXISTS (SELECT 1 FROM alert a WHERE {_SINCE} AND {PAGES_SQL} AND a.status = 'cancelled') "
+    f"AND NOT EXISTS (SELECT 1 FROM alert a WHERE {_SINCE} AND {PAGES_SQL} "
+    "AND a.status != 'cancelled')"
+)
+
+
 def awaiting_answer(db: Database, incident_id: int) -> list[Participant]:
-    """Participants an escalation timer may act on (the tick reads only these)."""
+    """Participants an escalation timer may act on (the tick reads only these): not those whose
+    pages were all cancelled (``held_by_cancel``)."""
     return [
         _participant(r)
         for r in _rows(
             db,
-            "SELECT * FROM participant WHERE incident_id = ? "
-            f"AND state IN ({_TIMED_IN}) AND escalation_step < 2 ORDER BY id",
+            "SELECT * FROM participant p WHERE incident_id = ? "
+            f"AND state IN ({_TIMED_IN}) AND escalation_step < 2 AND NOT ({_HELD}) ORDER BY id",
             [incident_id, *_TIMED],
         )
     ]
+
+
+def held_by_cancel(db: Database, incident_id: int) -> set[int]:
+    """Participants whose every page since they were last alerted was cancelled: no timer
+    escalates them (the roll call says so)."""
+    return {
+        int(r["id"])
+        for r in _rows(
+            db, f"SELECT p.id FROM participant p WHERE p.incident_id = ? AND {_HELD}", [incident_id]
+        )
+    }
 
 
 def person_ids_in(db: Database, incident_id: int) -> set[int]:

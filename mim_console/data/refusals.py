@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from mim_console.clock import from_iso
+from mim_console.domain.alerts import PAGES_SQL
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def refused_alerts(db: Database, incident_id: int) -> list[RefusedAlert]:
         "ON p.incident_id = a.incident_id AND p.person_id = a.person_id "
         "WHERE a.incident_id = ? AND a.status IN ('failed', 'undelivered') "
         "AND a.last_error_code IS NOT NULL "
-        "AND a.purpose IN ('alert', 'escalation', 'recall') "
+        f"AND {PAGES_SQL} "
         "AND a.channel IN ('sms', 'voice', 'bridge') "
         "AND p.state IN ('alerted', 'escalated', 'recalled', 'failed') "
         "AND a.created_at >= COALESCE(p.alerted_at, '') ORDER BY a.id",

@@ -34,6 +34,12 @@ class Purpose(StrEnum):
     HELP = "help"  # the one short help SMS after a reply that could not be read
 
 
+# Alerts that page someone to the incident (never help replies, stakeholder texts or checks):
+# what a refusal or a cancel of means that person's escalation must change.
+PAGES = frozenset({Purpose.ALERT, Purpose.ESCALATION, Purpose.RECALL})
+PAGES_SQL = "a.purpose IN (" + ", ".join(f"'{p.value}'" for p in sorted(PAGES)) + ")"
+
+
 # Provider statuses after which nothing changes any more.
 FINAL_STATUSES = frozenset(
     {"delivered", "undelivered", "failed", "completed", "busy", "no-answer", "canceled", "read"}

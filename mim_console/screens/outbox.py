@@ -150,6 +150,8 @@ class OutboxScreen(MimScreen):
             return
         who = outbox_steer.who(alert)
         question = f"Cancel the {alert.channel} alert to {who}? It will never be sent."
+        if outbox_steer.pages_someone(alert):
+            question += f" No timer escalates {who} after it (e on the roll call still does)."
         self._ask(question, "Cancel it", outbox_steer.cancel)
 
     @on(ActionDone)

@@ -106,6 +106,7 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
             inc = ref if isinstance(ref, Incident) else repo.find_incident(db, ref)
             inc = repo.incident_by_id(db, inc.id)
             parts = repo.participants(db, inc.id)
+            held = repo.held_by_cancel(db, inc.id)
         people = self.directory.people_by_ids([p.person_id for p in parts])
         parties = {p.id: p.name for p in self.directory.parties()}
         groups = {g.id: g.name for g in self.directory.groups()}
@@ -124,7 +125,7 @@ class IncidentService(PlacingReplies, Closing, BridgeSide):
             if p.deputy_for in by_id:
                 deputy_for = people[by_id[p.deputy_for].person_id].name
             step = None
-            if inc.status is IncidentStatus.ACTIVE:
+            if inc.status is IncidentStatus.ACTIVE and p.id not in held:
                 step = next_step(p, policy.get(p.role.value), now)
             seats.append(Seat(p, people[p.person_id], unit, deputy_for, step))
         authority = {pid for pid, person in people.items() if person.decision_authority}

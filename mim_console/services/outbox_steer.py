@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from mim_console.data import incidents as incidents_repo
 from mim_console.data import outbox, outbox_steer
-from mim_console.domain.alerts import Alert, AlertDraft
+from mim_console.domain.alerts import PAGES, Alert, AlertDraft
 from mim_console.errors import NotFound, UserError
 from mim_console.services.context import Context
 
@@ -39,6 +39,11 @@ def open_outbox(ctx: Context, incident_ref: str | None = None) -> list[Alert]:
 
 def who(alert: Alert) -> str:
     return alert.person_name or alert.to_number
+
+
+def pages_someone(alert: Alert) -> bool:
+    """A page of a participant: cancelling every such page stops their escalation timers."""
+    return alert.person_id is not None and alert.purpose in PAGES
 
 
 def _load(db: Database, alert_id: int) -> Alert:
@@ -113,7 +118,8 @@ def cancel(ctx: Context, alert_id: int) -> str:
         if not outbox_steer.cancel(db, alert.id, ctx.clock()):
             raise UserError(_refusal(alert, "cancel"))
         _event(ctx, db, alert, CANCELLED, f"alert to {who(alert)} cancelled by {ctx.actor}")
-        return f"alert {alert.id} to {who(alert)}: cancelled, it will not be sent"
+        held = " (no timer escalates them after it)" if pages_someone(alert) else ""
+        return f"alert {alert.id} to {who(alert)}: cancelled, it will not be sent{held}"
 
 
 def alert(ctx: Context, alert_id: int) -> Alert:
