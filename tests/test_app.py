@@ -244,7 +244,9 @@ async def test_declare_replies_release_recall_note_close_by_keys(
             await pilot.press("space")
         await pilot.press("r")
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Release 2 people to standby?" in str(app.screen.question)  # type: ignore[attr-defined]
+        question = str(app.screen.question)  # type: ignore[attr-defined]
+        assert question.startswith("Release ") and "to standby?\nEach gets" in question
+        assert "Helmi Heikkinen" in question and "Kaisa Mäkinen" in question
         assert states(service, code)["Kaisa Mäkinen"] is State.JOINED  # nothing before the yes
         await pilot.press("y")
         await wait_for(lambda: states(service, code)["Kaisa Mäkinen"] is State.STANDBY)
@@ -252,7 +254,9 @@ async def test_declare_replies_release_recall_note_close_by_keys(
         # Recall everyone on standby (nothing marked): a confirmation first, then SMS.
         await pilot.press("b")
         await pilot.pause()
-        assert "Recall 2 people" in str(app.screen.question)  # type: ignore[attr-defined]
+        question = str(app.screen.question)  # type: ignore[attr-defined]
+        assert question.startswith("Recall ") and "from standby?\nEach gets" in question
+        assert "Helmi Heikkinen" in question and "Kaisa Mäkinen" in question
         await pilot.press("y")
         await wait_for(lambda: states(service, code)["Kaisa Mäkinen"] is not State.STANDBY)
         # A note by keys.

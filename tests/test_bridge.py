@@ -167,6 +167,12 @@ async def test_join_leave_rejoin_voicemail_mute_and_remove(
     assert "Dan Biz" not in attendance  # a voicemail box is no attendance
     text = report.render(ctx, code, "md")
     assert "### The incident bridge" in text and "(bridge call)" in text
+    # Closed: the bridge is no longer watched, so the roll call claims nobody is on it.
+    assert load_view(ctx, code).counts_line.split(" · ")[0] == "☎ 2 on bridge"
+    svc.close(code, problem_ref="PRB-1", owner="Alice Ops", summary="fixed")
+    closed = load_view(ctx, code)
+    assert closed.counts_line.split(" · ")[0] == "☎ bridge no longer watched"
+    assert not any("on bridge" in s.cells[DELIVERY].plain for s in closed.seats)
 
 
 async def test_quorum_can_require_the_deciders_on_the_bridge(

@@ -164,3 +164,29 @@ async def test_one_toast_per_kind(context: Context) -> None:
         await pilot.pause()
         shown = [(n.severity, n.message) for n in app._notifications]
         assert sorted(shown) == [("information", "done"), ("warning", "warning 2")]
+
+
+async def test_a_closed_roll_call_hides_its_changing_keys_and_one_pressed_says_why(
+    context: Context,
+) -> None:
+    from mim_console.screens.rollcall import RollCallScreen
+
+    seed_small(context.store, FROZEN_NOW)
+    service = IncidentService(context)
+    code = service.declare(title="Old", severity="SEV2").code
+    service.close(code, all_clear=False)
+    app = make_app(context, dispatch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(RollCallScreen(code))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        roll = app.screen
+        assert isinstance(roll, RollCallScreen) and roll.view is not None
+        assert roll.check_action("joined", ()) is False
+        assert roll.check_action("timeline", ()) is True
+        keys = {b.binding.action for b in roll.active_bindings.values()}
+        assert "joined" not in keys and "timeline" in keys
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is roll  # no note form opened
+        assert any(f"{code} is closed" in str(n.message) for n in app._notifications)

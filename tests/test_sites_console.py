@@ -5,16 +5,21 @@ and a write key is refused in words."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from textual.binding import Binding
 from textual.widgets import Static
 
+from mim_console import screens
 from mim_console.app import make_app
 from mim_console.config import ReplicaSettings, Settings
 from mim_console.data.standby import REFUSAL, FollowerStore
 from mim_console.domain.incident import State
+from mim_console.screens.base import MimScreen
 from mim_console.screens.duty import DutyScreen
 from mim_console.screens.rollcall import RollCallScreen
 from mim_console.services import sites
@@ -96,6 +101,22 @@ async def test_standby_console_follows_the_roll_call_and_refuses_writes(tmp_path
                 for s in IncidentService(primary).roll_call(code).seats
             }
             assert states["Helmi Heikkinen"] is not State.UNABLE
+            # A key that opens a form says so first: no form is filled in to be lost, and
+            # the footer does not offer what would be refused.
+            app.clear_notifications()
+            await pilot.press("n")
+            await wait_for(lambda: any(REFUSAL in str(n.message) for n in app._notifications))
+            assert app.screen is roll
+            assert roll.check_action("joined", ()) is False
+            assert roll.check_action("timeline", ()) is True
+            await pilot.press("escape")
+            await wait_for(lambda: app.screen is duty)
+            app.clear_notifications()
+            await pilot.press("n")
+            await wait_for(lambda: any(REFUSAL in str(n.message) for n in app._notifications))
+            assert app.screen is duty and duty.check_action("declare", ()) is False
+            await pilot.press("r")
+            await wait_for(lambda: isinstance(app.screen, RollCallScreen))
             banner = app.screen.query_one(OutboxBanner)
             assert str(banner.render()).startswith("STANDBY of site-a")
             assert isinstance(app.screen.query_one("#rc-detail", Static), Static)
@@ -103,3 +124,30 @@ async def test_standby_console_follows_the_roll_call_and_refuses_writes(tmp_path
         sites.stop_following(copy)
         replicator.stop()
         primary.close()
+
+
+def _screens() -> list[type[MimScreen]]:
+    for module in pkgutil.iter_modules(screens.__path__):
+        importlib.import_module(f"{screens.__name__}.{module.name}")
+    found, todo = [], list(MimScreen.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_write_a_standby_refuses_is_a_bound_action() -> None:
+    """A misspelt name in a screen's WRITES would leave that key working on a standby."""
+    checked = 0
+    for cls in _screens():
+        bound = {
+            b.action.split("(", 1)[0]
+            for klass in cls.__mro__
+            for b in vars(klass).get("BINDINGS", [])
+            if isinstance(b, Binding)
+        }
+        for action in cls.WRITES:
+            assert action in bound and hasattr(cls, f"action_{action}"), (cls.__name__, action)
+            checked += 1
+    assert checked >= 30

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from mim_console.errors import UserError
 from mim_console.services.context import Context
 from mim_console.services.outbox_view import outbox_counts
+from mim_console.services.sites import REFUSAL as STANDBY_REFUSAL
 from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class MimScreen(Screen[Any]):
             tooltip="List every key of this screen",
         )
     ]
+    #: Actions that change the database: on a standby copy their keys are hidden, and one
+    #: pressed anyway says why before any form opens (``refusal``).
+    WRITES: ClassVar[frozenset[str]] = frozenset()
     #: Reload whenever another process commits to the database (set False to opt out).
     POLL_CHANGES = True
     #: Reload when the in-app dispatcher reports progress (replies, delivery states).
@@ -82,6 +86,32 @@ class MimScreen(Screen[Any]):
 
     def reload(self) -> None:
         """Start loading the screen's data (in a worker); subclasses override."""
+
+    def refusal(self, action: str) -> str | None:
+        """Why ``action`` cannot apply now, or None; subclasses add their own reasons."""
+        if action in self.WRITES and self.mim.sites.standby:
+            return STANDBY_REFUSAL
+        return None
+
+    def refused(self, action: str) -> bool:
+        """Say why ``action`` cannot apply now (for paths other than its key: Enter on a row)."""
+        reason = self.refusal(action)
+        if reason is not None:
+            self.notify(reason, severity="warning", markup=False)
+        return reason is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A refused action's key is hidden: the footer tells the truth."""
+        if self.refusal(action) is not None:
+            return False
+        return super().check_action(action, parameters)
+
+    def on_key(self, event: events.Key) -> None:
+        """A hidden key pressed anyway (from habit) says why, instead of nothing happening."""
+        for binding in self._bindings.key_to_bindings.get(event.key, []):
+            if self.refused(binding.action.split("(", 1)[0]):
+                event.stop()
+                return
 
     def on_screen_resume(self) -> None:
         self._show_outbox(self.mim.outbox)

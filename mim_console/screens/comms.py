@@ -76,6 +76,7 @@ class CommsScreen(MimScreen):
     #comms-status { height: auto; max-height: 2; padding: 0 1; }
     #comms-status.-bad { color: $error; text-style: bold; }
     """
+    WRITES = frozenset("new edit approve publish next_update".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "u",

@@ -55,6 +55,7 @@ class StakeholderListsScreen(MimScreen):
     #members-detail { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     #lists-status.-bad { color: $error; text-style: bold; }
     """
+    WRITES = frozenset("add remove".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "a",

@@ -86,6 +86,7 @@ class TemplatesScreen(MimScreen):
     #tpl-scroll { height: 1fr; padding: 0 1; }
     #tpl-sms { padding: 0 1; }
     """
+    WRITES = frozenset("edit reset".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "e",
@@ -166,7 +167,8 @@ class TemplatesScreen(MimScreen):
 
     @on(DataTable.RowSelected, "#tpl-table")
     def _selected(self) -> None:
-        self.action_edit()
+        if not self.refused("edit"):
+            self.action_edit()
 
     def _show_text(self) -> None:
         info = self.current()

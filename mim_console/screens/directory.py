@@ -93,6 +93,7 @@ class DirectoryScreen(MimScreen):
         "Type to filter (every word must match name, phone, email, party, title or id). "
         "Down or Enter moves from the filter into the list; Enter on a person edits them."
     )
+    WRITES = frozenset("add edit deactivate import_csv".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: "/" moves to the filter even when it has the focus, rather than being typed
         # into it (a name or number never needs one).
@@ -216,7 +217,8 @@ class DirectoryScreen(MimScreen):
 
     @on(RowList.Selected, "#dir-table")
     def _open(self) -> None:
-        self.action_edit()
+        if not self.refused("edit"):
+            self.action_edit()
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")

@@ -50,6 +50,7 @@ class OutboxScreen(MimScreen):
         "waiting first, with Twilio's error in words. r sends a failed or waiting alert now "
         "(never one already sent); x cancels one that was never sent. Both ask first."
     )
+    WRITES = frozenset("retry cancel_alert".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry now", id="outbox.retry", tooltip="Send this alert now"),
         Binding("x", "cancel_alert", "Cancel", id="outbox.cancel", tooltip="Never send it"),

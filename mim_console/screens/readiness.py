@@ -98,6 +98,9 @@ class ReadinessScreen(MimModal[None]):
     def action_verify(self) -> None:
         from mim_console.screens.confirm import ConfirmScreen
 
+        if self.mim.refused_on_standby():  # a contact check is an SMS and a record
+            return
+
         due = self.result.unverified() if self.result is not None else []
         if not due:
             self.notify("nobody's contact check is due", severity="information")

@@ -97,6 +97,7 @@ class RepliesScreen(MimScreen):
         "that say neither 1 nor 2). a places the reply on an incident, as if it had named the "
         "code; x dismisses it."
     )
+    WRITES = frozenset("assign dismiss_reply".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "assign", "Place", id="replies.assign", tooltip="Place on an incident"),
         Binding("x", "dismiss_reply", "Dismiss", id="replies.dismiss", tooltip="Not an answer"),

@@ -35,6 +35,7 @@ class ReportScreen(MimScreen):
         "w saves it as Markdown and HTML beside the database. Each alert's text is in the "
         "appendix at the end (each distinct text once)."
     )
+    WRITES = frozenset("lessons".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
         Binding(

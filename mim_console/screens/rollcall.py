@@ -53,6 +53,13 @@ class RollCallScreen(ClosedKeys):
         f"{DECIDES} before a name: decides for the party, counts for quorum; ★: spokesperson. "
         "Columns that do not fit the width are in the line below the table."
     )
+    # Every key that changes the incident: refused on a standby copy.
+    WRITES = (ClosedKeys.OPEN_ONLY - {"mark"}) | {
+        "send_by_modem",
+        "call_me",
+        "mute",
+        "remove_from_bridge",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", id="rollcall.mark", tooltip="Mark / unmark this row"),
         Binding(
@@ -332,14 +339,16 @@ class RollCallScreen(ClosedKeys):
             return
         if self.marked:
             seats = self.chosen()
-            refs = [s.person_ref for s in seats]
-        else:
-            refs = list(self.view.standby_refs)
+        else:  # everyone on standby, longest first
+            by_ref = {s.person_ref: s for s in self.view.seats}
+            seats = [by_ref[ref] for ref in self.view.standby_refs if ref in by_ref]
+        refs = [s.person_ref for s in seats]
         if not refs:
             self.notify("nobody is on standby to recall", severity="warning")
             return
         code = self.incident_ref
         count = len(refs)
+        who = names_list([s.name for s in seats])
 
         def confirmed(answer: bool | None) -> None:
             if answer:
@@ -347,8 +356,8 @@ class RollCallScreen(ClosedKeys):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Recall {count} {'person' if count == 1 else 'people'} from standby?\n"
-                f"Each gets an SMS now.",
+                f"Recall {who} from standby?\n"
+                f"{'They get' if count == 1 else 'Each gets'} a recall SMS now.",
                 yes=f"Recall {count}",
             ),
             confirmed,

@@ -30,8 +30,8 @@ def _ask(screen: RollCallScreen, name: str, read: Callable[[IncidentService], No
 
 
 def release_question(count: int, names: list[str], dropped: list[str]) -> str:
-    who = names[0] if count == 1 else f"{count} people"
-    text = f"Release {who} to standby?\nEach gets a standby SMS."
+    text = f"Release {names_list(names)} to standby?\n"
+    text += f"{'They get' if count == 1 else 'Each gets'} a standby SMS."
     if dropped:
         text += f"\nThis drops the quorum of {names_list(dropped)}."
     return text

@@ -55,8 +55,9 @@ class BridgeKeys(MimScreen):
     def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
         """The bridge keys only where the incident has its own bridge (the footer tells)."""
         if action in self._BRIDGE_ACTIONS:
-            return self.view is not None and self.view.bridge and self.view.open
-        return True
+            if not (self.view is not None and self.view.bridge and self.view.open):
+                return False
+        return super().check_action(action, _parameters)
 
     def action_call_me(self) -> None:
         code = self.incident_ref

@@ -3,8 +3,6 @@ tells the truth), and one pressed anyway from habit says why. A base of ``RollCa
 
 from __future__ import annotations
 
-from textual import events
-
 from mim_console.screens.rollcall_steer import SteerKeys
 
 
@@ -18,21 +16,9 @@ class ClosedKeys(SteerKeys):
         ).split()
     )
 
-    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
+    def refusal(self, action: str) -> str | None:
         if action in self.OPEN_ONLY and self.view is not None and not self.view.open:
-            return False
-        return super().check_action(action, _parameters)  # the bridge keys' own rule
-
-    def on_key(self, event: events.Key) -> None:
-        """A hidden key pressed anyway (from habit) says why, instead of nothing happening."""
-        if self.view is None or self.view.open:
-            return
-        for binding in self._bindings.key_to_bindings.get(event.key, []):
-            if binding.action.split("(", 1)[0] in self.OPEN_ONLY:
-                event.stop()
-                self.notify(
-                    f"{self.view.code} is closed: its roll call cannot change "
-                    "(t: timeline, p: report)",
-                    severity="warning",
-                )
-                return
+            return (
+                f"{self.view.code} is closed: its roll call cannot change (t: timeline, p: report)"
+            )
+        return super().refusal(action)

@@ -199,8 +199,9 @@ def deliveries(alerts: Sequence[Alert]) -> dict[int, str]:
 
 def bridge_words(rc: RollCall, now: datetime) -> dict[int, str]:
     """Person id → their place on the bridge, shown in the delivery column: ``● on bridge``,
-    ``left 05:12``, ``voicemail``, or their bridge call's place in the queue."""
-    if not rc.bridge.enabled:
+    ``left 05:12``, ``voicemail``, or their bridge call's place in the queue. Nothing once the
+    incident is closed: the bridge is no longer watched."""
+    if not rc.bridge.enabled or not rc.incident.is_open:
         return {}
     by_participant = {s.participant.id: s.person.id for s in rc.seats}
     out: dict[int, str] = {}
@@ -218,6 +219,8 @@ def bridge_line(rc: RollCall) -> str:
     """The header's bridge count and call queue (empty without the incident bridge)."""
     if not rc.bridge.enabled:
         return ""
+    if not rc.incident.is_open:
+        return "☎ bridge no longer watched"
     line = f"☎ {rc.bridge.on_bridge} on bridge"
     waiting = len(rc.bridge.queue)
     if waiting:

@@ -84,6 +84,7 @@ class RotationsScreen(MimScreen):
         "Pick a rotation in the list; its shifts for the next 14 days show under it. "
         f"{OVERRIDE} before a name: an override (someone covers that stretch)."
     )
+    WRITES = frozenset("add_override".split())  # refused on a standby copy
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "o",
