@@ -114,7 +114,8 @@ async def test_standby_console_follows_the_roll_call_and_refuses_writes(tmp_path
             app.clear_notifications()
             await pilot.press("n")
             await wait_for(lambda: any(REFUSAL in str(n.message) for n in app._notifications))
-            assert app.screen is duty and duty.check_action("declare", ()) is False
+            on_top: object = app.screen
+            assert on_top is duty and duty.check_action("declare", ()) is False
             await pilot.press("r")
             await wait_for(lambda: isinstance(app.screen, RollCallScreen))
             banner = app.screen.query_one(OutboxBanner)
