@@ -288,3 +288,22 @@ def test_roll_call_words_for_the_time_left() -> None:
     assert until(T0, T0) == "due"
     assert until(T0, T0 - timedelta(minutes=30)) == "due"
     assert until(T0, T0 + timedelta(minutes=75)) == "in 1h15m"
+
+
+def test_cli_release_says_on_stderr_when_it_drops_a_partys_quorum(db_path: Path) -> None:
+    store = Store(db_path)
+    seed(store, FROZEN_NOW)
+    store.close()
+
+    def run(*args: str) -> tuple[str, str]:
+        result = CliRunner().invoke(main, ["--db", str(db_path), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout, result.stderr
+
+    code = run("declare", "-t", "Payments down", "-c", "payments", "--yes")[0].strip()
+    run("joined", code, "Alice Ops", "Sam Spec")
+    out, err = run("release", code, "Sam Spec")
+    assert out.strip() == "release: Sam Spec" and err == ""
+    out, err = run("release", code, "Alice Ops")
+    assert out.strip() == "release: Alice Ops"
+    assert err.strip() == "warning: this dropped the quorum of IT Operations"

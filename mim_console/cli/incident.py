@@ -174,8 +174,12 @@ def _roll_call_command(name: str, help_text: str) -> None:
             "joined": service.mark_joined,
             "unable": service.mark_unable,
         }[name]
+        # Scripts are not asked, but told when a release drops a party's quorum.
+        dropped = service.quorum_dropped_by(incident, people) if name == "release" else []
         done = action(incident, list(people))
         say(f"{name}: {', '.join(done)}")
+        if dropped:
+            warn(f"warning: this dropped the quorum of {', '.join(dropped)}")
 
 
 _roll_call_command("release", "Release people who joined to standby (they get a standby SMS).")
