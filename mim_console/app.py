@@ -195,11 +195,16 @@ class MimConsole(App[None]):
         process sending alerts and running the timers."""
         self.run_worker(self._quit_check, thread=True, name="quit check", exit_on_error=False)
 
+    @property
+    def own_holder(self) -> str | None:
+        """This console's dispatcher's name on the lease (None: it runs none)."""
+        own = self.link.dispatcher if self.link is not None else None
+        return own.lease.holder if own is not None else None
+
     def _quit_check(self) -> None:
         from mim_console.services.dispatching import quit_warning
 
-        own = self.link.dispatcher if self.link is not None else None
-        question = quit_warning(self.context, own.lease.holder if own is not None else None)
+        question = quit_warning(self.context, self.own_holder)
         self.call_from_thread(self._quit_or_ask, question)
 
     def _quit_or_ask(self, question: str | None) -> None:

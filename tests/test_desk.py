@@ -190,3 +190,28 @@ async def test_a_closed_roll_call_hides_its_changing_keys_and_one_pressed_says_w
         await pilot.pause()
         assert app.screen is roll  # no note form opened
         assert any(f"{code} is closed" in str(n.message) for n in app._notifications)
+
+
+async def test_a_console_without_credentials_says_who_sends_instead(context: Context) -> None:
+    """Another process holds a fresh dispatcher lease: the banner says alerts go out, not
+    "NOT CONFIGURED" (which reads as an outage); once that lease lapses it warns again."""
+    from mim_console.data.lease import Lease
+    from mim_console.widgets.banner import OutboxBanner
+
+    assert not context.settings.twilio.configured
+    other = Lease(context.store, holder="site-b:4242:0123abcd", ttl_s=60)
+    assert other.try_acquire()
+    app = make_app(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.screen.query_one(OutboxBanner)
+
+        async def shows(words: str) -> None:
+            for _ in range(100):
+                if str(banner.render()).startswith(words):
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError(str(banner.render()))
+
+        await shows("✔ alerts sent by site-b, process 4242 · 0 queued")
+        other.release()
+        await shows("⚠ Twilio NOT CONFIGURED, alerts wait")

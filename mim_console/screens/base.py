@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from mim_console.errors import UserError
 from mim_console.services.context import Context
-from mim_console.services.outbox_view import outbox_counts
+from mim_console.services.outbox_view import outbox_counts, sender_elsewhere
 from mim_console.services.sites import REFUSAL as STANDBY_REFUSAL
 from mim_console.widgets.banner import OutboxBanner, OutboxChanged, OutboxState
 
@@ -171,16 +171,20 @@ class MimScreen(Screen[Any]):
         changed = self._data_version is not None and version != self._data_version
         self._data_version = version
         counts = outbox_counts(self.context)
-        self.app.call_from_thread(self._outbox_counts, counts)
+        elsewhere = ""
+        if not self.mim.outbox.configured:  # this console cannot send: does another process?
+            elsewhere = sender_elsewhere(self.context, self.mim.own_holder)
+        self.app.call_from_thread(self._outbox_counts, counts, elsewhere)
         return changed
 
-    def _outbox_counts(self, counts: dict[str, int]) -> None:
+    def _outbox_counts(self, counts: dict[str, int], elsewhere: str) -> None:
         """The outbox as the database has it (any process's alerts), every poll."""
         state = replace(
             self.mim.outbox,
             queued=counts.get("queued", 0),
             failed=counts.get("failed", 0),
             in_flight=max(self.mim.outbox.in_flight, counts.get("sending", 0)),
+            elsewhere=elsewhere,
         )
         self.mim.outbox = state
         self._show_outbox(state)

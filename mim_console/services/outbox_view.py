@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mim_console.data import outbox
+from mim_console.clock import utcnow
+from mim_console.data import lease, outbox
 from mim_console.data.refusals import account_refusal as latest
 from mim_console.domain.twilio_errors import account_wide_codes, headline
 from mim_console.services.context import Context
@@ -15,6 +16,19 @@ def outbox_counts(ctx: Context) -> dict[str, int]:
         counts = outbox.counts(db)
         counts["failed"] = outbox.open_incident_counts(db)["failed"]
         return counts
+
+
+def sender_elsewhere(ctx: Context, own_holder: str | None) -> str:
+    """Who sends while this console cannot (no Twilio credentials here): another process with
+    a fresh dispatcher lease, in words ("mim-a, process 4242"), or "" when nobody does."""
+    now = utcnow()  # leases span processes: wall-clock UTC, as the dispatcher's own
+    with ctx.store.read() as db:
+        info = lease.current(db)
+    if info is None or info.expires_at <= now or info.holder == own_holder:
+        return ""
+    host, _, rest = info.holder.partition(":")
+    pid = rest.partition(":")[0]
+    return f"{host}, process {pid}" if pid.isdigit() else info.holder
 
 
 def account_refusal(ctx: Context) -> tuple[str, str, int] | None:

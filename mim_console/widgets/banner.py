@@ -24,6 +24,7 @@ class OutboxState:
     standby: bool = False  # a read-only standby copy: no dispatcher here, the primary's queue
     modem: str = ""  # the GSM modem route's part ("modem: 14 waiting, ~2 min"), if configured
     refused: str = ""  # Twilio refuses our account ("Twilio refuses our credentials (20003)")
+    elsewhere: str = ""  # another process sends while this one cannot ("mim-a, process 42")
 
 
 class OutboxChanged(Message):
@@ -63,6 +64,8 @@ def _outbox_words(
     if state.modem:
         counts = f"{state.modem} · {counts}"
     if not state.configured:
+        if state.elsewhere:  # not this console's business: it is being done
+            return f"✔ alerts sent by {state.elsewhere} · {counts}", ""
         if state.modem:
             return f"⚠ Twilio NOT CONFIGURED, SMS by modem · {counts}", "-warn"
         return f"⚠ Twilio NOT CONFIGURED, alerts wait · {counts}", "-warn"
