@@ -17,12 +17,14 @@ from mim_console.domain.bridge import (
     BridgeState,
     OnBridge,
     Presence,
+    bridge_keypress_twiml,
     bridge_mark,
     bridge_twiml,
     call_rank,
     compare,
     conference_name,
     counts_as_joined,
+    keyed_bridge,
     participant_label,
     participant_of_label,
     queue_eta,
@@ -62,8 +64,34 @@ def test_with_a_callback_url_a_keypress_still_counts() -> None:
     url = "https://mim.example.org/voice?a=1&b=2"
     root = ET.fromstring(bridge_twiml("alert", "MI-1", callback_url=url))
     gather = root.find("Gather")
-    assert gather is not None and gather.attrib["action"] == url
+    assert gather is not None and gather.attrib["action"] == url + "&bridge=MI-1"
     assert root.find("Dial/Conference") is not None  # no key: into the bridge after all
+    labelled = ET.fromstring(bridge_twiml("alert", "MI-1", label="mim-3", callback_url=url))
+    action = labelled.find("Gather").attrib["action"]  # type: ignore[union-attr]
+    assert action == url + "&bridge=MI-1&label=mim-3"
+
+
+def test_a_key_during_a_bridge_call_connects_unless_it_is_2() -> None:
+    """Twilio runs the answer to the keypress, not the rest of the call: it must dial."""
+    for digit in ("1", "5", "#", ""):
+        root = ET.fromstring(bridge_keypress_twiml(digit, "EXERCISE-MI-1", "mim-3"))
+        conference = root.find("Dial/Conference")
+        assert conference is not None and conference.text == "EXERCISE-MI-1"
+        assert conference.attrib["participantLabel"] == "mim-3"
+    unable = ET.fromstring(bridge_keypress_twiml("2", "MI-1", None))
+    assert unable.find("Dial") is None and "unable" in "".join(unable.itertext())
+    assert keyed_bridge("MI-2026-007", "mim-12") == ("MI-2026-007", "mim-12")
+    assert keyed_bridge("MI-1", None) == ("MI-1", None)
+    refused: list[tuple[str | None, str | None]] = [
+        (None, None),
+        ("", None),
+        ("MI<1>", None),
+        ("x" * 65, None),
+        ("MI-1", "someone"),
+        ("MI-1", "mim-1x"),
+    ]
+    for name, label in refused:
+        assert keyed_bridge(name, label) is None
 
 
 @given(st.text(max_size=6000))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
+from mim_console.domain.bridge import bridge_twiml
 from mim_console.domain.replies import meaning_of_digit
 from mim_console.domain.voice import (
     JOINED,
@@ -124,6 +126,46 @@ async def test_other_key_asks_again(receiver: KeypressReceiver, recorder: Record
     assert status == 200
     assert "<Gather" in body and PROMPT in body
     assert recorder.seen == [(CALL_SID, "9")]
+
+
+async def _post_to(receiver: KeypressReceiver, action: str, form: dict[str, str], url: str) -> str:
+    """POST ``form`` to the receiver at ``action``'s path and query, signed for ``url``."""
+    query = action.partition("?")[2]
+    local = f"http://{receiver.host}:{receiver.port}/twilio/voice?{query}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(local, data=form, headers=_signed(form, url=url)) as response,
+    ):
+        assert response.status == 200, await response.text()
+        return await response.text()
+
+
+async def test_a_key_during_a_bridge_call_connects_to_its_bridge(
+    receiver: KeypressReceiver, recorder: Recorder
+) -> None:
+    """Twilio runs the answer to a keypress instead of the rest of the call: pressing 1 used
+    to hang up on someone who was about to be connected to the bridge."""
+    twiml = bridge_twiml(
+        "MI-2026-007 payments down", "MI-2026-007", label="mim-4", callback_url=PUBLIC
+    )
+    action = ET.fromstring(twiml).find("Gather").attrib["action"]  # type: ignore[union-attr]
+    body = await _post_to(receiver, action, FORM, action)
+    conference = ET.fromstring(body).find("Dial/Conference")
+    assert conference is not None and conference.text == "MI-2026-007"
+    assert conference.attrib["participantLabel"] == "mim-4"
+    form = {**FORM, "Digits": "2"}
+    unable = await _post_to(receiver, action, form, action)
+    assert "<Dial" not in unable and "unable" in unable
+    assert recorder.seen == [(CALL_SID, "1"), (CALL_SID, "2")]
+    # Another bridge's name in the URL than Twilio signed: refused, nobody connected anywhere.
+    forged = action.replace("MI-2026-007", "MI-2026-999")
+    local = f"http://{receiver.host}:{receiver.port}/twilio/voice?{forged.partition('?')[2]}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(local, data=FORM, headers=_signed(FORM, url=action)) as response,
+    ):
+        assert response.status == 403
+    assert len(recorder.seen) == 2
 
 
 async def test_missing_call_sid_is_400(receiver: KeypressReceiver, recorder: Recorder) -> None:

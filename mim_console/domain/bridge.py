@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape, quoteattr
 
 from mim_console.domain.incident import Role
@@ -68,14 +69,47 @@ def _say(text: str) -> str:
     return f"<Say language={quoteattr(LANGUAGE)}>{escape(text)}</Say>"
 
 
-def _render(spoken: str, conference: str, label: str | None, callback_url: str | None) -> str:
+def _dial(conference: str, label: str | None) -> str:
     dial_attributes = ' beep="true" startConferenceOnEnter="true" endConferenceOnExit="false"' + (
         f" participantLabel={quoteattr(label)}" if label else ""
     )
-    dial = f"<Dial><Conference{dial_attributes}>{escape(conference)}</Conference></Dial>"
+    return f"<Dial><Conference{dial_attributes}>{escape(conference)}</Conference></Dial>"
+
+
+def keypress_action(callback_url: str, conference: str, label: str | None) -> str:
+    """A bridge call's ``<Gather action>``: the callback URL naming the conference (and the
+    label) to connect the caller to. After a keypress Twilio runs the action's answer, not
+    the rest of the call's TwiML: without these the caller was hung up on."""
+    query = urlencode({"bridge": conference, **({"label": label} if label else {})})
+    return f"{callback_url}{'&' if '?' in callback_url else '?'}{query}"
+
+
+def keyed_bridge(conference: str | None, label: str | None) -> tuple[str, str | None] | None:
+    """The (conference, label) a keypress's URL names, or None when it names no bridge or
+    one that ``conference_name`` and ``participant_label`` could not have made."""
+    if not conference or len(conference) > 64 or _UNSAFE_NAME.search(conference):
+        return None
+    if label is not None and participant_of_label(label) is None:
+        return None
+    return conference, label
+
+
+def bridge_keypress_twiml(digit: str, conference: str, label: str | None) -> str:
+    """The answer to a key pressed during a bridge call: 2 -> recorded unable, goodbye; any
+    other key -> into the conference, as if no key had been pressed."""
+    if digit == "2":
+        body = _say("Thank you. You are recorded as unable to join. Goodbye.")
+    else:
+        body = _say("Thank you. Connecting you to the bridge.") + _dial(conference, label)
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
+
+
+def _render(spoken: str, conference: str, label: str | None, callback_url: str | None) -> str:
+    dial = _dial(conference, label)
     if callback_url:
+        action = keypress_action(callback_url, conference, label)
         intro = (
-            f'<Gather numDigits="1" action={quoteattr(callback_url)} method="POST" '
+            f'<Gather numDigits="1" action={quoteattr(action)} method="POST" '
             f'timeout="2" actionOnEmptyResult="false">{_say(spoken)}'
             f'<Pause length="1"/>{_say(KEY_PROMPT)}</Gather>'
         )

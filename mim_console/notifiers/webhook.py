@@ -22,6 +22,7 @@ from multidict import MultiDictProxy
 from twilio.request_validator import RequestValidator
 
 from mim_console.config import TwilioSettings
+from mim_console.domain.bridge import bridge_keypress_twiml, keyed_bridge, keypress_action
 from mim_console.domain.voice import LANGUAGE, keypress_twiml
 from mim_console.errors import UserError
 from mim_console.notifiers.logmask import masked_logger
@@ -119,19 +120,27 @@ class KeypressReceiver:
             await self._runner.cleanup()
             self._runner = None
 
-    def _signed_by_twilio(self, request: web.Request, form: MultiDictProxy[Any]) -> bool:
+    def _signed_by_twilio(
+        self,
+        request: web.Request,
+        form: MultiDictProxy[Any],
+        bridge: tuple[str, str | None] | None,
+    ) -> bool:
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature:
             return False
         # Twilio signs the URL it called: the configured one, or (behind a proxy that keeps
         # the path) the public origin plus the path and query it actually requested.
         candidates = [self.public_url, self._origin + request.path_qs]
+        if bridge is not None:  # a bridge call's action: the public URL naming its conference
+            candidates.append(keypress_action(self.public_url, *bridge))
         return any(self._validator.validate(url, form, signature) for url in candidates)
 
     async def _handle(self, request: web.Request) -> web.Response:
         posted = await request.post()
         form = {key: str(value) for key, value in posted.items()}
-        if not self._signed_by_twilio(request, posted):
+        bridge = keyed_bridge(request.query.get("bridge"), request.query.get("label"))
+        if not self._signed_by_twilio(request, posted, bridge):
             log.warning("voice keypress refused: missing or invalid X-Twilio-Signature")
             return web.Response(status=403, text="invalid signature")
         call_sid = form.get("CallSid", "")
@@ -146,4 +155,8 @@ class KeypressReceiver:
             except Exception:  # the caller must hear something either way
                 log.exception("recording keypress %r for call %s failed", digit, call_sid)
                 return web.Response(text=SORRY, content_type="text/xml")
-        return web.Response(text=keypress_twiml(digit, self.public_url), content_type="text/xml")
+        if bridge is not None:  # the caller goes on into the bridge (or, unable, away)
+            answer = bridge_keypress_twiml(digit, *bridge)
+        else:
+            answer = keypress_twiml(digit, self.public_url)
+        return web.Response(text=answer, content_type="text/xml")
