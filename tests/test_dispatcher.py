@@ -296,6 +296,41 @@ async def test_claimed_but_never_sent_alert_is_sent(store: Store, standin: Stand
     assert len(standin.messages(direction="outbound-api")) == 1
 
 
+async def test_alerts_in_doubt_found_while_a_reconcile_runs_are_settled_after_it(
+    store: Store, standin: StandIn
+) -> None:
+    """The lease lost and taken back while the last reconcile still looks things up: the
+    second list is settled after the first (it used to be dropped, leaving alerts `sending`
+    for good: a flaky two-dispatcher test under load)."""
+    first, second = queue(store, 2)
+    standin.set_latency(0.3)
+
+    def claimed_by(alert_id: int, holder: str) -> None:
+        with store.write() as db:
+            db.execute(
+                "UPDATE alert SET status = 'sending', claimed_at = ?, claimed_by = ?, "
+                "attempts = 1 WHERE id = ?",
+                [to_iso(utcnow()), holder, alert_id],
+            )
+
+    claimed_by(first, "gone-1")
+    d = make(store, standin)
+    try:
+        assert d.lease.try_acquire()
+        d.out.start_reconcile()
+        running = d.out.reconciling
+        assert running is not None and not running.done()
+        claimed_by(second, "gone-2")  # another holder came and went meanwhile
+        d.out.start_reconcile()
+        assert d.out.reconciling is running
+        await asyncio.wait_for(running, 10)
+        rows = {r["id"]: r["status"] for r in store.query("SELECT id, status FROM alert")}
+        assert rows == {first: "queued", second: "queued"}
+        assert standin.messages(direction="outbound-api") == []  # looked up, nothing resent yet
+    finally:
+        await d.routes.aclose()  # type: ignore[union-attr]
+
+
 async def test_delivery_status_is_tracked(store: Store, standin: StandIn) -> None:
     standin.undeliverable("+358400000001", 30003)
     queue(store, 3)

@@ -212,12 +212,14 @@ def mark_retry(
     )
 
 
-def requeue_checked(db: Database, alert_id: int, now: datetime) -> None:
-    """A lookup found no trace at the provider: safe to send again, now."""
+def requeue_checked(db: Database, alert: Alert, now: datetime) -> None:
+    """A lookup found no trace at the provider: safe to send again, now, if it is still the
+    claim that was looked up (nobody released and claimed it again meanwhile)."""
     db.execute(
         "UPDATE alert SET status = 'queued', uncertain = 0, next_attempt_at = ? "
-        "WHERE id = ? AND provider_sid IS NULL",
-        [to_iso(now), alert_id],
+        "WHERE id = ? AND provider_sid IS NULL AND status = 'sending' AND attempts = ? "
+        "AND claimed_by IS ?",
+        [to_iso(now), alert.id, alert.attempts, alert.claimed_by],
     )
 
 

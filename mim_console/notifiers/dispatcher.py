@@ -280,7 +280,7 @@ class Dispatcher:
             self._notify()
         elif was and not self._holding:
             log.warning("dispatcher %s lost the lease", self.lease.holder)
-            self.out.ready.clear()  # no longer ours to release: the new holder reconciles them
+            self.out.release_ready()  # never sent: back to the queue for whoever holds it now
             self._notify()
 
     # ---------------------------------------------------------------- replies

@@ -77,6 +77,7 @@ class Outgoing:
         self._flusher: asyncio.Task[None] | None = None
         self.ready: deque[Alert] = deque()  # claimed by us, request not started yet
         self.reconciling: asyncio.Task[None] | None = None
+        self._more_doubt: list[Alert] = []  # found on a later take-over while one reconciled
         self.look = True  # look at the outbox on the next turn (see _should_look)
         self._next_look = 0.0
         self._data_version = -1
@@ -94,8 +95,24 @@ class Outgoing:
         before this process claims anything as holder: an alert claimed later is ours in
         flight, never "in doubt" (a race that doubled sends)."""
         doubtful = self.in_doubt()
-        if doubtful and (self.reconciling is None or self.reconciling.done()):
-            self.reconciling = asyncio.create_task(self.reconcile(doubtful))
+        if not doubtful:
+            return
+        if self.reconciling is not None and not self.reconciling.done():
+            # Lost and taken back while the last one still looks: settled right after it (a
+            # dropped list left alerts `sending` for good).
+            self._more_doubt.extend(doubtful)
+            return
+        self.reconciling = asyncio.create_task(self._reconcile_all(doubtful))
+
+    async def _reconcile_all(self, doubtful: list[Alert]) -> None:
+        while doubtful:
+            await self.reconcile(doubtful)
+            later, self._more_doubt = self._more_doubt, []
+            if not later or not self.lease.held():
+                return
+            # Only those still in doubt under the same claim (nobody took them meanwhile).
+            now = {(a.id, a.attempts, a.claimed_by) for a in self.in_doubt()}
+            doubtful = [a for a in later if (a.id, a.attempts, a.claimed_by) in now]
 
     def pending(self) -> list[asyncio.Task[None]]:
         """Tasks to let finish on the way out."""
@@ -148,7 +165,7 @@ class Outgoing:
                     with self.store.write() as db:
                         if found is not None and self._adopt(db, alert, found, now):
                             continue
-                        outbox.requeue_checked(db, alert.id, now)
+                        outbox.requeue_checked(db, alert, now)
 
         try:
             await asyncio.gather(*(settle(alerts) for alerts in by_number.values()))
@@ -295,7 +312,10 @@ class Outgoing:
 
     async def _send_one(self, alert: Alert) -> None:
         if not self.lease.held():
-            return  # the new holder reconciles it: never send on a lease we may have lost
+            # Never send on a lease we may have lost; never sent, so back to the queue (the
+            # new holder would otherwise have to look it up first).
+            self._release([alert.id])
+            return
         try:
             if alert.uncertain:
                 found = await self._lookup(alert)
@@ -305,9 +325,11 @@ class Outgoing:
                             return
                     # An unknown SID taken by another alert: fall through and send.
                 if not self.lease.held():
+                    self._release([alert.id])
                     return
             await self.routes.wait_turn(alert.channel)  # calls per second: before the timeout
             if not self.lease.held():
+                self._release([alert.id])
                 return
             self.requests += 1
             # asyncio.timeout, not wait_for: no extra task per request (measured on the hot path).
