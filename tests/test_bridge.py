@@ -175,6 +175,37 @@ async def test_join_leave_rejoin_voicemail_mute_and_remove(
     assert not any("on bridge" in s.cells[DELIVERY].plain for s in closed.seats)
 
 
+async def test_a_call_twilio_does_not_know_is_not_an_outage(
+    db_path: Path, bridge_standin: StandIn
+) -> None:
+    """A bridge call placed through another stand-in (the demo restarted) or purged at Twilio:
+    looking it up answers 404. Twilio answered, so the banner must not say UNREACHABLE (it
+    flapped every poll), and the call is not asked about again."""
+    standin = bridge_standin
+    ctx = Context(settings=bridge_settings(db_path, standin), actor="duty manager")
+    seed(ctx.store, FROZEN_NOW)
+    svc = IncidentService(ctx)
+    for name in ("Alice Ops", "Dan Biz", "Frank Comms", "Sam Spec", "Tina Spec", "Uma Spec"):
+        standin.bridge_plan(mobile(name), "no-answer")
+    svc.declare(title="Payments down", severity="SEV1", channel="bridge")
+    ghost = "CA" + "f" * 32
+    with ctx.store.write() as db:
+        db.execute(
+            "UPDATE alert SET status = 'in-progress', provider_sid = ?, sent_at = ? WHERE id = "
+            "(SELECT MIN(id) FROM alert WHERE channel = 'bridge')",
+            [ghost, FROZEN_NOW.isoformat()],
+        )
+    async with Running(ctx) as running:
+        watcher = running.dispatcher.bridge
+        assert watcher is not None
+        await until(lambda: ghost in watcher.unknown, "the unknown call looked up")
+        polls = watcher.polls
+        await until(lambda: watcher.polls >= polls + 3, "three more polls")
+        assert running.dispatcher.snapshot().reachable is True
+    asked = [r for r in standin.request_log() if ghost in r.path]
+    assert len(asked) == 1
+
+
 async def test_quorum_can_require_the_deciders_on_the_bridge(
     db_path: Path, bridge_standin: StandIn
 ) -> None:

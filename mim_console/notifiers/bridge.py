@@ -31,7 +31,7 @@ from mim_console.notifiers.base import (
     TransientSendError,
 )
 from mim_console.notifiers.logmask import masked_logger
-from mim_console.notifiers.reach import Reach
+from mim_console.notifiers.reach import Reach, answered
 
 log = masked_logger("mim_console.bridge")
 
@@ -144,6 +144,7 @@ class BridgeWatcher:
     request_timeout_s: float = 20.0
     known: dict[str, CallInfo] = field(default_factory=dict)  # calls whose answer is settled
     redirected: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)  # call SIDs Twilio says it does not have
     polls: int = 0
 
     async def poll(self) -> int:
@@ -156,8 +157,15 @@ class BridgeWatcher:
         for watch in watches:
             try:
                 sighting = await self._look(watch)
-            except (TransientSendError, PermanentSendError, TimeoutError, OSError) as exc:
-                self.reach.failure(str(exc) or "bridge poll timed out")
+            except PermanentSendError as exc:
+                if exc.account_wide:  # our account: the banner says so
+                    self.reach.failure(str(exc), answered=True)
+                else:  # Twilio answered, refusing this one look: it is reachable
+                    self.reach.success()
+                    log.warning("bridge %s: %s", watch.conference, exc)
+                continue
+            except (TransientSendError, TimeoutError, OSError) as exc:
+                self.reach.failure(str(exc) or "bridge poll timed out", answered=answered(exc))
                 continue
             self.reach.success()
             try:
@@ -177,11 +185,22 @@ class BridgeWatcher:
         calls: dict[str, CallInfo] = {}
         lookups = 0
         for sid in dict.fromkeys(wanted):
+            if sid in self.unknown:
+                continue
             info = self.known.get(sid)
             if info is None and lookups < MAX_CALL_CHECKS:
                 lookups += 1
-                async with asyncio.timeout(self.request_timeout_s):
-                    info = await self.client.call_info(sid)
+                try:
+                    async with asyncio.timeout(self.request_timeout_s):
+                        info = await self.client.call_info(sid)
+                except PermanentSendError as exc:
+                    if exc.account_wide:
+                        raise
+                    # Twilio has no such call (another account's, or purged): never asked
+                    # again, and no reason to call Twilio unreachable.
+                    log.warning("bridge: call %s not found: %s", sid, exc)
+                    self.unknown.add(sid)
+                    continue
                 if _settled(info):
                     self.known[sid] = info
             if info is not None:
