@@ -242,7 +242,9 @@ def test_shifts_in_a_range_across_the_dst_change(db_path: Path, rotas: Any) -> N
     ]
     text = run(db_path, "rota", "shifts", "Duty managers", "--from", "2026-03-23", "--to",
                "2026-04-01").output  # fmt: skip
-    assert "Mon 2026-03-30 09:00 EEST" in " ".join(text.split())
+    flat = " ".join(text.split())
+    assert "Mon 2026-03-30 09:00 │" in flat and "EEST" not in flat  # the label says the zone
+    assert flat.count("(times in Europe/Helsinki)") == 1
 
 
 def test_members_show_and_set_order(db_path: Path, rotas: Any) -> None:

@@ -58,15 +58,11 @@ def _on_duty_json(item: duty_service.OnDuty) -> dict[str, Any]:
     }
 
 
-def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
-
-
-def _at(moment: datetime | None) -> str:
-    """An instant of the duty board, on the organisation's wall clock (labelled once)."""
-    return timezone.shown(moment, "%a %Y-%m-%d %H:%M")
+def local_time(moment: datetime | None) -> str:
+    """An instant of the duty board or a rota table, on the organisation's wall clock (the
+    table or line says ``timezone.times_label()`` once): one zone on every screen and table,
+    whatever zone a rotation's handoffs are defined in."""
+    return timezone.shown(moment, "%a %Y-%m-%d %H:%M", none="—")
 
 
 def _who(person: Person | None, note: str = "") -> str:
@@ -128,7 +124,7 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
             }
         )
         return
-    say(f"On duty at {_at(at)} ({timezone.times_label()})")
+    say(f"On duty at {local_time(at)} ({timezone.times_label()})")
     dm = board.duty_manager
     if dm.person is None:
         say(f"Duty manager: {_who(None, dm.note)}")
@@ -137,14 +133,14 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
         if dm.override:
             line += " (override)"
         if dm.until is not None:
-            line += f", until {_at(dm.until)} ({countdown(at, dm.until)})"
+            line += f", until {local_time(dm.until)} ({countdown(at, dm.until)})"
         say(line)
         if dm.note:
             say(f"  note: {dm.note}")
         say(f"  deputy: {_who(dm.deputy)}" + (f" {dm.deputy.mobile}" if dm.deputy else ""))
     nxt = board.next_duty_manager
     if nxt.person is not None:
-        say(f"Next: {nxt.person.name} {nxt.person.mobile}, from {_at(nxt.since)}")
+        say(f"Next: {nxt.person.name} {nxt.person.mobile}, from {local_time(nxt.since)}")
     elif duty_rotation is not None:
         say(f"Next: {_who(None, nxt.note)}")
     rows = [
@@ -154,7 +150,7 @@ def duty_command(ctx: Context, at_text: str | None, as_json: bool) -> None:
             seat.holder.person.mobile if seat.holder.person else "",
             _who(seat.holder.deputy),
             seat.rotation or "fixed order",
-            _at(seat.holder.until),
+            local_time(seat.holder.until),
         )
         for seat in board.seats
     ]

@@ -16,7 +16,7 @@ from mim_console.domain.people import Person
 from mim_console.domain.rotation import Piece, Rotation, parse_instant
 from mim_console.errors import UserError
 from mim_console.services import duty as duty_service
-from mim_console.services import files
+from mim_console.services import files, timezone
 from mim_console.services import rota as rota_service
 from mim_console.services.context import Context
 
@@ -64,17 +64,17 @@ def rota_shifts(
     if as_json:
         emit_json([_shift_json(p, people) for p in shifts])
         return
-    zone = rotation.zone
     rows = [
         (
-            local_time(piece.starts_at, zone),
-            local_time(piece.ends_at, zone),
+            local_time(piece.starts_at),
+            local_time(piece.ends_at),
             rota_service.who_is_on(piece, people),
             f"override {piece.override_id}" if piece.override_id else "",
         )
         for piece in shifts
     ]
-    print_table(f"{rotation.name}: {rotation.describe()}", ["from", "until", "on duty", ""], rows)
+    title = f"{rotation.name}: {rotation.describe()} ({timezone.times_label()})"
+    print_table(title, ["from", "until", "on duty", ""], rows)
 
 
 @rota.command("export")
@@ -191,10 +191,9 @@ def rota_handoffs(
     if not handoffs:
         say(f"{rotation.name}: no handoff in the next three years")
         return
-    rows = [
-        (local_time(h.at, rotation.zone), name(h.from_person), name(h.to_person)) for h in handoffs
-    ]
-    print_table(f"{rotation.name}: next handoffs", ["at", "from", "to"], rows)
+    rows = [(local_time(h.at), name(h.from_person), name(h.to_person)) for h in handoffs]
+    title = f"{rotation.name}: next handoffs ({timezone.times_label()})"
+    print_table(title, ["at", "from", "to"], rows)
 
 
 @rota.command("gaps")
@@ -232,11 +231,12 @@ def rota_gaps(
         return
     rows = [
         (
-            local_time(g.starts_at, rotation.zone),
-            local_time(g.ends_at, rotation.zone),
+            local_time(g.starts_at),
+            local_time(g.ends_at),
             people[g.person_id].name if g.person_id in people else "",
             g.reason,
         )
         for g in gaps
     ]
-    print_table(f"{rotation.name}: gaps", ["from", "until", "holder", "why"], rows)
+    title = f"{rotation.name}: gaps ({timezone.times_label()})"
+    print_table(title, ["from", "until", "holder", "why"], rows)

@@ -13,6 +13,7 @@ from mim_console.domain.people import Person
 from mim_console.domain.rotation import parse_instant
 from mim_console.errors import UserError
 from mim_console.services import rota as rota_service
+from mim_console.services import timezone
 from mim_console.services.context import Context
 
 
@@ -51,7 +52,7 @@ def override_add(
     else:
         say(
             f"override {added.id}: {person.name} covers {rotation.name} from "
-            f"{local_time(starts_at, rotation.zone)} until {local_time(ends_at, rotation.zone)}"
+            f"{local_time(starts_at)} until {local_time(ends_at)} ({timezone.times_label()})"
         )
         if not person.active:
             warn(f"warning: {person.name} is inactive: the stretch is a gap")
@@ -59,8 +60,8 @@ def override_add(
             if other.starts_at < ends_at and starts_at < other.ends_at:
                 warn(
                     f"note: overlaps override {other.id} "
-                    f"({local_time(other.starts_at, rotation.zone)} – "
-                    f"{local_time(other.ends_at, rotation.zone)}); the newer one, {added.id}, wins "
+                    f"({local_time(other.starts_at)} – "
+                    f"{local_time(other.ends_at)}); the newer one, {added.id}, wins "
                     "where they overlap"
                 )
 
@@ -74,8 +75,8 @@ def override_remove(ctx: Context, rotation_ref: str, override_id: int) -> None:
     rotation = rotation_of(ctx, rotation_ref)
     removed = rota_service.remove_override(ctx, rotation.id, override_id)
     say(
-        f"removed override {removed.id} ({local_time(removed.starts_at, rotation.zone)} – "
-        f"{local_time(removed.ends_at, rotation.zone)})"
+        f"removed override {removed.id} ({local_time(removed.starts_at)} – "
+        f"{local_time(removed.ends_at)}, {timezone.times_label()})"
     )
 
 
@@ -107,15 +108,15 @@ def rota_overrides(ctx: Context, rotation_ref: str, show_all: bool, as_json: boo
     if not items:
         say(f"{rotation.name}: no overrides" + ("" if show_all else " now or ahead"))
         return
-    zone = rotation.zone
     rows = [
         (
             o.id,
             people[o.person_id].name if o.person_id in people else o.person_id,
-            local_time(o.starts_at, zone),
-            local_time(o.ends_at, zone),
+            local_time(o.starts_at),
+            local_time(o.ends_at),
             o.reason or (f"imported {o.source_uid}" if o.source_uid else ""),
         )
         for o in items
     ]
-    print_table(f"{rotation.name}: overrides", ["id", "who", "from", "until", "reason"], rows)
+    title = f"{rotation.name}: overrides ({timezone.times_label()})"
+    print_table(title, ["id", "who", "from", "until", "reason"], rows)
