@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from click.testing import CliRunner, Result
 from mim_console.cli import main
 from mim_console.config import Settings
 from mim_console.data.backup import take_backup
+from mim_console.data.store import Store
 from mim_console.services.context import Context
 from mim_console.services.incidents import IncidentService
 from tests.conftest import FROZEN_NOW
@@ -50,6 +54,8 @@ def test_an_empty_file_is_refused_naming_the_backup_never_initialised(
     for extra in ("-wal", "-shm"):
         Path(f"{backed_up}{extra}").unlink(missing_ok=True)
     backed_up.write_bytes(content)
+    an_hour_ago = time.time() - 3600  # lying there, not being created by another process
+    os.utime(backed_up, (an_hour_ago, an_hour_ago))
     backups = sorted((backed_up.parent / "backups").glob("*.db"))
     assert backups
     for args in (["callsheet"], ["status", "MI-2026-001"], ["note", "MI-2026-001", "x"], ["info"]):
@@ -63,6 +69,30 @@ def test_an_empty_file_is_refused_naming_the_backup_never_initialised(
     restored = run(backed_up, "restore", str(backups[-1]), "--yes")
     assert restored.exit_code == 0, restored.stderr
     assert "Cards down" in run(backed_up, "status", "MI-2026-001").output
+
+
+def test_an_empty_file_another_process_is_creating_this_instant_is_waited_for(
+    db_path: Path,
+) -> None:
+    """SQLite makes the file, then writes its first page: a console or `dispatch` started in
+    that instant waits a moment instead of calling the new database damaged."""
+    db_path.write_bytes(b"")
+
+    def create() -> None:  # the other process, which made the file, writes its first page
+        time.sleep(0.3)
+        conn = sqlite3.connect(db_path)
+        conn.execute("CREATE TABLE early (x)")
+        conn.commit()
+        conn.close()
+
+    creator = threading.Thread(target=create)
+    creator.start()
+    try:
+        store = Store(db_path)
+        store.close()
+    finally:
+        creator.join()
+    assert db_path.read_bytes()[:16] == b"SQLite format 3\x00"
 
 
 # --- a read-only file system ----------------------------------------------------------------

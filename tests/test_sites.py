@@ -130,9 +130,7 @@ def copy_query(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 def replicating(site: Site) -> bool:
-    # The dispatcher just started may not have written the new file's first page yet: an
-    # empty file is refused as damaged (never initialised over), so wait for the header.
-    if not site.db.exists() or site.db.stat().st_size == 0:
+    if not site.db.exists():
         return False
     store = Store(site.db)
     try:

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,22 +55,52 @@ class DamagedDatabase(StorageError):
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+# A zero-length file this new may be another process creating the database this instant
+# (SQLite makes the file, then writes its first page): it gets a moment before it is refused.
+BEING_MADE_S = 10.0
+BEING_MADE_WAIT_S = 2.0
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(len(SQLITE_HEADER))
+
+
+def _being_made(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < BEING_MADE_S
+    except OSError:
+        return False
+
+
+def _has_wal(wal: Path) -> bool:
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def _refuse_what_is_not_a_database(path: Path) -> None:
     """A file that exists where the database is expected but holds no SQLite database (zero
     bytes, or no SQLite header: a truncated copy, a file of something else) is refused, never
     initialised over: SQLite would silently make an empty schema of it, and the console would
     show an empty directory and an empty call sheet while the backups sit beside it."""
+    wal = Path(f"{path}-wal")
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_HEADER))
+        head = _head(path)
+        deadline = time.monotonic() + BEING_MADE_WAIT_S
+        while not head and not _has_wal(wal) and _being_made(path):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+            head = _head(path)
     except FileNotFoundError:
         return  # a new database
     except IsADirectoryError as exc:
         raise StorageError(f"cannot open {path}: it is a folder, not a database file") from exc
     if head == SQLITE_HEADER:
         return
-    wal = Path(f"{path}-wal")
-    if not head and wal.is_file() and wal.stat().st_size > 0:
+    if not head and _has_wal(wal):
         return  # the database lives in its WAL so far: SQLite reads it from there
     reason = "the file is empty (0 bytes)" if not head else "the file has no SQLite header"
     raise DamagedDatabase(
