@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from mim_console.cli import main
 from mim_console.clock import from_iso
@@ -217,15 +217,23 @@ def test_escalate_by_hand_names_the_deputy_and_offers_the_other_step(
 # --- status --json --------------------------------------------------------------------------
 
 
-def test_status_json_shows_next_step_for_every_waiting_participant(db_path: Path) -> None:
+def _seeded(db_path: Path) -> None:
     store = Store(db_path)
     seed(store, FROZEN_NOW)
     store.close()
 
+
+def _ok(db_path: Path, *args: str) -> Result:
+    result = CliRunner().invoke(main, ["--db", str(db_path), *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_status_json_shows_next_step_for_every_waiting_participant(db_path: Path) -> None:
+    _seeded(db_path)
+
     def run(*args: str) -> str:
-        result = CliRunner().invoke(main, ["--db", str(db_path), *args])
-        assert result.exit_code == 0, result.output
-        return result.stdout
+        return _ok(db_path, *args).stdout
 
     code = run("declare", "-t", "Payments down", "-c", "payments", "--yes").strip()
     run("joined", code, "Alice Ops")
@@ -261,9 +269,7 @@ def test_quit_warning_counts_this_consoles_own_dispatcher_as_nobody_else(
 
 
 def test_cli_escalate_step(db_path: Path) -> None:
-    store = Store(db_path)
-    seed(store, FROZEN_NOW)
-    store.close()
+    _seeded(db_path)
 
     def run(*args: str) -> tuple[int, str]:
         result = CliRunner().invoke(main, ["--db", str(db_path), *args])
@@ -291,19 +297,12 @@ def test_roll_call_words_for_the_time_left() -> None:
 
 
 def test_cli_release_says_on_stderr_when_it_drops_a_partys_quorum(db_path: Path) -> None:
-    store = Store(db_path)
-    seed(store, FROZEN_NOW)
-    store.close()
-
-    def run(*args: str) -> tuple[str, str]:
-        result = CliRunner().invoke(main, ["--db", str(db_path), *args])
-        assert result.exit_code == 0, result.output
-        return result.stdout, result.stderr
-
-    code = run("declare", "-t", "Payments down", "-c", "payments", "--yes")[0].strip()
-    run("joined", code, "Alice Ops", "Sam Spec")
-    out, err = run("release", code, "Sam Spec")
-    assert out.strip() == "release: Sam Spec" and err == ""
-    out, err = run("release", code, "Alice Ops")
-    assert out.strip() == "release: Alice Ops"
-    assert err.strip() == "warning: this dropped the quorum of IT Operations"
+    _seeded(db_path)
+    code = _ok(db_path, "declare", "-t", "Payments down", "-c", "payments", "--yes").stdout
+    code = code.strip()
+    _ok(db_path, "joined", code, "Alice Ops", "Sam Spec")
+    kept = _ok(db_path, "release", code, "Sam Spec")
+    assert kept.stdout.strip() == "release: Sam Spec" and kept.stderr == ""
+    dropped = _ok(db_path, "release", code, "Alice Ops")
+    assert dropped.stdout.strip() == "release: Alice Ops"
+    assert dropped.stderr.strip() == "warning: this dropped the quorum of IT Operations"

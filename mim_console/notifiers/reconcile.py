@@ -10,7 +10,6 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -47,22 +46,9 @@ class Reconciling:
     _recording: dict[int, tuple[SendResult, datetime]]
     ready: deque[Alert]
 
-    if TYPE_CHECKING:  # Outgoing's, on the send side
-
-        def _hold_for_account(
-            self, alert: Alert, exc: PermanentSendError, *, uncertain: bool = False
-        ) -> None: ...
-
-        def _retry(
-            self,
-            alert: Alert,
-            retry_after: float | None,
-            reason: str,
-            *,
-            code: int | None = None,
-            uncertain: bool,
-            reached: bool = True,
-        ) -> None: ...
+    # Outgoing's, on the send side: queue again after a backoff; hold for an account refusal.
+    _retry: Callable[..., None]
+    _hold_for_account: Callable[..., None]
 
     def start_reconcile(self) -> None:
         """On taking the lease: settle what earlier holders left in doubt, in the background
