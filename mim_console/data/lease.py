@@ -51,6 +51,17 @@ def holds(db: Database, holder: str, now: datetime, name: str = DISPATCHER) -> b
     return info is not None and info.holder == holder and info.expires_at > now
 
 
+def held_by_another(
+    db: Database, own: str | None, now: datetime, name: str = DISPATCHER
+) -> LeaseInfo | None:
+    """The unexpired lease when a process other than ``own`` holds it (another console or
+    `mim-console dispatch` sends and runs the timers), else None."""
+    info = current(db, name)
+    if info is None or info.expires_at <= now or info.holder == own:
+        return None
+    return info
+
+
 class Lease:
     """This process's side of the lease: acquire, renew (heartbeat), release."""
 

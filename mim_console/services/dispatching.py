@@ -232,11 +232,9 @@ def quit_warning(ctx: Context, own_holder: str | None) -> str | None:
     now = utcnow()  # leases span processes: wall-clock UTC, as the dispatcher's own
     with ctx.store.read() as db:
         open_codes = [inc.code for inc in incidents_repo.list_incidents(db) if inc.is_open]
-        holder = lease.current(db)
-    if not open_codes:
-        return None
-    if holder is not None and holder.expires_at > now and holder.holder != own_holder:
-        return None  # another console or `mim-console dispatch` sends and runs the timers
+        other = lease.held_by_another(db, own_holder, now)
+    if not open_codes or other is not None:
+        return None  # nothing to lose, or another process sends and runs the timers
     more = len(open_codes) - 3
     which = ", ".join(open_codes[:3]) + (f" and {more} more" if more > 0 else "")
     return (

@@ -23,8 +23,8 @@ def sender_elsewhere(ctx: Context, own_holder: str | None) -> str:
     a fresh dispatcher lease, in words ("mim-a, process 4242"), or "" when nobody does."""
     now = utcnow()  # leases span processes: wall-clock UTC, as the dispatcher's own
     with ctx.store.read() as db:
-        info = lease.current(db)
-    if info is None or info.expires_at <= now or info.holder == own_holder:
+        info = lease.held_by_another(db, own_holder, now)
+    if info is None:
         return ""
     host, _, rest = info.holder.partition(":")
     pid = rest.partition(":")[0]
